@@ -1,0 +1,148 @@
+import { z } from 'zod';
+import { TaskSpec } from './spec.js';
+
+/**
+ * Every fact of a task's life, one stream per task (`kairos-task-<taskId>`). Each event's `data`
+ * carries a version `v`; a new shape gets a new version and an upcaster, never an edit in place.
+ * Times are ISO-8601 UTC text, so the log reads well in `kairos events`.
+ */
+
+const Iso = z.iso.datetime({ offset: true });
+const taskId = z.string().min(1);
+const node = z.string().min(1);
+const epoch = z.number().int().nonnegative();
+const fireId = z.uuid();
+
+export const Trigger = { schedule: 'schedule', manual: 'manual', catchUp: 'catch-up', retry: 'retry' } as const;
+export type Trigger = (typeof Trigger)[keyof typeof Trigger];
+
+export const FailureReason = { error: 'error', timeout: 'timeout', cancelled: 'cancelled' } as const;
+export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
+
+const event = <T extends string, D extends z.ZodRawShape>(type: T, data: D) =>
+  z.object({ type: z.literal(type), data: z.object({ v: z.literal(1), taskId, ...data }) });
+
+export const TaskCreated = event('TaskCreated', { spec: TaskSpec, at: Iso });
+export const TaskUpdated = event('TaskUpdated', { spec: TaskSpec, at: Iso });
+export const TaskPaused = event('TaskPaused', { at: Iso, reason: z.string().optional() });
+export const TaskResumed = event('TaskResumed', { at: Iso });
+export const TaskDeleted = event('TaskDeleted', { at: Iso, reason: z.string().optional() });
+export const TaskRestored = event('TaskRestored', { at: Iso });
+
+const ownershipReason = z.enum(['start', 'node-lost', 'rebalance', 'drain', 'session-lost', 'recovered']);
+export const TaskAssigned = event('TaskAssigned', { node, epoch, reason: ownershipReason, at: Iso });
+export const TaskReassigned = event('TaskReassigned', {
+  node,
+  epoch,
+  previousNode: node,
+  previousEpoch: epoch,
+  reason: ownershipReason,
+  at: Iso,
+});
+export const TaskReleased = event('TaskReleased', { node, epoch, reason: z.string(), at: Iso });
+
+export const TaskFired = event('TaskFired', {
+  fireId,
+  scheduledAt: Iso,
+  firedAt: Iso,
+  node,
+  epoch,
+  attempt: z.number().int().positive(),
+  trigger: z.enum(['schedule', 'manual', 'catch-up', 'retry']),
+  /** When the attempt counts as timed out if no outcome arrived. */
+  deadline: Iso,
+});
+
+/** Per-consumer-group outcome of a topic fire, or the HTTP response of a webhook fire. */
+const outcomeDetail = z.object({
+  group: z.string().optional(),
+  consumer: z.string().optional(),
+  status: z.enum(['succeeded', 'failed']),
+  message: z.string().optional(),
+  httpStatus: z.number().int().optional(),
+});
+
+export const TaskSucceeded = event('TaskSucceeded', {
+  fireId,
+  attempt: z.number().int().positive(),
+  at: Iso,
+  durationMs: z.number().nonnegative(),
+  details: z.array(outcomeDetail).default([]),
+});
+export const TaskFailed = event('TaskFailed', {
+  fireId,
+  attempt: z.number().int().positive(),
+  at: Iso,
+  reason: z.enum(['error', 'timeout', 'cancelled']),
+  message: z.string(),
+  durationMs: z.number().nonnegative(),
+  /** Present when another attempt follows; absent when this failure is final. */
+  willRetryAt: Iso.optional(),
+  details: z.array(outcomeDetail).default([]),
+});
+
+/**
+ * Ticks in `(after, until]` that were not fired because the previous fire had no outcome yet
+ * (overlap policy). `count` is how many ticks the schedule had in that interval.
+ */
+export const TaskSkipped = event('TaskSkipped', {
+  after: Iso,
+  until: Iso,
+  count: z.number().int().positive(),
+  policy: z.enum(['skip', 'buffer-one', 'buffer-all']),
+  at: Iso,
+});
+
+/**
+ * Ticks in `(after, until]` that were handled by the misfire policy instead of firing on time:
+ * `coalesced` into the catch-up fire of `until` (fire-once), or `dropped` (skip policy, outside the
+ * catch-up window, or beyond `maxCatchUp`). `count` is null when the interval held too many ticks to
+ * count cheaply.
+ */
+export const TaskMisfired = event('TaskMisfired', {
+  after: Iso,
+  until: Iso,
+  count: z.number().int().nonnegative().nullable(),
+  action: z.enum(['coalesced', 'dropped']),
+  policy: z.enum(['fire-once', 'fire-all', 'skip']),
+  at: Iso,
+});
+
+export const TaskEvent = z.discriminatedUnion('type', [
+  TaskCreated,
+  TaskUpdated,
+  TaskPaused,
+  TaskResumed,
+  TaskDeleted,
+  TaskRestored,
+  TaskAssigned,
+  TaskReassigned,
+  TaskReleased,
+  TaskFired,
+  TaskSucceeded,
+  TaskFailed,
+  TaskSkipped,
+  TaskMisfired,
+]);
+export type TaskEvent = z.output<typeof TaskEvent>;
+export type TaskEventType = TaskEvent['type'];
+export type TaskEventOf<T extends TaskEventType> = Extract<TaskEvent, { type: T }>;
+export type TaskEventData<T extends TaskEventType> = TaskEventOf<T>['data'];
+
+export const taskEventTypes = TaskEvent.options.map((o) => o.shape.type.value) as readonly TaskEventType[];
+const taskEventTypeSet = new Set<string>(taskEventTypes);
+export const isTaskEventType = (type: string): type is TaskEventType => taskEventTypeSet.has(type);
+
+/** Who caused an event and in answer to what; stored beside every event. */
+export const EventMetadata = z.object({
+  actor: z.string().min(1),
+  correlationId: z.string().optional(),
+  causationId: z.string().optional(),
+});
+export type EventMetadata = z.output<typeof EventMetadata>;
+
+export const TASK_STREAM_PREFIX = 'kairos-task-';
+export const CLUSTER_STREAM = 'kairos-cluster';
+export const taskStreamOf = (id: string): string => `${TASK_STREAM_PREFIX}${id}`;
+export const taskIdOfStream = (stream: string): string | undefined =>
+  stream.startsWith(TASK_STREAM_PREFIX) ? stream.slice(TASK_STREAM_PREFIX.length) : undefined;

@@ -1,0 +1,32 @@
+import { v5 as uuidv5 } from 'uuid';
+
+/** Namespace of every deterministic id Kairos derives (UUID v5). Never change it: ids are in the logs. */
+export const KAIROS_NAMESPACE = '6f1c2a9e-4b7d-5e3f-9a81-2c4d6e8f0a1b';
+
+/**
+ * The fire id of a scheduled tick: the same `(taskId, scheduledAt)` always yields the same id, on every
+ * node, so two nodes racing to fire one tick append events with one id and the store keeps one.
+ */
+export const fireIdOf = (taskId: string, scheduledAt: number): string => uuidv5(`${taskId}@${scheduledAt}`, KAIROS_NAMESPACE);
+
+/** A manual trigger is its own fire, keyed by the instant the operator asked for it. */
+export const manualFireIdOf = (taskId: string, requestedAt: number): string =>
+  uuidv5(`${taskId}@manual@${requestedAt}`, KAIROS_NAMESPACE);
+
+/**
+ * Event id of a `TaskFired`: the fire id itself for the first attempt (design §2), a derived id for
+ * retries, so each attempt is stored once and a re-appended attempt is idempotent.
+ */
+export const firedEventIdOf = (fireId: string, attempt: number): string =>
+  attempt === 1 ? fireId : uuidv5(`${fireId}#${attempt}`, KAIROS_NAMESPACE);
+
+/** A stable number in [0, 1) from a string: the randomness of jitter and backoff, reproducible on replay. */
+export const unitHash = (key: string): number => {
+  // FNV-1a, 32 bit: cheap, and good enough to spread jitter; not used for anything secret.
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) / 0x1_0000_0000;
+};

@@ -1,0 +1,37 @@
+import ms from 'ms';
+import { z } from 'zod';
+
+/**
+ * A duration as users write it: `"500ms"`, `"1s"`, `"15m"`, `"2h"`, `"1d"`, or a number of milliseconds.
+ * Parsed once at the boundary into integer milliseconds.
+ */
+export const Duration = z
+  .union([z.number(), z.string()])
+  .transform((value, ctx): number => {
+    const parsed = typeof value === 'number' ? value : parseDurationText(value);
+    if (parsed === undefined || !Number.isFinite(parsed) || !Number.isInteger(parsed) || parsed < 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a duration such as "500ms", "1s", "15m" or a whole number of milliseconds, got ${JSON.stringify(value)}`,
+      });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+
+const parseDurationText = (text: string): number | undefined => {
+  const trimmed = text.trim();
+  if (!/^\d+(\.\d+)?\s*(ms|s|m|h|d|w)?$/i.test(trimmed)) return undefined;
+  const value = ms(trimmed as ms.StringValue);
+  return Number.isNaN(value) ? undefined : Math.round(value);
+};
+
+/** Parses a duration or throws a plain Error; for config and CLI flags that are not zod-validated objects. */
+export const parseDuration = (value: string | number): number => {
+  const result = Duration.safeParse(value);
+  if (!result.success) throw new Error(result.error.issues[0]?.message ?? 'invalid duration');
+  return result.data;
+};
+
+/** Renders milliseconds the way users write them (`1500` → `"1.5s"`). */
+export const formatDuration = (millis: number): string => ms(millis);

@@ -1,0 +1,121 @@
+import type { Observable } from 'rxjs';
+import { ErrorCode, KairosError } from '../../domain/errors/index.js';
+
+/**
+ * The event store port, modelled on EventStoreDB's semantics so the SQLite and EventStoreDB adapters
+ * are interchangeable: streams with 0-based revisions, one global position across all streams,
+ * optimistic concurrency by expected revision, idempotent re-append of the same event ids.
+ */
+
+/** `no_stream`: the stream must not exist. `stream_exists`: it must. `any`: no check. bigint: the last revision must be this. */
+export type ExpectedRevision = 'no_stream' | 'any' | 'stream_exists' | bigint;
+
+export type EventData = {
+  /** UUID; a re-append of an already stored id at the same place is a no-op (idempotency). */
+  id: string;
+  type: string;
+  data: unknown;
+  metadata?: unknown;
+};
+
+export type RecordedEvent = {
+  id: string;
+  stream: string;
+  /** Position of the event in its stream, from 0. */
+  revision: bigint;
+  /** Position of the event in the whole log; strictly increasing in commit order, with gaps allowed. */
+  position: bigint;
+  type: string;
+  data: unknown;
+  metadata: unknown;
+  /** When the store recorded it. */
+  time: Date;
+};
+
+export type AppendResult = {
+  /** Revision of the last event now in the stream: the `expectedRevision` of the next append. */
+  nextExpectedRevision: bigint;
+  /** Global position of the last event appended (or of the already stored one, for an idempotent re-append). */
+  position: bigint;
+};
+
+export type AppendOptions = { expectedRevision?: ExpectedRevision };
+
+export type ReadStreamOptions = {
+  /** First revision to read (inclusive); default 0 forwards, the end backwards. */
+  fromRevision?: bigint;
+  direction?: 'forwards' | 'backwards';
+  maxCount?: number;
+};
+
+export type ReadAllOptions = {
+  /** Read events with a position strictly greater than this; default: from the start. */
+  after?: bigint;
+  maxCount?: number;
+};
+
+export type SubscriptionFilter = {
+  /** Only streams whose name starts with one of these. */
+  streamPrefixes?: readonly string[];
+};
+
+export type SubscribeOptions = SubscriptionFilter & {
+  /** Deliver events with a position strictly greater than this (catch-up), then live ones; default: from the start. */
+  after?: bigint;
+};
+
+/** One append of a batch: used by group commit so many streams' appends share one transaction. */
+export type StreamAppend = { stream: string; events: readonly EventData[]; expectedRevision?: ExpectedRevision };
+
+/** The outcome of one append inside a batch: each succeeds or fails on its own. */
+export type BatchAppendResult = { ok: true; result: AppendResult } | { ok: false; error: Error };
+
+export interface EventStore {
+  appendToStream(stream: string, events: readonly EventData[], options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * Appends to several streams at once: each append keeps its own expected-revision check and its own
+   * result, but the store may persist them together (one transaction, one fsync).
+   */
+  appendBatch(appends: readonly StreamAppend[]): Promise<BatchAppendResult[]>;
+  /** Events of one stream; an empty array when the stream does not exist. */
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /** The revision of the last event of a stream, or undefined when the stream does not exist. */
+  streamRevision(stream: string): Promise<bigint | undefined>;
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /** The position of the newest event, or 0n for an empty log. */
+  headPosition(): Promise<bigint>;
+  /**
+   * Catch-up then live: every event after `after` in position order, then new ones as they are
+   * committed (also those committed by other processes sharing the store). Unsubscribing stops it.
+   */
+  subscribeToAll(options?: SubscribeOptions): Observable<RecordedEvent>;
+  close(): Promise<void>;
+}
+
+export class WrongExpectedVersionError extends KairosError {
+  readonly stream: string;
+  readonly expected: ExpectedRevision;
+  /** The stream's actual last revision; undefined when the stream does not exist. */
+  readonly actual: bigint | undefined;
+  constructor(stream: string, expected: ExpectedRevision, actual: bigint | undefined) {
+    super(
+      ErrorCode.wrongExpectedVersion,
+      `append to '${stream}' expected revision ${String(expected)} but the stream is at ${actual === undefined ? 'no_stream' : String(actual)}`,
+      { stream, expected: String(expected), actual: actual === undefined ? null : String(actual) },
+    );
+    this.stream = stream;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+export const isWrongExpectedVersionError = (e: unknown): e is WrongExpectedVersionError => e instanceof WrongExpectedVersionError;
+
+/** An append reused event ids that are stored elsewhere (another stream or another place in this one). */
+export class DuplicateEventIdError extends KairosError {
+  constructor(stream: string, ids: readonly string[]) {
+    super(ErrorCode.alreadyExists, `events ${ids.join(', ')} are already stored at another place than '${stream}' expects`, { stream, ids });
+  }
+}
+
+export const isDuplicateEventIdError = (e: unknown): e is DuplicateEventIdError => e instanceof DuplicateEventIdError;

@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+
+// Test tiers by file suffix (see docs/testing.md): unit (pure, simulated clock), int (real SQLite,
+// real sockets, real ZooKeeper), e2e (the built node as OS processes).
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/**/*.unit.spec.ts'], testTimeout: 10_000 } },
+      { test: { name: 'int', include: ['test/**/*.int.spec.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/**/*.e2e.spec.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+          // e2e files start whole nodes; running two at once on two cores distorts timing.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
