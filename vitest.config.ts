@@ -14,7 +14,8 @@ export default defineConfig({
           testTimeout: 300_000,
           hookTimeout: 120_000,
           // e2e files start whole nodes; running two at once on two cores distorts timing.
-          fileParallelism: false,
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
         },
       },
     ],

@@ -83,12 +83,12 @@ export const TaskFailed = event('TaskFailed', {
 
 /**
  * Ticks in `(after, until]` that were not fired because the previous fire had no outcome yet
- * (overlap policy). `count` is how many ticks the schedule had in that interval.
+ * (overlap policy). `count` is how many ticks the schedule had in that interval (null: too many to count cheaply).
  */
 export const TaskSkipped = event('TaskSkipped', {
   after: Iso,
   until: Iso,
-  count: z.number().int().positive(),
+  count: z.number().int().positive().nullable(),
   policy: z.enum(['skip', 'buffer-one', 'buffer-all']),
   at: Iso,
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Duration } from '../time/duration.js';
 import { Instant } from '../time/instant.js';
+import { cronProblem } from './schedule.js';
 
 /**
  * The task document: the public contract of `POST /api/tasks`, `apply -f`, and the `spec` carried by
@@ -38,11 +39,18 @@ const scheduleWindow = {
 
 export const MIN_PERIOD_MS = 100;
 
-export const CronSchedule = z.strictObject({
-  cron: z.string().min(1, 'must be a cron expression such as "*/5 * * * * *"'),
-  timezone: TimeZone.default('UTC'),
-  ...scheduleWindow,
-});
+export const CronSchedule = z
+  .strictObject({
+    cron: z.string().min(1, 'must be a cron expression such as "*/5 * * * * *"'),
+    timezone: TimeZone.default('UTC'),
+    ...scheduleWindow,
+  })
+  .superRefine((s, ctx) => {
+    // An empty expression or an unknown zone already has its own issue; the expression is still judged.
+    if (!s.cron) return;
+    const problem = cronProblem(s.cron, isTimeZone(s.timezone) ? s.timezone : 'UTC');
+    if (problem) ctx.addIssue({ code: 'custom', path: ['cron'], message: problem });
+  });
 export const EverySchedule = z.strictObject({
   every: Duration.refine((v) => v >= MIN_PERIOD_MS, `must be at least ${MIN_PERIOD_MS}ms`),
   ...scheduleWindow,

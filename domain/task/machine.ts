@@ -1,0 +1,77 @@
+import { assign, not, setup, type SnapshotFrom, type StateValue } from 'xstate';
+import type { TaskEvent } from './events.js';
+import { evolve, initialTaskState, isRunning, type TaskState } from './state.js';
+
+/**
+ * The statechart of a task's lifecycle. Its events are the task's recorded events and its only action
+ * is `evolve`, so feeding a stream through it (live, or replayed with xstate's pure `transition`) can
+ * never cause a side effect: decisions live in `decide`, effects in the node runtime. Schedule delays
+ * are not XState `after` timers: the node's timer queue drives time (design §5).
+ */
+export const taskMachine = setup({
+  types: {
+    context: {} as TaskState,
+    events: {} as TaskEvent,
+    input: {} as { taskId: string },
+  },
+  actions: {
+    apply: assign(({ context, event }) => evolve(context, event)),
+  },
+  guards: {
+    running: ({ context }) => isRunning(context),
+    restoresPaused: ({ context }) => context.statusBeforeDelete === 'paused',
+  },
+}).createMachine({
+  id: 'task',
+  context: ({ input }) => initialTaskState(input.taskId),
+  initial: 'absent',
+  states: {
+    absent: {
+      on: { TaskCreated: { target: 'active', actions: 'apply' }, '*': { actions: 'apply' } },
+    },
+    active: {
+      initial: 'idle',
+      states: {
+        idle: { always: { guard: 'running', target: 'running' } },
+        running: { always: { guard: not('running'), target: 'idle' } },
+      },
+      on: {
+        TaskPaused: { target: 'paused', actions: 'apply' },
+        TaskDeleted: { target: 'deleted', actions: 'apply' },
+        '*': { actions: 'apply' },
+      },
+    },
+    paused: {
+      on: {
+        TaskResumed: { target: 'active', actions: 'apply' },
+        TaskDeleted: { target: 'deleted', actions: 'apply' },
+        '*': { actions: 'apply' },
+      },
+    },
+    deleted: {
+      on: {
+        TaskRestored: [
+          { guard: 'restoresPaused', target: 'paused', actions: 'apply' },
+          { target: 'active', actions: 'apply' },
+        ],
+        '*': { actions: 'apply' },
+      },
+    },
+  },
+});
+
+export type TaskSnapshot = SnapshotFrom<typeof taskMachine>;
+
+/** The state value a context implies: lets a hibernated record (just the context) be woken into an actor. */
+export const lifecycleOf = (state: TaskState): StateValue => {
+  switch (state.status) {
+    case 'active':
+      return { active: isRunning(state) ? 'running' : 'idle' };
+    default:
+      return state.status;
+  }
+};
+
+/** A snapshot of the machine for a folded state, without replaying the stream through the machine. */
+export const snapshotOf = (state: TaskState): TaskSnapshot =>
+  taskMachine.resolveState({ value: lifecycleOf(state), context: state });

@@ -1,0 +1,176 @@
+import type { TaskEvent, Trigger } from './events.js';
+import type { TaskSpec } from './spec.js';
+import { toMillis } from '../time/instant.js';
+
+/**
+ * What a task is, folded from its stream. Plain data (no classes, no functions) so it can be an XState
+ * context, a hibernated record, or a projection row. Times are epoch ms.
+ */
+export type TaskStatus = 'absent' | 'active' | 'paused' | 'deleted';
+
+/** An attempt of a fire that has no final outcome yet. */
+export type InFlightFire = {
+  fireId: string;
+  scheduledAt: number;
+  trigger: Trigger;
+  attempt: number;
+  /** When the first attempt fired: the fire's duration runs from here. */
+  firstFiredAt: number;
+  firedAt: number;
+  /** No outcome by then → the attempt has timed out. Null while waiting for a retry. */
+  deadline: number | null;
+  /** Set between a failed attempt and its retry. */
+  retryAt: number | null;
+};
+
+export type TaskOutcome = { fireId: string; status: 'succeeded' | 'failed'; at: number; message?: string };
+
+export type TaskState = {
+  taskId: string;
+  status: TaskStatus;
+  /** Status to return to when a deleted task is restored. */
+  statusBeforeDelete: 'active' | 'paused';
+  spec: TaskSpec | null;
+  /** When the current definition or lifecycle phase began: the anchor of `every`, the base of `delayAfter`. */
+  anchor: number;
+  /** Every scheduled tick at or before this instant has been handled (fired, skipped or misfired). */
+  cursor: number;
+  /** Scheduled fires so far (for `maxRuns`; manual fires and retries do not count). */
+  runs: number;
+  owner: { node: string; epoch: number } | null;
+  inFlight: InFlightFire[];
+  /** When the last fire reached its final outcome: the base of `delayAfter`. */
+  lastCompletedAt: number | null;
+  lastFire: { fireId: string; scheduledAt: number; firedAt: number; trigger: Trigger } | null;
+  lastOutcome: TaskOutcome | null;
+  /** Consecutive fires whose final outcome was a failure. */
+  failureStreak: number;
+};
+
+export const initialTaskState = (taskId: string): TaskState => ({
+  taskId,
+  status: 'absent',
+  statusBeforeDelete: 'active',
+  spec: null,
+  anchor: 0,
+  cursor: 0,
+  runs: 0,
+  owner: null,
+  inFlight: [],
+  lastCompletedAt: null,
+  lastFire: null,
+  lastOutcome: null,
+  failureStreak: 0,
+});
+
+/** The anchor of `every` is its `startAt` when given, so ticks fall on startAt + k·period. */
+const anchorOf = (spec: TaskSpec, at: number): number =>
+  'startAt' in spec.schedule && spec.schedule.startAt ? toMillis(spec.schedule.startAt) : at;
+
+const withoutFire = (inFlight: InFlightFire[], fireId: string): InFlightFire[] => inFlight.filter((f) => f.fireId !== fireId);
+
+/** Pure: applies one recorded event. Unknown combinations (an outcome for a fire not in flight) change nothing. */
+export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
+  switch (event.type) {
+    case 'TaskCreated': {
+      const at = toMillis(event.data.at);
+      const spec = event.data.spec;
+      // A one-shot in the past is handled as a missed tick, by the misfire policy.
+      const cursor = 'at' in spec.schedule ? Math.min(at, toMillis(spec.schedule.at) - 1) : at;
+      return { ...state, status: 'active', spec, anchor: anchorOf(spec, at), cursor };
+    }
+    case 'TaskUpdated': {
+      const at = toMillis(event.data.at);
+      const prev = state.spec;
+      const spec = event.data.spec;
+      const scheduleChanged = !prev || JSON.stringify(prev.schedule) !== JSON.stringify(spec.schedule);
+      if (!scheduleChanged) return { ...state, spec };
+      // A new schedule starts from the change: its ticks before now were never due, and run counts restart.
+      const cursor = 'at' in spec.schedule ? Math.min(at, toMillis(spec.schedule.at) - 1) : at;
+      return { ...state, spec, anchor: anchorOf(spec, at), cursor, runs: 0 };
+    }
+    case 'TaskPaused':
+      return { ...state, status: 'paused' };
+    case 'TaskResumed': {
+      // Ticks during a pause are not missed: the operator chose not to run them.
+      const at = toMillis(event.data.at);
+      return { ...state, status: 'active', cursor: Math.max(state.cursor, at) };
+    }
+    case 'TaskDeleted':
+      return { ...state, status: 'deleted', statusBeforeDelete: state.status === 'paused' ? 'paused' : 'active' };
+    case 'TaskRestored': {
+      const at = toMillis(event.data.at);
+      return { ...state, status: state.statusBeforeDelete, cursor: Math.max(state.cursor, at) };
+    }
+    case 'TaskAssigned':
+    case 'TaskReassigned':
+      return { ...state, owner: { node: event.data.node, epoch: event.data.epoch } };
+    case 'TaskReleased':
+      return state.owner && state.owner.epoch === event.data.epoch ? { ...state, owner: null } : state;
+    case 'TaskFired': {
+      const d = event.data;
+      const scheduledAt = toMillis(d.scheduledAt);
+      const firedAt = toMillis(d.firedAt);
+      const previous = state.inFlight.find((f) => f.fireId === d.fireId);
+      const fire: InFlightFire = {
+        fireId: d.fireId,
+        scheduledAt,
+        trigger: previous?.trigger ?? d.trigger,
+        attempt: d.attempt,
+        firstFiredAt: previous?.firstFiredAt ?? firedAt,
+        firedAt,
+        deadline: toMillis(d.deadline),
+        retryAt: null,
+      };
+      const scheduled = d.trigger === 'schedule' || d.trigger === 'catch-up';
+      return {
+        ...state,
+        inFlight: [...withoutFire(state.inFlight, d.fireId), fire],
+        cursor: scheduled ? Math.max(state.cursor, scheduledAt) : state.cursor,
+        runs: scheduled ? state.runs + 1 : state.runs,
+        lastFire: d.attempt === 1 ? { fireId: d.fireId, scheduledAt, firedAt, trigger: d.trigger } : state.lastFire,
+      };
+    }
+    case 'TaskSucceeded': {
+      const d = event.data;
+      if (!state.inFlight.some((f) => f.fireId === d.fireId && f.attempt === d.attempt)) return state;
+      const at = toMillis(d.at);
+      return {
+        ...state,
+        inFlight: withoutFire(state.inFlight, d.fireId),
+        lastCompletedAt: at,
+        lastOutcome: { fireId: d.fireId, status: 'succeeded', at },
+        failureStreak: 0,
+      };
+    }
+    case 'TaskFailed': {
+      const d = event.data;
+      const fire = state.inFlight.find((f) => f.fireId === d.fireId && f.attempt === d.attempt);
+      if (!fire) return state;
+      const at = toMillis(d.at);
+      if (d.willRetryAt !== undefined) {
+        const waiting: InFlightFire = { ...fire, deadline: null, retryAt: toMillis(d.willRetryAt) };
+        return { ...state, inFlight: state.inFlight.map((f) => (f === fire ? waiting : f)) };
+      }
+      return {
+        ...state,
+        inFlight: withoutFire(state.inFlight, d.fireId),
+        lastCompletedAt: at,
+        lastOutcome: { fireId: d.fireId, status: 'failed', at, message: d.message },
+        failureStreak: state.failureStreak + 1,
+      };
+    }
+    case 'TaskSkipped':
+    case 'TaskMisfired':
+      return { ...state, cursor: Math.max(state.cursor, toMillis(event.data.until)) };
+  }
+};
+
+export const foldTask = (taskId: string, events: Iterable<TaskEvent>): TaskState => {
+  let state = initialTaskState(taskId);
+  for (const e of events) state = evolve(state, e);
+  return state;
+};
+
+/** A fire is "running" while any attempt of it awaits an outcome or a retry: overlap policies look at this. */
+export const isRunning = (state: TaskState): boolean => state.inFlight.length > 0;

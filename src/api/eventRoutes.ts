@@ -1,0 +1,31 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { parseOrThrow } from '../../domain/errors/index.js';
+import type { EventStore, RecordedEvent } from '../store/eventStore.js';
+
+const EventsQuery = z.object({
+  /** First position to return (inclusive). */
+  from: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1_000),
+});
+
+/** The raw log as JSON, the same shape `kairos events` prints and `kairos export` writes. */
+export const eventJsonOf = (e: RecordedEvent) => ({
+  position: Number(e.position),
+  id: e.id,
+  stream: e.stream,
+  revision: Number(e.revision),
+  type: e.type,
+  data: e.data,
+  metadata: e.metadata,
+  time: e.time.toISOString(),
+});
+
+export const eventRoutes = (store: EventStore) => async (app: FastifyInstance) => {
+  app.get('/api/events', async (request) => {
+    const q = parseOrThrow(EventsQuery, request.query);
+    const events = await store.readAll({ after: BigInt(q.from) - 1n, maxCount: q.limit });
+    const last = events.at(-1);
+    return { events: events.map(eventJsonOf), next: last ? Number(last.position) + 1 : q.from };
+  });
+};

@@ -1,0 +1,40 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { toMillis } from '../../domain/time/instant.js';
+import type { SchedulerNode } from '../node/schedulerNode.js';
+import type { TopicHub } from '../targets/topic/topicHub.js';
+
+/** Prometheus metrics of one node, fed by what the node appends (after it is durable). */
+export const nodeMetrics = (node: SchedulerNode, hub: TopicHub): Registry => {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'kairos_process_' });
+  const fires = new Counter({ name: 'kairos_fires_total', help: 'Fires recorded by this node', labelNames: ['trigger'], registers: [registry] });
+  const outcomes = new Counter({ name: 'kairos_outcomes_total', help: 'Final and retried outcomes recorded', labelNames: ['outcome'], registers: [registry] });
+  const gaps = new Counter({ name: 'kairos_ticks_not_fired_total', help: 'Ticks skipped (overlap) or misfired', labelNames: ['kind'], registers: [registry] });
+  const lateness = new Histogram({
+    name: 'kairos_fire_lateness_seconds',
+    help: 'firedAt - scheduledAt of first attempts',
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+    registers: [registry],
+  });
+  new Gauge({ name: 'kairos_tasks', help: 'Tasks known to this node', registers: [registry], collect() { this.set(node.taskCount); } });
+  new Gauge({
+    name: 'kairos_subscribers',
+    help: 'Connected topic consumers',
+    registers: [registry],
+    collect() {
+      this.set(Object.values(hub.stats().consumersByGroup).reduce((a, b) => a + b, 0));
+    },
+  });
+  node.appended$.subscribe(({ events }) => {
+    for (const e of events) {
+      if (e.type === 'TaskFired') {
+        fires.inc({ trigger: e.data.trigger });
+        if (e.data.attempt === 1) lateness.observe((toMillis(e.data.firedAt) - toMillis(e.data.scheduledAt)) / 1000);
+      } else if (e.type === 'TaskSucceeded') outcomes.inc({ outcome: 'succeeded' });
+      else if (e.type === 'TaskFailed') outcomes.inc({ outcome: e.data.willRetryAt ? 'retrying' : e.data.reason });
+      else if (e.type === 'TaskSkipped') gaps.inc({ kind: 'skipped' }, e.data.count ?? 1);
+      else if (e.type === 'TaskMisfired') gaps.inc({ kind: e.data.action }, e.data.count ?? 1);
+    }
+  });
+  return registry;
+};

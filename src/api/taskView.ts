@@ -1,0 +1,37 @@
+import { nextTickAt } from '../../domain/task/decide.js';
+import { toIso } from '../../domain/time/instant.js';
+import type { TaskRecord } from '../node/taskRecord.js';
+
+/** A task as the API shows it: its definition plus what the node knows of its life. */
+export type TaskView = ReturnType<typeof taskViewOf>;
+
+const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : toIso(ms));
+
+export const taskViewOf = (record: TaskRecord, wakeAt?: number) => {
+  const s = record.state;
+  const lifecycle = s.status === 'active' ? (s.inFlight.length > 0 ? 'running' : 'idle') : s.status;
+  return {
+    id: s.taskId,
+    name: s.spec?.name ?? s.taskId,
+    status: s.status,
+    lifecycle,
+    spec: s.spec,
+    revision: Number(record.revision),
+    owner: s.owner,
+    nextFireAt: iso(nextTickAt(s)),
+    nextWakeAt: iso(wakeAt),
+    runs: s.runs,
+    lastFire: s.lastFire && { ...s.lastFire, scheduledAt: toIso(s.lastFire.scheduledAt), firedAt: toIso(s.lastFire.firedAt) },
+    lastOutcome: s.lastOutcome && { ...s.lastOutcome, at: toIso(s.lastOutcome.at) },
+    failureStreak: s.failureStreak,
+    inFlight: s.inFlight.map((f) => ({
+      fireId: f.fireId,
+      attempt: f.attempt,
+      trigger: f.trigger,
+      scheduledAt: toIso(f.scheduledAt),
+      firedAt: toIso(f.firedAt),
+      deadline: iso(f.deadline),
+      retryAt: iso(f.retryAt),
+    })),
+  };
+};

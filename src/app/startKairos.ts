@@ -1,0 +1,85 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { buildServer } from '../api/server.js';
+import type { Clock } from '../clock/clock.js';
+import { systemClock } from '../clock/clock.js';
+import type { CompiledConfig } from '../config/config.js';
+import { LocalCoordinator } from '../coordination/localCoordinator.js';
+import { SchedulerNode } from '../node/schedulerNode.js';
+import type { EventStore } from '../store/eventStore.js';
+import { openEventStore } from '../store/openEventStore.js';
+import { HttpTarget } from '../targets/http/httpTarget.js';
+import { RoutingTarget } from '../targets/routingTarget.js';
+import { TopicHub } from '../targets/topic/topicHub.js';
+
+export type RunningKairos = {
+  node: SchedulerNode;
+  store: EventStore;
+  hub: TopicHub;
+  server: FastifyInstance;
+  /** Base URL the API listens on. */
+  url: string;
+  close(): Promise<void>;
+};
+
+export const kairosVersion = (): string => {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+};
+
+/**
+ * The composition root of one node: store, targets, scheduler and API, wired once. The API listens
+ * first (so `/healthz` answers and `/readyz` says 503 during recovery), then the node replays the log.
+ */
+export const startKairos = async (config: CompiledConfig, options: { logger?: Logger; clock?: Clock } = {}): Promise<RunningKairos> => {
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  const clock = options.clock ?? systemClock;
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = await openEventStore(config.store);
+
+  // Targets report outcomes to the node, which is built after them: the closure reads it once set.
+  const onOutcome = (outcome: Parameters<SchedulerNode['reportOutcome']>[0]): void => void node.reportOutcome(outcome);
+  const hub = new TopicHub(onOutcome, {
+    node: config.nodeId,
+    ackTimeout: config.subscribers.ackTimeout,
+    groupGrace: config.subscribers.groupGrace,
+    clock,
+    logger,
+  });
+  const target = new RoutingTarget({ topics: hub, http: new HttpTarget(onOutcome, { clock }) });
+  const node = new SchedulerNode({
+    nodeId: config.nodeId,
+    store,
+    target,
+    clock,
+    logger,
+    coordinator: ({ maxEpoch }) => new LocalCoordinator({ nodeId: config.nodeId, dataDir: config.dataDir, minEpoch: () => maxEpoch }),
+  });
+  const server = await buildServer({ node, store, hub, logger, version: kairosVersion() });
+  await server.listen({ port: config.port, host: config.host });
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ url, node: config.nodeId, store: config.store }, 'API listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await node.stop();
+      await target.close();
+      await server.close();
+      await store.close();
+    })());
+  try {
+    await node.start();
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { node, store, hub, server, url, close };
+};

@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import { eventJsonOf } from '../api/eventRoutes.js';
+import { compileConfig } from '../config/config.js';
+import { openEventStore } from '../store/openEventStore.js';
+import { NodeUnreachableError, type ApiClient } from './apiClient.js';
+
+type EventJson = ReturnType<typeof eventJsonOf>;
+type EventsFlags = { from: string; limit?: string; format: string; store?: string; dataDir?: string };
+
+const PAGE = 1_000;
+
+const print = (events: readonly EventJson[], format: string): void => {
+  for (const e of events) {
+    if (format === 'ndjson') process.stdout.write(`${JSON.stringify(e)}\n`);
+    else process.stdout.write(`${e.position}\t${e.time}\t${e.stream}@${e.revision}\t${e.type}\t${JSON.stringify(e.data)}\n`);
+  }
+};
+
+/** Pages through the log via the API, or straight from the embedded store when the node is down. */
+export const registerEvents = (program: Command, client: () => ApiClient): void => {
+  program
+    .command('events')
+    .description('print the event log (reads the embedded store directly when the node is down)')
+    .option('--from <position>', 'first position', '0')
+    .option('--limit <n>', 'at most this many events')
+    .option('--format <format>', 'ndjson | text', 'text')
+    .option('--store <url>', 'store to read when the node is down (KAIROS_STORE)')
+    .option('--data-dir <dir>', 'data directory of the embedded store (KAIROS_DATA_DIR)')
+    .action(async (flags: EventsFlags) => {
+      if (!['ndjson', 'text'].includes(flags.format)) throw new Error(`--format must be ndjson or text, got ${flags.format}`);
+      const from = Number(flags.from);
+      if (!Number.isSafeInteger(from) || from < 0) throw new Error(`--from must be a position (a whole number >= 0), got ${flags.from}`);
+      let left = flags.limit === undefined ? Number.POSITIVE_INFINITY : Number(flags.limit);
+      if (!(left > 0)) throw new Error(`--limit must be a positive number, got ${flags.limit}`);
+      let next = from;
+      try {
+        const api = client();
+        while (left > 0) {
+          const { body } = await api.get<{ events: EventJson[]; next: number }>(`/api/events?from=${next}&limit=${Math.min(PAGE, left)}`);
+          print(body.events, flags.format);
+          left -= body.events.length;
+          if (body.events.length === 0) return;
+          next = body.next;
+        }
+        return;
+      } catch (err) {
+        if (!(err instanceof NodeUnreachableError) || next !== from) throw err;
+      }
+      const config = compileConfig({ env: process.env, flags: { store: flags.store, dataDir: flags.dataDir } });
+      process.stderr.write(`node not reachable; reading ${config.store}\n`);
+      const store = await openEventStore(config.store);
+      try {
+        let after = BigInt(from) - 1n;
+        while (left > 0) {
+          const events = await store.readAll({ after, maxCount: Math.min(PAGE, left) });
+          if (events.length === 0) break;
+          print(events.map(eventJsonOf), flags.format);
+          left -= events.length;
+          after = (events.at(-1) as (typeof events)[number]).position;
+        }
+      } finally {
+        await store.close();
+      }
+    });
+};

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { kairosVersion } from '../app/startKairos.js';
+import { apiClient } from './apiClient.js';
+import { registerApply } from './applyCommand.js';
+import { registerEvents } from './eventsCommand.js';
+import { reportError } from './output.js';
+import { registerStart } from './startCommand.js';
+import { registerTaskCommands } from './taskCommands.js';
+
+const defaultUrl = (): string =>
+  process.env.KAIROS_URL ?? `http://${process.env.KAIROS_HOST ?? '127.0.0.1'}:${process.env.KAIROS_PORT ?? '8080'}`;
+
+const program = new Command('kairos')
+  .description('Kairos: a distributed, event-sourced cron scheduler')
+  .version(kairosVersion())
+  .option('--url <url>', 'node API URL (KAIROS_URL; default http://KAIROS_HOST:KAIROS_PORT)')
+  .showHelpAfterError();
+
+const client = () => apiClient((program.opts() as { url?: string }).url ?? defaultUrl());
+
+registerStart(program);
+registerTaskCommands(program, client);
+registerApply(program, client);
+registerEvents(program, client);
+
+program.parseAsync(process.argv).catch(reportError);

@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ValidationError, fieldIssuesOf } from '../../domain/errors/index.js';
+import { Duration } from '../../domain/time/duration.js';
+
+/**
+ * Node configuration: defaults (embedded single node) < config file (`KAIROS_CONFIG` or `--config`,
+ * YAML or JSON) < `KAIROS_*` environment variables < command-line flags. One zod schema validates the
+ * merge; `compileConfig` returns every field filled in (options compiled once, at the boundary).
+ */
+export const KairosOptions = z.strictObject({
+  port: z.coerce.number().int().min(0).max(65_535).default(8080),
+  host: z.string().min(1).default('127.0.0.1'),
+  /** This node's private directory (epoch file, default embedded log). */
+  dataDir: z.string().min(1).default('./data'),
+  nodeId: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"')
+    .optional(),
+  /** `sqlite:<file>` (default `sqlite:<dataDir>/kairos.db`) or `memory:`. */
+  store: z.string().min(1).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  subscribers: z
+    .strictObject({
+      /** A consumer that has not acknowledged receipt of a fire by then loses it to another consumer of its group. */
+      ackTimeout: Duration.default(5_000),
+      /** How long a consumer group that lost all its consumers still has fires kept for it. */
+      groupGrace: Duration.default(60_000),
+    })
+    .prefault({}),
+});
+export type KairosOptions = z.input<typeof KairosOptions>;
+
+export type CompiledConfig = {
+  port: number;
+  host: string;
+  dataDir: string;
+  nodeId: string;
+  store: string;
+  logLevel: z.output<typeof KairosOptions>['logLevel'];
+  subscribers: { ackTimeout: number; groupGrace: number };
+};
+
+/** Environment variable → option path. */
+const ENV: Record<string, string[]> = {
+  KAIROS_PORT: ['port'],
+  KAIROS_HOST: ['host'],
+  KAIROS_DATA_DIR: ['dataDir'],
+  KAIROS_NODE_ID: ['nodeId'],
+  KAIROS_STORE: ['store'],
+  KAIROS_LOG_LEVEL: ['logLevel'],
+  KAIROS_ACK_TIMEOUT: ['subscribers', 'ackTimeout'],
+  KAIROS_GROUP_GRACE: ['subscribers', 'groupGrace'],
+};
+
+export const optionsFromEnv = (env: NodeJS.ProcessEnv): Record<string, unknown> => {
+  const out: Record<string, unknown> = {};
+  for (const [name, path] of Object.entries(ENV)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') setPath(out, path, value);
+  }
+  return out;
+};
+
+export const readConfigFile = (file: string): Record<string, unknown> => {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ValidationError([{ path: 'config', message: `cannot read config file ${file}: ${(err as Error).message}` }]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (err) {
+    throw new ValidationError([{ path: 'config', message: `config file ${file} is not valid YAML/JSON: ${(err as Error).message}` }]);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ValidationError([{ path: 'config', message: `config file ${file} must hold a mapping of options` }]);
+  }
+  return parsed as Record<string, unknown>;
+};
+
+/**
+ * Merges the layers and validates them. Errors name the option as the user wrote it: the env var for
+ * values that came from the environment, the option path otherwise.
+ */
+export const compileConfig = (layers: {
+  file?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  flags?: Record<string, unknown>;
+}): CompiledConfig => {
+  const fromEnv = layers.env ? optionsFromEnv(layers.env) : {};
+  const merged = deepMerge(deepMerge(layers.file ?? {}, fromEnv), layers.flags ?? {});
+  const result = KairosOptions.safeParse(merged);
+  if (!result.success) {
+    const envNameOf = (path: string): string | undefined =>
+      Object.entries(ENV).find(([name, p]) => p.join('.') === path && layers.env?.[name] !== undefined && !(layers.flags && path in layers.flags))?.[0];
+    throw new ValidationError(
+      fieldIssuesOf(result.error).map((i) => {
+        const env = envNameOf(i.path);
+        return env ? { path: env, message: i.message } : i;
+      }),
+    );
+  }
+  const o = result.data;
+  const dataDir = isAbsolute(o.dataDir) ? o.dataDir : resolve(o.dataDir);
+  return {
+    port: o.port,
+    host: o.host,
+    dataDir,
+    nodeId: o.nodeId ?? safeNodeId(hostname()),
+    store: o.store ?? `sqlite:${resolve(dataDir, 'kairos.db')}`,
+    logLevel: o.logLevel,
+    subscribers: o.subscribers,
+  };
+};
+
+const safeNodeId = (name: string): string => name.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64) || 'kairos';
+
+const setPath = (target: Record<string, unknown>, path: readonly string[], value: unknown): void => {
+  let cursor = target;
+  for (const key of path.slice(0, -1)) {
+    const next = cursor[key];
+    if (typeof next !== 'object' || next === null) cursor[key] = {};
+    cursor = cursor[key] as Record<string, unknown>;
+  }
+  cursor[path[path.length - 1] as string] = value;
+};
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const deepMerge = (base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> => {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const current = out[k];
+    out[k] = isPlainObject(current) && isPlainObject(v) ? deepMerge(current, v) : v;
+  }
+  return out;
+};

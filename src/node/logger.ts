@@ -1,0 +1,3 @@
+import { pino, type Logger } from 'pino';
+
+export const silentLogger: Logger = pino({ level: 'silent' });

@@ -1,0 +1,416 @@
+import { EMPTY, Subject, defer, expand, from, lastValueFrom, tap, type Subscription } from 'rxjs';
+import type { Logger } from 'pino';
+import { ErrorCode, IllegalStateError, KairosError, isFencedError } from '../../domain/errors/index.js';
+import { decide, nextWakeAt, type Lease as DomainLease, type TaskCommand } from '../../domain/task/decide.js';
+import { TASK_STREAM_PREFIX, taskIdOfStream, taskStreamOf, type TaskEvent, type TaskEventData } from '../../domain/task/events.js';
+import type { TaskSpec } from '../../domain/task/spec.js';
+import { toMillis } from '../../domain/time/instant.js';
+import { systemClock, type Clock } from '../clock/clock.js';
+import type { Coordinator } from '../coordination/coordinator.js';
+import { isWrongExpectedVersionError, type EventStore, type RecordedEvent } from '../store/eventStore.js';
+import type { FireDelivery, FireOutcome, Target } from '../targets/dispatcher.js';
+import { silentLogger } from './logger.js';
+import { decodeTaskEvent, encodeTaskEvent } from './taskCodec.js';
+import { TaskRecord } from './taskRecord.js';
+import { TimerQueue } from './timerQueue.js';
+
+export type NodeStatus = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** Who asked for a change: recorded as the event's metadata. */
+export type CommandContext = { actor: string; correlationId?: string };
+
+export type SchedulerNodeOptions = {
+  nodeId: string;
+  store: EventStore;
+  /** Built once recovery knows the highest epoch in the log (the local coordinator needs it). */
+  coordinator: (recovered: { maxEpoch: number }) => Coordinator;
+  target: Target;
+  clock?: Clock;
+  logger?: Logger;
+  /** Tasks whose next wake-up is further away than this hibernate (no actor, state only). @default 60_000 */
+  hibernateAfterMs?: number;
+  /** Events read per page during recovery. @default 5_000 */
+  recoveryPageSize?: number;
+};
+
+/** What the node appended for one task, after it is durable: for metrics, live feeds and tests. */
+export type AppendedBatch = { taskId: string; events: TaskEvent[]; firstRevision: bigint };
+
+const MAX_CONFLICT_RETRIES = 8;
+
+/**
+ * The scheduler node: hosts one actor per task, drives them from one timer queue, and carries out the
+ * firing protocol (design §3): decide on the folded state → append with the revision it was folded at
+ * → apply → deliver. A conflict means the state was stale: re-read, decide again.
+ */
+export class SchedulerNode {
+  readonly nodeId: string;
+  readonly appended$ = new Subject<AppendedBatch>();
+  readonly #store: EventStore;
+  readonly #target: Target;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #hibernateAfter: number;
+  readonly #pageSize: number;
+  readonly #makeCoordinator: SchedulerNodeOptions['coordinator'];
+  readonly #records = new Map<string, TaskRecord>();
+  readonly #chains = new Map<string, Promise<unknown>>();
+  readonly #timers: TimerQueue;
+  #coordinator: Coordinator | null = null;
+  #subscriptions: Subscription[] = [];
+  #status: NodeStatus = 'created';
+  #maxEpoch = 0;
+  #position = 0n;
+
+  constructor(options: SchedulerNodeOptions) {
+    this.nodeId = options.nodeId;
+    this.#store = options.store;
+    this.#target = options.target;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.logger ?? silentLogger;
+    this.#hibernateAfter = options.hibernateAfterMs ?? 60_000;
+    this.#pageSize = options.recoveryPageSize ?? 5_000;
+    this.#makeCoordinator = options.coordinator;
+    this.#timers = new TimerQueue(this.#clock, (ids) => this.#onDue(ids));
+  }
+
+  get status(): NodeStatus {
+    return this.#status;
+  }
+
+  /** Replays the log into task states, takes the leases, then arms every task and redelivers unfinished fires. */
+  async start(): Promise<void> {
+    if (this.#status !== 'created') throw new IllegalStateError(`cannot start a node that is ${this.#status}`);
+    this.#status = 'starting';
+    const started = this.#clock.now();
+    const head = await this.#store.headPosition();
+    await lastValueFrom(this.#replay$(head), { defaultValue: undefined });
+    this.#log.info({ tasks: this.#records.size, position: String(this.#position), ms: this.#clock.now() - started }, 'log replayed');
+
+    this.#subscriptions.push(
+      this.#store
+        .subscribeToAll({ after: this.#position, streamPrefixes: [TASK_STREAM_PREFIX] })
+        .subscribe({ next: (e) => this.#follow(e), error: (err: unknown) => this.#log.error({ err }, 'log subscription failed') }),
+    );
+    const coordinator = this.#makeCoordinator({ maxEpoch: this.#maxEpoch });
+    this.#coordinator = coordinator;
+    this.#subscriptions.push(coordinator.events$.subscribe((e) => e.type === 'leases-changed' && this.#onLeasesChanged()));
+    await coordinator.start();
+    this.#status = 'running';
+    this.#onLeasesChanged();
+    this.#log.info({ node: this.nodeId, tasks: this.#records.size, ms: this.#clock.now() - started }, 'node ready');
+  }
+
+  /** Stops firing, lets decisions under way finish, and leaves the store open (it belongs to the caller). */
+  async stop(): Promise<void> {
+    if (this.#status === 'stopped' || this.#status === 'stopping') return;
+    this.#status = 'stopping';
+    this.#timers.stop();
+    await Promise.allSettled([...this.#chains.values()]);
+    for (const s of this.#subscriptions) s.unsubscribe();
+    this.#subscriptions = [];
+    await this.#coordinator?.stop();
+    for (const record of this.#records.values()) record.hibernate();
+    this.#status = 'stopped';
+    this.appended$.complete();
+  }
+
+  get(taskId: string): TaskRecord | undefined {
+    const record = this.#records.get(taskId);
+    return record && record.state.status !== 'absent' ? record : undefined;
+  }
+
+  tasks(): IterableIterator<TaskRecord> {
+    return this.#records.values();
+  }
+
+  get taskCount(): number {
+    return this.#records.size;
+  }
+
+  /** When the node will next act on a task, as armed in its timer queue. */
+  wakeAt(taskId: string): number | undefined {
+    return this.#timers.dueAt(taskId);
+  }
+
+  createTask(spec: TaskSpec, ctx: CommandContext): Promise<TaskRecord> {
+    return this.#command(spec.id, ctx, (now) => ({ type: 'CreateTask', spec, now }));
+  }
+
+  updateTask(spec: TaskSpec, ctx: CommandContext): Promise<TaskRecord> {
+    return this.#command(spec.id, ctx, (now) => ({ type: 'UpdateTask', spec, now }));
+  }
+
+  pauseTask(taskId: string, ctx: CommandContext, reason?: string): Promise<TaskRecord> {
+    return this.#command(taskId, ctx, (now) => ({ type: 'PauseTask', now, reason }));
+  }
+
+  resumeTask(taskId: string, ctx: CommandContext): Promise<TaskRecord> {
+    return this.#command(taskId, ctx, (now) => ({ type: 'ResumeTask', now }));
+  }
+
+  deleteTask(taskId: string, ctx: CommandContext, reason?: string): Promise<TaskRecord> {
+    return this.#command(taskId, ctx, (now) => ({ type: 'DeleteTask', now, reason }));
+  }
+
+  restoreTask(taskId: string, ctx: CommandContext): Promise<TaskRecord> {
+    return this.#command(taskId, ctx, (now) => ({ type: 'RestoreTask', now }));
+  }
+
+  /** Fires the task now, outside its schedule. Resolves with the fire's id. */
+  async triggerTask(taskId: string, ctx: CommandContext): Promise<string> {
+    const lease = this.#leaseOf(taskId);
+    if (!lease) throw new IllegalStateError(`this node does not hold task '${taskId}' and cannot fire it now`, { taskId, node: this.nodeId });
+    const events = await this.#execute(taskId, ctx, () => ({ type: 'TriggerTask', now: this.#clock.now(), lease }));
+    const fired = events.find((e) => e.type === 'TaskFired');
+    if (!fired || fired.type !== 'TaskFired') throw new IllegalStateError(`task '${taskId}' was not fired`);
+    return fired.data.fireId;
+  }
+
+  /** The target's report of an attempt's outcome. */
+  reportOutcome(outcome: FireOutcome): Promise<void> {
+    const { at, ...rest } = outcome;
+    return this.#execute(outcome.taskId, { actor: `node:${this.nodeId}`, correlationId: outcome.fireId }, () => ({
+      type: 'RecordOutcome',
+      outcome: { ...rest, at },
+    })).then(
+      () => undefined,
+      (err: unknown) => this.#log.error({ err, fireId: outcome.fireId }, 'could not record an outcome'),
+    );
+  }
+
+  async #command(taskId: string, ctx: CommandContext, build: (now: number) => TaskCommand): Promise<TaskRecord> {
+    this.#mustRun();
+    await this.#execute(taskId, ctx, () => build(this.#clock.now()));
+    return this.#records.get(taskId) as TaskRecord;
+  }
+
+  #mustRun(): void {
+    if (this.#status !== 'running') throw new KairosError(ErrorCode.unavailable, `the node is ${this.#status}, not running; try again shortly`, { status: this.#status });
+  }
+
+  /** Runs `fn` after every earlier decision about the same task: one decision per task at a time. */
+  #serially<T>(taskId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#chains.get(taskId) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#chains.set(taskId, tail);
+    void tail.then(() => {
+      if (this.#chains.get(taskId) === tail) this.#chains.delete(taskId);
+    });
+    return run;
+  }
+
+  /** decide → append at the folded revision → apply → effects; on a revision conflict, catch up and decide again. */
+  #execute(taskId: string, ctx: CommandContext, build: (record: TaskRecord) => TaskCommand | null): Promise<TaskEvent[]> {
+    return this.#serially(taskId, async () => {
+      for (let conflicts = 0; ; conflicts++) {
+        const record = this.#records.get(taskId) ?? new TaskRecord(taskId);
+        const command = build(record);
+        if (!command) return [];
+        record.wake();
+        let events: TaskEvent[];
+        try {
+          events = decide(command, record.state);
+        } catch (err) {
+          if (isFencedError(err)) this.#log.warn({ taskId, err: err.message }, 'fenced: a newer owner holds the task');
+          this.#settle(record);
+          throw err;
+        }
+        if (events.length === 0) {
+          this.#settle(record);
+          return events;
+        }
+        const expected = record.revision;
+        try {
+          const metadata = { actor: ctx.actor, ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}) };
+          const result = await this.#store.appendToStream(
+            taskStreamOf(taskId),
+            events.map((e) => encodeTaskEvent(e, metadata)),
+            { expectedRevision: expected < 0n ? 'no_stream' : expected },
+          );
+          if (!this.#records.has(taskId)) this.#records.set(taskId, record);
+          const first = result.nextExpectedRevision - BigInt(events.length) + 1n;
+          events.forEach((e, i) => this.#applyAt(record, e, first + BigInt(i)));
+          this.#effects(record, events);
+          this.#settle(record);
+          this.appended$.next({ taskId, events, firstRevision: first });
+          return events;
+        } catch (err) {
+          if (!isWrongExpectedVersionError(err) || conflicts >= MAX_CONFLICT_RETRIES) throw err;
+          await this.#catchUp(record);
+          if (!this.#records.has(taskId) && record.revision >= 0n) this.#records.set(taskId, record);
+        }
+      }
+    });
+  }
+
+  /** Applies an event only at the next revision: our own append and the log subscription may both bring it. */
+  #applyAt(record: TaskRecord, event: TaskEvent, revision: bigint): void {
+    if (revision !== record.revision + 1n) return;
+    record.apply(event, revision);
+    this.#noteEpoch(event);
+  }
+
+  #noteEpoch(event: TaskEvent): void {
+    if (event.type === 'TaskAssigned' || event.type === 'TaskReassigned' || event.type === 'TaskFired') {
+      if (event.data.epoch > this.#maxEpoch) this.#maxEpoch = event.data.epoch;
+    }
+  }
+
+  async #catchUp(record: TaskRecord): Promise<void> {
+    const events = await this.#store.readStream(taskStreamOf(record.taskId), { fromRevision: record.revision + 1n });
+    for (const recorded of events) this.#applyRecorded(record, recorded);
+  }
+
+  #applyRecorded(record: TaskRecord, recorded: RecordedEvent): void {
+    if (recorded.revision !== record.revision + 1n) return;
+    const decoded = decodeTaskEvent(recorded);
+    if (decoded.ok) {
+      this.#applyAt(record, decoded.event, recorded.revision);
+    } else {
+      // Skipping keeps the revision moving so one bad event cannot wedge the task; it is reported loudly.
+      this.#log.error({ problem: decoded.error }, 'undecodable event in a task stream');
+      record.revision = recorded.revision;
+    }
+  }
+
+  /** Replays every task stream up to `head` in pages, folding with plain `evolve` (no actors, no effects). */
+  #replay$(head: bigint) {
+    const page = (after: bigint) =>
+      defer(() => from(this.#store.readAll({ after, maxCount: this.#pageSize }).then((events) => ({ after, events }))));
+    return page(0n).pipe(
+      tap(({ events }) => this.#foldPage(events, head)),
+      expand(({ events }) => {
+        const last = events.at(-1);
+        return last && last.position < head ? page(last.position) : EMPTY;
+      }),
+    );
+  }
+
+  #foldPage(events: readonly RecordedEvent[], head: bigint): void {
+    for (const recorded of events) {
+      if (recorded.position > head) break;
+      this.#position = recorded.position;
+      const taskId = taskIdOfStream(recorded.stream);
+      if (taskId === undefined) continue;
+      let record = this.#records.get(taskId);
+      if (!record) {
+        record = new TaskRecord(taskId);
+        this.#records.set(taskId, record);
+      }
+      this.#applyRecorded(record, recorded);
+    }
+  }
+
+  /** Events appended by anyone (this node included) after recovery. */
+  #follow(recorded: RecordedEvent): void {
+    this.#position = recorded.position;
+    const taskId = taskIdOfStream(recorded.stream);
+    if (taskId === undefined) return;
+    let record = this.#records.get(taskId);
+    if (!record) {
+      record = new TaskRecord(taskId);
+      this.#records.set(taskId, record);
+    }
+    if (recorded.revision <= record.revision) return;
+    if (recorded.revision === record.revision + 1n) {
+      this.#applyRecorded(record, recorded);
+      this.#settle(record);
+    } else {
+      void this.#serially(taskId, async () => {
+        await this.#catchUp(record);
+        this.#settle(record);
+      });
+    }
+  }
+
+  #leaseOf(taskId: string): DomainLease | null {
+    return this.#status === 'running' ? (this.#coordinator?.leaseFor(taskId) ?? null) : null;
+  }
+
+  /** Holds the lease, and no newer owner is recorded (else this node is a zombie for the task: fenced). */
+  #mayFire(record: TaskRecord): boolean {
+    const lease = this.#leaseOf(record.taskId);
+    const owner = record.state.owner;
+    return lease !== null && (owner === null || owner.epoch <= lease.epoch);
+  }
+
+  /** Re-arms the task's wake-up and hibernates it when nothing is near. */
+  #settle(record: TaskRecord): void {
+    if (this.#status !== 'running') return;
+    const wake = this.#mayFire(record) ? nextWakeAt(record.state) : null;
+    this.#timers.schedule(record.taskId, wake);
+    if (record.state.inFlight.length === 0 && (wake === null || wake - this.#clock.now() > this.#hibernateAfter)) record.hibernate();
+  }
+
+  #onDue(taskIds: string[]): void {
+    for (const taskId of taskIds) {
+      void this.#execute(taskId, { actor: `node:${this.nodeId}` }, () => {
+        const lease = this.#leaseOf(taskId);
+        return lease ? { type: 'Advance', now: this.#clock.now(), lease } : null;
+      }).catch((err: unknown) => {
+        if (!isFencedError(err)) this.#log.error({ err, taskId }, 'could not advance a task');
+        const record = this.#records.get(taskId);
+        // A failed append leaves the state as it was; try again shortly rather than never.
+        if (record && !isFencedError(err)) this.#timers.schedule(taskId, this.#clock.now() + 1_000);
+      });
+    }
+  }
+
+  #onLeasesChanged(): void {
+    if (this.#status !== 'running') return;
+    const now = this.#clock.now();
+    for (const record of this.#records.values()) {
+      this.#settle(record);
+      // A fire recorded without an outcome (the node crashed, or its owner was lost) is delivered again.
+      if (this.#mayFire(record)) for (const fire of record.state.inFlight) if (fire.deadline !== null && fire.deadline > now) this.#deliver(record, fire.fireId, fire.attempt);
+    }
+  }
+
+  #effects(record: TaskRecord, events: readonly TaskEvent[]): void {
+    for (const e of events) {
+      if (e.type === 'TaskFired') this.#deliverFired(record, e.data);
+      else if (e.type === 'TaskFailed' && e.data.reason !== 'error') this.#target.cancel(e.data.fireId, e.data.attempt);
+    }
+  }
+
+  #deliver(record: TaskRecord, fireId: string, attempt: number): void {
+    const fire = record.state.inFlight.find((f) => f.fireId === fireId && f.attempt === attempt);
+    const spec = record.state.spec;
+    if (!fire || !spec || fire.deadline === null) return;
+    this.#target.deliver(deliveryOf(spec, fire.fireId, fire.attempt, fire.trigger, fire.scheduledAt, fire.firedAt, fire.deadline, this.nodeId));
+  }
+
+  #deliverFired(record: TaskRecord, d: TaskEventData<'TaskFired'>): void {
+    const spec = record.state.spec;
+    if (!spec) return;
+    this.#target.deliver(deliveryOf(spec, d.fireId, d.attempt, d.trigger, toMillis(d.scheduledAt), toMillis(d.firedAt), toMillis(d.deadline), d.node));
+  }
+}
+
+const deliveryOf = (
+  spec: TaskSpec,
+  fireId: string,
+  attempt: number,
+  trigger: FireDelivery['trigger'],
+  scheduledAt: number,
+  firedAt: number,
+  deadline: number,
+  node: string,
+): FireDelivery => ({
+  taskId: spec.id,
+  ...(spec.name ? { taskName: spec.name } : {}),
+  fireId,
+  attempt,
+  trigger,
+  scheduledAt: new Date(scheduledAt).toISOString(),
+  firedAt: new Date(firedAt).toISOString(),
+  deadline,
+  payload: spec.payload,
+  target: spec.target,
+  node,
+});

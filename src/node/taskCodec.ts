@@ -1,0 +1,29 @@
+import { randomUUID } from 'node:crypto';
+import { TaskEvent, type EventMetadata } from '../../domain/task/events.js';
+import { firedEventIdOf } from '../../domain/task/fireId.js';
+import type { EventData, RecordedEvent } from '../store/eventStore.js';
+
+/** Store records ↔ domain events. The store is a boundary: what comes out of it is validated. */
+
+export type DecodeResult = { ok: true; event: TaskEvent } | { ok: false; error: string };
+
+export const decodeTaskEvent = (recorded: RecordedEvent): DecodeResult => {
+  const parsed = TaskEvent.safeParse({ type: recorded.type, data: recorded.data });
+  if (parsed.success) return { ok: true, event: parsed.data };
+  const issue = parsed.error.issues[0];
+  return {
+    ok: false,
+    error: `${recorded.stream}@${recorded.revision} (${recorded.type}): ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`,
+  };
+};
+
+/**
+ * Event ids: a `TaskFired` gets the id derived from its fire and attempt, so two nodes deciding the same
+ * fire write the same id and the store keeps one; every other event gets a fresh UUID.
+ */
+export const encodeTaskEvent = (event: TaskEvent, metadata: EventMetadata): EventData => ({
+  id: event.type === 'TaskFired' ? firedEventIdOf(event.data.fireId, event.data.attempt) : randomUUID(),
+  type: event.type,
+  data: event.data,
+  metadata,
+});

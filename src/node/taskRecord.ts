@@ -1,0 +1,56 @@
+import { createActor, type Actor } from 'xstate';
+import type { TaskEvent } from '../../domain/task/events.js';
+import { snapshotOf, taskMachine } from '../../domain/task/machine.js';
+import { evolve, initialTaskState, type TaskState } from '../../domain/task/state.js';
+
+type TaskActor = Actor<typeof taskMachine>;
+
+/**
+ * One task on this node: its folded state at a stream revision, and — while it is awake — its XState
+ * actor. Far-future tasks hibernate as the plain state only (~1 KB instead of ~4 KB and an actor),
+ * and wake into an actor when handled again (design §9).
+ */
+export class TaskRecord {
+  readonly taskId: string;
+  /** Revision of the last event applied; -1n before the stream exists. */
+  revision = -1n;
+  #state: TaskState;
+  #actor: TaskActor | null = null;
+
+  constructor(taskId: string, state?: TaskState) {
+    this.taskId = taskId;
+    this.#state = state ?? initialTaskState(taskId);
+  }
+
+  get state(): TaskState {
+    return this.#actor ? this.#actor.getSnapshot().context : this.#state;
+  }
+
+  get awake(): boolean {
+    return this.#actor !== null;
+  }
+
+  /** The actor's lifecycle state value (`{active: 'running'}`, `paused`, ...). */
+  get lifecycle(): unknown {
+    return this.#actor ? this.#actor.getSnapshot().value : snapshotOf(this.#state).value;
+  }
+
+  /** Applies a recorded event at `revision`. Replay while hibernated uses `evolve` directly: same function, no actor. */
+  apply(event: TaskEvent, revision: bigint): void {
+    if (this.#actor) this.#actor.send(event);
+    else this.#state = evolve(this.#state, event);
+    this.revision = revision;
+  }
+
+  wake(): void {
+    if (this.#actor) return;
+    this.#actor = createActor(taskMachine, { snapshot: snapshotOf(this.#state), input: { taskId: this.taskId } }).start();
+  }
+
+  hibernate(): void {
+    if (!this.#actor) return;
+    this.#state = this.#actor.getSnapshot().context;
+    this.#actor.stop();
+    this.#actor = null;
+  }
+}

@@ -1,0 +1,84 @@
+import { Subject } from 'rxjs';
+import { toMillis } from '../../../domain/time/instant.js';
+import type { TaskSpecInput } from '../../../domain/task/spec.js';
+import { TaskSpec } from '../../../domain/task/spec.js';
+import { type SimulatedClock } from '../../../src/clock/simulatedClock.js';
+import type { Coordinator, CoordinatorEvent, Lease } from '../../../src/coordination/coordinator.js';
+import { SchedulerNode } from '../../../src/node/schedulerNode.js';
+import type { EventStore, RecordedEvent } from '../../../src/store/eventStore.js';
+import type { FireDelivery, FireOutcome, Target } from '../../../src/targets/dispatcher.js';
+
+/** A target that records deliveries; tests answer them with `succeed`/`fail` like a business service would. */
+export class RecordingTarget implements Target {
+  readonly delivered: FireDelivery[] = [];
+  readonly cancelled: string[] = [];
+  listener: (o: FireOutcome) => void = () => {};
+  deliver(fire: FireDelivery): void {
+    this.delivered.push(fire);
+  }
+  cancel(fireId: string, attempt: number): void {
+    this.cancelled.push(`${fireId}#${attempt}`);
+  }
+  async close(): Promise<void> {}
+  answer(fire: FireDelivery, status: 'succeeded' | 'failed', at: number, message?: string): void {
+    this.listener({ taskId: fire.taskId, fireId: fire.fireId, attempt: fire.attempt, status, at, details: [], ...(message ? { message } : {}) });
+  }
+}
+
+/** A coordinator that holds every slot at a fixed epoch: lets a test play two nodes that both believe they own a task. */
+export class FixedLeaseCoordinator implements Coordinator {
+  readonly events$ = new Subject<CoordinatorEvent>();
+  constructor(
+    readonly nodeId: string,
+    readonly epoch: number,
+  ) {}
+  async start(): Promise<void> {
+    this.events$.next({ type: 'leases-changed' });
+  }
+  leaseFor(): Lease {
+    return { node: this.nodeId, epoch: this.epoch };
+  }
+  async stop(): Promise<void> {}
+}
+
+/** Lets promise chains and setImmediate-based store flushes run. */
+export const flush = async (rounds = 5): Promise<void> => {
+  for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+/** Moves simulated time in steps, letting the node append and react between steps. */
+export const run = async (clock: SimulatedClock, ms: number, step = 100): Promise<void> => {
+  for (let passed = 0; passed < ms; passed += step) {
+    clock.increment(Math.min(step, ms - passed));
+    await flush();
+  }
+};
+
+export const startNode = async (options: { store: EventStore; clock: SimulatedClock; nodeId?: string; epoch?: number; autoSucceed?: boolean }) => {
+  const target = new RecordingTarget();
+  const node = new SchedulerNode({
+    nodeId: options.nodeId ?? 'n1',
+    store: options.store,
+    clock: options.clock,
+    target,
+    coordinator: ({ maxEpoch }) => new FixedLeaseCoordinator(options.nodeId ?? 'n1', options.epoch ?? maxEpoch + 1),
+  });
+  target.listener = (o) => void node.reportOutcome(o);
+  if (options.autoSucceed) {
+    const deliver = target.deliver.bind(target);
+    target.deliver = (fire) => {
+      deliver(fire);
+      queueMicrotask(() => target.answer(fire, 'succeeded', options.clock.now()));
+    };
+  }
+  await node.start();
+  return { node, target };
+};
+
+export const specOf = (input: Partial<TaskSpecInput> & { id: string }): TaskSpec =>
+  TaskSpec.parse({ schedule: { every: '1s' }, target: { topic: 'jobs' }, ...input });
+
+export const firedOf = (events: readonly RecordedEvent[]) =>
+  events.filter((e) => e.type === 'TaskFired').map((e) => e.data as { taskId: string; fireId: string; scheduledAt: string; attempt: number; trigger: string; node: string; epoch: number });
+
+export const scheduledMs = (iso: string): number => toMillis(iso);
