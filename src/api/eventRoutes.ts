@@ -24,7 +24,8 @@ export const eventJsonOf = (e: RecordedEvent) => ({
 export const eventRoutes = (store: EventStore) => async (app: FastifyInstance) => {
   app.get('/api/events', async (request) => {
     const q = parseOrThrow(EventsQuery, request.query);
-    const events = await store.readAll({ after: BigInt(q.from) - 1n, maxCount: q.limit });
+    // Positions start at 1, so `from` N means after N-1.
+    const events = await store.readAll({ after: q.from > 0 ? BigInt(q.from - 1) : 0n, maxCount: q.limit });
     const last = events.at(-1);
     return { events: events.map(eventJsonOf), next: last ? Number(last.position) + 1 : q.from };
   });

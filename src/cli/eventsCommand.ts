@@ -50,7 +50,7 @@ export const registerEvents = (program: Command, client: () => ApiClient): void 
       process.stderr.write(`node not reachable; reading ${config.store}\n`);
       const store = await openEventStore(config.store);
       try {
-        let after = BigInt(from) - 1n;
+        let after = from > 0 ? BigInt(from - 1) : 0n;
         while (left > 0) {
           const events = await store.readAll({ after, maxCount: Math.min(PAGE, left) });
           if (events.length === 0) break;

@@ -17,9 +17,12 @@ export const printTable = (rows: ReadonlyArray<Record<string, unknown>>, columns
 /** Prints an error the way a user can act on it (the code, the message, each bad field) and sets the exit code. */
 export const reportError = (err: unknown): void => {
   if (err instanceof ApiError || isKairosError(err)) {
-    process.stderr.write(`error: ${err.code}: ${err.message}\n`);
-    const issues = (err.details as { issues?: Array<{ path: string; message: string }> } | undefined)?.issues;
-    for (const issue of issues ?? []) process.stderr.write(`  - ${issue.path || '(document)'}: ${issue.message}\n`);
+    const issues = (err.details as { issues?: Array<{ path: string; message: string }> } | undefined)?.issues ?? [];
+    if (issues.length === 0) process.stderr.write(`error: ${err.code}: ${err.message}\n`);
+    else {
+      process.stderr.write(`error: ${err.code}: ${issues.length === 1 ? 'a field is' : `${issues.length} fields are`} invalid\n`);
+      for (const issue of issues) process.stderr.write(`  - ${issue.path || '(document)'}: ${issue.message}\n`);
+    }
   } else if (err instanceof NodeUnreachableError) {
     process.stderr.write(`error: ${err.message}\n  is the node running? start it with \`kairos start\`, or pass --url\n`);
   } else {
