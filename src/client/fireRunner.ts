@@ -1,0 +1,79 @@
+import type { FireMessage } from '../targets/topic/protocol.js';
+
+export type ReceivedFire = Omit<FireMessage, 'v' | 'type' | 'deliveryId'> & {
+  /** Aborted when the hub no longer wants the outcome (cancelled, timed out, handled elsewhere) or on close(). */
+  signal: AbortSignal;
+};
+export type FireHandler = (fire: ReceivedFire) => Promise<void> | void;
+export type Outcome = { status: 'succeeded' | 'failed'; message?: string };
+type Reply = (deliveryId: string, outcome: Outcome) => void;
+type Run = { controller: AbortController; replies: Map<string, Reply> };
+
+/** Runs the handler once per fire attempt, however often the attempt is delivered. */
+export class FireRunner {
+  readonly #finished = new Map<string, Outcome>();
+  readonly #running = new Map<string, Run>();
+  readonly #runOfDelivery = new Map<string, string>();
+
+  constructor(
+    private readonly handler: FireHandler,
+    private readonly dedupeSize: number,
+  ) {}
+
+  receive(message: FireMessage, reply: Reply): void {
+    const key = `${message.fireId}#${message.attempt}`;
+    const done = this.#finished.get(key);
+    if (done) {
+      this.#remember(key, done);
+      reply(message.deliveryId, done);
+      return;
+    }
+    this.#runOfDelivery.set(message.deliveryId, key);
+    const running = this.#running.get(key);
+    if (running) {
+      running.replies.set(message.deliveryId, reply);
+      return;
+    }
+    const run: Run = { controller: new AbortController(), replies: new Map([[message.deliveryId, reply]]) };
+    this.#running.set(key, run);
+    const { v: _v, type: _type, deliveryId: _deliveryId, ...fire } = message;
+    void this.#run(key, { ...fire, signal: run.controller.signal }, run);
+  }
+
+  /** The hub withdrew a delivery; the handler is aborted once no delivery wants its outcome. */
+  cancel(deliveryId: string): void {
+    const key = this.#runOfDelivery.get(deliveryId);
+    const run = key === undefined ? undefined : this.#running.get(key);
+    this.#runOfDelivery.delete(deliveryId);
+    if (!run) return;
+    run.replies.delete(deliveryId);
+    if (run.replies.size === 0) run.controller.abort(new Error('delivery cancelled by the hub'));
+  }
+
+  abortAll(reason: Error): void {
+    for (const run of this.#running.values()) run.controller.abort(reason);
+  }
+
+  async #run(key: string, fire: ReceivedFire, run: Run): Promise<void> {
+    let outcome: Outcome;
+    try {
+      await this.handler(fire);
+      outcome = { status: 'succeeded' };
+    } catch (error) {
+      outcome = { status: 'failed', message: error instanceof Error ? error.message : String(error) };
+    }
+    this.#running.delete(key);
+    for (const deliveryId of run.replies.keys()) this.#runOfDelivery.delete(deliveryId);
+    // Remembered even when aborted: the work may have been done, and a later redelivery gets the truth.
+    this.#remember(key, outcome);
+    // Cancelled deliveries have left `replies`; the ones still there want this outcome.
+    for (const [deliveryId, reply] of run.replies) reply(deliveryId, outcome);
+  }
+
+  /** A Map iterates in insertion order, so re-inserting on use makes the first key the least recent. */
+  #remember(key: string, outcome: Outcome): void {
+    this.#finished.delete(key);
+    this.#finished.set(key, outcome);
+    if (this.#finished.size > this.dedupeSize) this.#finished.delete(this.#finished.keys().next().value!);
+  }
+}

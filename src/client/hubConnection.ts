@@ -1,0 +1,138 @@
+import WebSocket from 'ws';
+import type { Clock, TimerHandle } from '../clock/clock.js';
+import { CloseCode, PROTOCOL_VERSION, parseServerMessage, type ServerMessage } from '../targets/topic/protocol.js';
+import type { FireRunner, Outcome } from './fireRunner.js';
+
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'failed';
+export type StateChange = { url: string; state: ConnectionState; error?: Error };
+export type ConnectionHooks = {
+  runner: FireRunner;
+  clock: Clock;
+  backoff: { initialDelay: number; maxDelay: number };
+  welcomed(): void;
+  changed(change: StateChange): void;
+  error(error: Error): void;
+};
+
+/** One node's socket, reconnected with backoff until closed or refused for good. */
+export class HubConnection {
+  state: ConnectionState = 'connecting';
+  #socket: WebSocket | undefined;
+  #failures = 0;
+  #retry: TimerHandle | undefined;
+  #watchdog: TimerHandle | undefined;
+  #lastHeard = 0;
+  #lastError: Error | undefined;
+  #stopping = false;
+  #stopped: (() => void) | undefined;
+
+  constructor(
+    readonly url: string,
+    private readonly endpoint: string,
+    private readonly hooks: ConnectionHooks,
+  ) {}
+
+  connect(): void {
+    const socket = new WebSocket(this.endpoint);
+    this.#socket = socket;
+    socket.on('message', (data) => this.#onMessage(data.toString()));
+    socket.on('ping', () => {
+      this.#lastHeard = this.hooks.clock.now();
+    });
+    socket.on('error', (error) => {
+      this.#lastError = error;
+    });
+    socket.on('close', (code, reason) => this.#onClose(code, reason.toString()));
+  }
+
+  send(message: { type: 'ack' | 'outcome'; deliveryId: string } & Partial<Outcome>): void {
+    // A closed socket drops the outcome: the hub redelivers the fire after reconnect and the runner answers.
+    const socket = this.#socket;
+    if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ v: PROTOCOL_VERSION, ...message }));
+  }
+
+  close(): Promise<void> {
+    this.#stopping = true;
+    this.#retry?.cancel();
+    const socket = this.#socket;
+    if (!socket) {
+      this.#setState('closed');
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.#stopped = resolve;
+      if (socket.readyState === WebSocket.OPEN) socket.close(1000, 'consumer closing');
+      else socket.terminate();
+    });
+  }
+
+  #onMessage(raw: string): void {
+    this.#lastHeard = this.hooks.clock.now();
+    const parsed = parseServerMessage(raw);
+    if (!parsed.ok) {
+      this.hooks.error(new Error(`unreadable message from the hub: ${parsed.error.message}`));
+      return;
+    }
+    const message: ServerMessage = parsed.message;
+    switch (message.type) {
+      case 'welcome':
+        this.#failures = 0;
+        this.#lastError = undefined;
+        this.#watch(message.heartbeatInterval);
+        this.#setState('open');
+        this.hooks.welcomed();
+        return;
+      case 'fire':
+        this.send({ type: 'ack', deliveryId: message.deliveryId });
+        this.hooks.runner.receive(message, (deliveryId, outcome) =>
+          this.send({ type: 'outcome', deliveryId, ...outcome }),
+        );
+        return;
+      case 'cancel':
+        this.hooks.runner.cancel(message.deliveryId);
+        return;
+      case 'error':
+        this.#lastError = new Error(`${message.code}: ${message.message}`);
+        this.hooks.error(this.#lastError);
+        return;
+    }
+  }
+
+  /** The hub pings every `interval`; two silent intervals mean the link is dead even without a close. */
+  #watch(interval: number): void {
+    const check = (): void => {
+      if (this.hooks.clock.now() - this.#lastHeard > 2 * interval) this.#socket?.terminate();
+      else this.#watchdog = this.hooks.clock.setTimer(check, interval);
+    };
+    this.#watchdog?.cancel();
+    this.#watchdog = this.hooks.clock.setTimer(check, interval);
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.#socket = undefined;
+    this.#watchdog?.cancel();
+    if (this.#stopping) {
+      this.#setState('closed');
+      this.#stopped?.();
+      return;
+    }
+    const error = this.#lastError ?? new Error(`connection closed (${code}${reason ? ` ${reason}` : ''})`);
+    if (code === CloseCode.badSubscription || code === CloseCode.replaced) {
+      this.#setState(
+        'failed',
+        code === CloseCode.replaced ? new Error(`another connection uses this consumerId: ${reason}`) : error,
+      );
+      return;
+    }
+    const { initialDelay, maxDelay } = this.hooks.backoff;
+    const ceiling = Math.min(maxDelay, initialDelay * 2 ** this.#failures++);
+    // Jitter spreads the reconnects of many consumers after a node restart.
+    this.#retry = this.hooks.clock.setTimer(() => this.connect(), ceiling / 2 + Math.random() * (ceiling / 2));
+    this.#setState('reconnecting', error);
+  }
+
+  #setState(state: ConnectionState, error?: Error): void {
+    this.state = state;
+    this.hooks.changed({ url: this.url, state, ...(error ? { error } : {}) });
+  }
+}

@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ValidationError, fieldIssuesOf } from '../../domain/errors/index.js';
+import { systemClock, type Clock } from '../clock/clock.js';
+import { SubscribeQuery } from '../targets/topic/protocol.js';
+import { FireRunner, type FireHandler } from './fireRunner.js';
+import { HubConnection, type ConnectionHooks, type ConnectionState, type StateChange } from './hubConnection.js';
+
+export type SubscribeOptions = {
+  /**
+   * A node's base URL (`http://host:8080`, `ws://host:8080`) or its full subscribe endpoint. Give every
+   * node of a cluster: each node delivers the fires of the tasks it holds, so one connection per node.
+   */
+  url: string | readonly string[];
+  group: string;
+  topics: readonly string[];
+  /** @default "<hostname>-<pid>-<random>" */
+  consumerId?: string;
+  /** Exponential backoff between reconnects, in ms. @default { initialDelay: 200, maxDelay: 10000 } */
+  reconnect?: { initialDelay?: number; maxDelay?: number };
+  /** How many finished fires are remembered to answer redeliveries without running the handler. @default 10000 */
+  dedupeSize?: number;
+  onStateChange?: (change: StateChange) => void;
+  /** Errors the hub reported and messages the SDK could not read. */
+  onError?: (error: Error) => void;
+  /** @default systemClock */
+  clock?: Clock;
+};
+
+export type Subscription = {
+  readonly consumerId: string;
+  /** Resolves at the first `welcome`; rejects if every connection failed for good or close() came first. */
+  readonly ready: Promise<void>;
+  /** The best state among the connections (`open` if any is open). */
+  readonly state: ConnectionState;
+  /** Closes every connection; running handlers are aborted, and the hub redelivers their fires to others. */
+  close(): Promise<void>;
+};
+
+/**
+ * Subscribes `handler` to the fires of `topics` as one consumer of `group`. Each fire is acked on
+ * receipt; the handler resolving reports success, throwing reports failure with the error's message.
+ */
+export const subscribe = (options: SubscribeOptions, handler: FireHandler): Subscription =>
+  new TopicSubscription(options, handler);
+
+const STATE_RANK: readonly ConnectionState[] = ['open', 'reconnecting', 'connecting', 'failed', 'closed'];
+
+class TopicSubscription implements Subscription {
+  readonly consumerId: string;
+  readonly ready: Promise<void>;
+  readonly #connections: HubConnection[];
+  readonly #runner: FireRunner;
+  #resolveReady!: () => void;
+  #rejectReady!: (error: Error) => void;
+
+  constructor(options: SubscribeOptions, handler: FireHandler) {
+    this.consumerId = options.consumerId ?? defaultConsumerId();
+    const query = SubscribeQuery.safeParse({
+      group: options.group,
+      topics: options.topics.join(','),
+      consumer: this.consumerId,
+    });
+    if (!query.success) throw new ValidationError(fieldIssuesOf(query.error));
+    const urls = typeof options.url === 'string' ? [options.url] : [...options.url];
+    if (urls.length === 0) throw new ValidationError([{ path: 'url', message: 'must name at least one node' }]);
+
+    this.ready = new Promise((resolve, reject) => {
+      this.#resolveReady = resolve;
+      this.#rejectReady = reject;
+    });
+    // Callers that never await `ready` must not get an unhandled rejection.
+    this.ready.catch(() => {});
+    this.#runner = new FireRunner(handler, options.dedupeSize ?? 10_000);
+    const guard =
+      <A>(callback: ((arg: A) => void) | undefined) =>
+      (arg: A) => {
+        try {
+          callback?.(arg);
+        } catch {
+          // A throwing user callback must not break the socket's event loop.
+        }
+      };
+    const onError = guard(options.onError);
+    const onStateChange = guard(options.onStateChange);
+    const hooks: ConnectionHooks = {
+      runner: this.#runner,
+      clock: options.clock ?? systemClock,
+      backoff: {
+        initialDelay: options.reconnect?.initialDelay ?? 200,
+        maxDelay: options.reconnect?.maxDelay ?? 10_000,
+      },
+      welcomed: () => this.#resolveReady(),
+      error: onError,
+      changed: (change) => {
+        onStateChange(change);
+        if (change.state === 'failed' && this.#connections.every((c) => c.state === 'failed'))
+          this.#rejectReady(change.error ?? new Error('subscription failed'));
+      },
+    };
+    this.#connections = urls.map((url) => new HubConnection(url, endpointOf(url, query.data), hooks));
+    for (const connection of this.#connections) connection.connect();
+  }
+
+  get state(): ConnectionState {
+    return STATE_RANK.find((state) => this.#connections.some((c) => c.state === state)) ?? 'closed';
+  }
+
+  async close(): Promise<void> {
+    this.#rejectReady(new Error('subscription closed before it connected'));
+    this.#runner.abortAll(new Error('subscription closed'));
+    await Promise.all(this.#connections.map((c) => c.close()));
+  }
+}
+
+const endpointOf = (base: string, query: SubscribeQuery): string => {
+  let url: URL;
+  try {
+    url = new URL(base);
+  } catch {
+    throw new ValidationError([
+      { path: 'url', message: `must be an http(s):// or ws(s):// URL, got ${JSON.stringify(base)}` },
+    ]);
+  }
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  if (url.protocol === 'https:') url.protocol = 'wss:';
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new ValidationError([
+      { path: 'url', message: `must be an http(s):// or ws(s):// URL, got ${JSON.stringify(base)}` },
+    ]);
+  }
+  if (url.pathname === '/') url.pathname = '/api/subscribe';
+  url.searchParams.set('group', query.group);
+  url.searchParams.set('topics', query.topics.join(','));
+  url.searchParams.set('consumer', query.consumer);
+  return url.toString();
+};
+
+const defaultConsumerId = (): string =>
+  `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`.replace(/[^A-Za-z0-9._:@-]/g, '-').slice(0, 200);
