@@ -9,8 +9,11 @@ import type { ScheduleSpec } from './spec.js';
 export interface Schedule {
   /** First tick strictly after `after` (epoch ms), within [startAt, endAt]; null when none remain. */
   next(after: number): number | null;
-  /** The most recent `limit` ticks in (after, until], ascending, and `total`: how many ticks the interval holds
-   *  (exact when computable cheaply — arithmetic for `every`, enumeration up to a cap (e.g. 100_000) for cron — else null). */
+  /**
+   * The most recent `limit` ticks in (after, until], ascending, and `total`: how many ticks the interval holds.
+   * `total` is exact for `every` (arithmetic) and for cron over intervals up to a century (counted per
+   * matching day, not per tick); null beyond. The ticks cost `limit` steps, however long the interval.
+   */
   latest(after: number, until: number, limit: number): { ticks: number[]; total: number | null };
 }
 
@@ -44,8 +47,8 @@ export function cronProblem(expression: string, timezone: string): string | unde
     return `cannot be evaluated in unknown time zone ${JSON.stringify(timezone)}`;
   }
   // No year field, so a pattern that matches nothing from 1970 to 9999 matches nothing ever.
-  if (compiled.cron.nextRun(new Date(0)) === null) return `${JSON.stringify(expression)} never matches a date (such as 30 February)`;
-  return undefined;
+  const matchesSomeDate = compiled.cron.nextRun(new Date(0)) !== null;
+  return matchesSomeDate ? undefined : `${JSON.stringify(expression)} never matches a date (such as 30 February)`;
 }
 
 const SECOND = 1_000;
@@ -108,13 +111,14 @@ const everySchedule = (period: number, anchor: number, { start, end }: Window): 
  */
 const cronSchedule = ({ cron, secondsUpTo }: CompiledCron, zone: Zone, { start, end }: Window): Schedule => {
   const wallAfter = (wall: number): number | null => cron.nextRun(new Date(wall))?.getTime() ?? null;
-  // croner counts a run earlier in the reference's second as before it, hence the +1.
+  // previousRuns returns runs strictly before its reference, to the millisecond.
   const wallUpTo = (wall: number): number | null => cron.previousRuns(1, new Date(wall + 1))[0]?.getTime() ?? null;
 
   // Matching wall times in (from, to]: whole days by arithmetic, so the cost is one croner call per matching day.
   const countWalls = (from: number, to: number): number => {
     let count = 0;
-    for (let wall = wallAfter(from); wall !== null && wall <= to; ) {
+    let wall = wallAfter(from);
+    while (wall !== null && wall <= to) {
       const day = Math.floor(wall / DAY) * DAY;
       count += secondsUpTo(Math.floor((Math.min(to, day + DAY - 1) - day) / SECOND));
       if (from >= day) count -= secondsUpTo(Math.floor((from - day) / SECOND));
@@ -150,7 +154,8 @@ const cronSchedule = ({ cron, secondsUpTo }: CompiledCron, zone: Zone, { start, 
       if (hi <= lo) return { ticks: [], total: 0 };
       // Walk back from the end: `limit` steps, however many ticks the interval holds.
       const ticks: number[] = [];
-      for (let bound = hi; ticks.length < limit; ) {
+      let bound = hi;
+      while (ticks.length < limit) {
         const wall = wallUpTo(lastWallFiredBy(zone, bound));
         const tick = wall === null ? null : instantOf(zone, wall);
         if (tick === null || tick <= lo) break;
@@ -304,7 +309,7 @@ const changesIn = (zone: Zone, lo: number, hi: number): Change[] => {
   const found: Change[] = [];
   if (!zone.format) return found;
   for (let n = Math.floor(lo / BLOCK); n <= Math.floor(hi / BLOCK); n++) {
-    for (const change of blockAt(zone, zone.format, n).changes) if (change.at > lo && change.at <= hi) found.push(change);
+    found.push(...blockAt(zone, zone.format, n).changes.filter((change) => change.at > lo && change.at <= hi));
   }
   return found;
 };
