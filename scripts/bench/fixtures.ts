@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { taskStreamOf, type TaskEvent } from '../../domain/task/events.js';
+import { TaskSpec, type TaskSpecInput } from '../../domain/task/spec.js';
+import { toIso } from '../../domain/time/instant.js';
+import type { Coordinator } from '../../src/coordination/coordinator.js';
+import { LocalCoordinator } from '../../src/coordination/localCoordinator.js';
+import { SchedulerNode } from '../../src/node/schedulerNode.js';
+import type { EventStore, StreamAppend } from '../../src/store/eventStore.js';
+import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
+import type { FireDelivery, OutcomeListener, Target } from '../../src/targets/dispatcher.js';
+
+export const benchDir = (): { path: string; remove(): void } => {
+  const path = mkdtempSync(join(tmpdir(), 'kairos-bench-'));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+};
+
+/**
+ * Registers tasks by appending their `TaskCreated` events straight to the log, in batches: the
+ * benchmarks measure firing and recovery, not the API.
+ */
+export const seedTasks = async (store: EventStore, count: number, input: (i: number) => Omit<TaskSpecInput, 'id'>, at: number): Promise<void> => {
+  const BATCH = 5_000;
+  for (let start = 0; start < count; start += BATCH) {
+    const appends: StreamAppend[] = [];
+    for (let i = start; i < Math.min(count, start + BATCH); i++) {
+      const spec = TaskSpec.parse({ id: `task-${i}`, ...input(i) });
+      const event: TaskEvent = { type: 'TaskCreated', data: { v: 1, taskId: spec.id, spec, at: toIso(at) } };
+      appends.push({ stream: taskStreamOf(spec.id), events: [{ id: randomUUID(), type: event.type, data: event.data, metadata: { actor: 'user:bench' } }], expectedRevision: 'no_stream' });
+    }
+    const results = await store.appendBatch(appends);
+    const failed = results.find((r) => !r.ok);
+    if (failed && !failed.ok) throw failed.error;
+  }
+};
+
+/** A business service that answers every fire at once (succeeded), or never when `answer` is false. */
+export class InstantTarget implements Target {
+  listener: OutcomeListener = () => {};
+  constructor(private readonly answer: boolean) {}
+  deliver(fire: FireDelivery): void {
+    if (this.answer) setImmediate(() => this.listener({ taskId: fire.taskId, fireId: fire.fireId, attempt: fire.attempt, status: 'succeeded', at: Date.now(), details: [] }));
+  }
+  cancel(): void {}
+  async close(): Promise<void> {}
+}
+
+export const openNode = (options: { dataDir: string; store: SqliteEventStore; answer: boolean; coordinator?: (maxEpoch: number) => Coordinator }) => {
+  const target = new InstantTarget(options.answer);
+  const node = new SchedulerNode({
+    nodeId: 'bench',
+    store: options.store,
+    target,
+    coordinator: ({ maxEpoch }) => options.coordinator?.(maxEpoch) ?? new LocalCoordinator({ nodeId: 'bench', dataDir: options.dataDir, minEpoch: () => maxEpoch }),
+  });
+  target.listener = (o) => void node.reportOutcome(o);
+  return node;
+};
+
+export const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+
+export const mib = (bytes: number): string => `${(bytes / 1_048_576).toFixed(0)} MiB`;
+
+export const settleMemory = async (): Promise<NodeJS.MemoryUsage> => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return process.memoryUsage();
+};
