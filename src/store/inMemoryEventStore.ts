@@ -1,0 +1,225 @@
+import type { Observable } from 'rxjs';
+import { IllegalStateError, ValidationError } from '../../domain/errors/index.js';
+import {
+  checkReadAll,
+  checkReadStream,
+  checkSubscribe,
+  decideAppend,
+  matchesPrefixes,
+  prepareAppend,
+  prepareBatchEntry,
+  type PreparedAppend,
+  type PreparedEvent,
+  type StoredId,
+} from './appendRules.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  BatchAppendResult,
+  EventData,
+  EventStore,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  StreamAppend,
+  SubscribeOptions,
+} from './eventStore.js';
+import { CursorHub } from './positionCursor.js';
+
+export type InMemoryEventStoreOptions = {
+  /** Events per catch-up page before yielding to the event loop. @default 1000 */
+  pageSize?: number;
+  /** The store's clock for `RecordedEvent.time`. @default Date.now */
+  now?: () => number;
+};
+
+type Stored = PreparedEvent & { stream: string; revision: bigint; position: bigint; time: number };
+
+/**
+ * The in-memory twin of the SQLite adapter: same validation, same append decision, same subscription
+ * loop, so tests of the rest of the system against it hold against the real store. Data and metadata
+ * are kept as JSON text and parsed on read, as a real store does, so a consumer never shares (and
+ * cannot mutate) the stored object, and what does not survive JSON does not survive here either.
+ */
+export class InMemoryEventStore implements EventStore {
+  // Positions are 1, 2, 3…: the event at position p is log[p - 1].
+  private readonly log: Stored[] = [];
+  private readonly streams = new Map<string, number[]>();
+  private readonly ids = new Map<string, number>();
+  private readonly hub: CursorHub;
+  private readonly now: () => number;
+  private closed = false;
+  private wakeScheduled = false;
+
+  constructor(options: InMemoryEventStoreOptions = {}) {
+    this.hub = new CursorHub(options.pageSize ?? 1000);
+    this.now = options.now ?? Date.now;
+  }
+
+  appendToStream(stream: string, events: readonly EventData[], options: AppendOptions = {}): Promise<AppendResult> {
+    try {
+      this.assertOpen();
+      const result = this.append(prepareAppend(stream, events, options.expectedRevision ?? 'any'));
+      return result instanceof Error ? Promise.reject(result) : Promise.resolve(result);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  appendBatch(appends: readonly StreamAppend[]): Promise<BatchAppendResult[]> {
+    try {
+      this.assertOpen();
+      if (!Array.isArray(appends)) throw new ValidationError([{ path: 'appends', message: 'must be an array' }]);
+      return Promise.resolve(
+        appends.map((entry): BatchAppendResult => {
+          const prepared = prepareBatchEntry(entry);
+          const result = prepared instanceof Error ? prepared : this.append(prepared);
+          return result instanceof Error ? { ok: false, error: result } : { ok: true, result };
+        }),
+      );
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
+    return this.read(() => {
+      const { direction, fromRevision, maxCount } = checkReadStream(stream, options);
+      const positions = this.streams.get(stream) ?? [];
+      const limit = maxCount ?? Infinity;
+      const out: RecordedEvent[] = [];
+      if (direction === 'forwards') {
+        for (let r = Number(fromRevision ?? 0n); r < positions.length && out.length < limit; r++)
+          out.push(this.at(positions[r]));
+      } else {
+        const start =
+          fromRevision === undefined ? positions.length - 1 : Math.min(Number(fromRevision), positions.length - 1);
+        for (let r = start; r >= 0 && out.length < limit; r--) out.push(this.at(positions[r]));
+      }
+      return out;
+    });
+  }
+
+  streamRevision(stream: string): Promise<bigint | undefined> {
+    return this.read(() => {
+      checkReadStream(stream);
+      const positions = this.streams.get(stream);
+      return positions === undefined ? undefined : BigInt(positions.length - 1);
+    });
+  }
+
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
+    return this.read(() => {
+      const { after = 0n, maxCount } = checkReadAll(options);
+      const from = Number(after);
+      const to = maxCount === undefined ? this.log.length : Math.min(this.log.length, from + maxCount);
+      const out: RecordedEvent[] = [];
+      for (let p = from + 1; p <= to; p++) out.push(this.at(p));
+      return out;
+    });
+  }
+
+  headPosition(): Promise<bigint> {
+    return this.read(() => BigInt(this.log.length));
+  }
+
+  subscribeToAll(options?: SubscribeOptions): Observable<RecordedEvent> {
+    const { after, streamPrefixes } = checkSubscribe(options);
+    return this.hub.observe(
+      after,
+      {
+        head: () => BigInt(this.log.length),
+        page: (from, upTo, limit) => {
+          const events: RecordedEvent[] = [];
+          let p = Number(from);
+          // Bound the scan, as the SQLite adapter does, so a rare prefix in a long log yields between pages.
+          const end = Math.min(Number(upTo), p + limit * 16);
+          while (p < end && events.length < limit) {
+            p++;
+            if (matchesPrefixes((this.log[p - 1] as Stored).stream, streamPrefixes)) events.push(this.at(p));
+          }
+          return { events, through: BigInt(p) };
+        },
+      },
+      () => (this.closed ? closedError() : undefined),
+    );
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.hub.completeAll();
+    }
+    return Promise.resolve();
+  }
+
+  private append(append: PreparedAppend): AppendResult | Error {
+    const positions = this.streams.get(append.stream);
+    const head =
+      positions === undefined
+        ? undefined
+        : { revision: BigInt(positions.length - 1), position: BigInt(positions[positions.length - 1] as number) };
+    const storedIds = append.events.map((e): StoredId | undefined => {
+      const p = this.ids.get(e.id);
+      if (p === undefined) return undefined;
+      const stored = this.log[p - 1] as Stored;
+      return { stream: stored.stream, revision: stored.revision, position: stored.position };
+    });
+    const decision = decideAppend(append, head, storedIds);
+    if (decision.kind === 'fail') return decision.error;
+    if (decision.kind === 'done') return decision.result;
+    const list = positions ?? [];
+    if (positions === undefined) this.streams.set(append.stream, list);
+    const time = this.now();
+    let revision = decision.firstRevision;
+    for (const event of append.events) {
+      const position = this.log.length + 1;
+      this.log.push({ ...event, stream: append.stream, revision, position: BigInt(position), time });
+      this.ids.set(event.id, position);
+      list.push(position);
+      revision++;
+    }
+    this.scheduleWake();
+    return { nextExpectedRevision: revision - 1n, position: BigInt(this.log.length) };
+  }
+
+  // Live delivery happens after the append returns, as it does after a commit in the real store: a
+  // subscriber never runs inside the appender's call.
+  private scheduleWake(): void {
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    queueMicrotask(() => {
+      this.wakeScheduled = false;
+      this.hub.wakeAll();
+    });
+  }
+
+  private at(position: number | undefined): RecordedEvent {
+    const s = this.log[(position as number) - 1] as Stored;
+    return {
+      id: s.id,
+      stream: s.stream,
+      revision: s.revision,
+      position: s.position,
+      type: s.type,
+      data: JSON.parse(s.data) as unknown,
+      metadata: s.metadata === null ? undefined : (JSON.parse(s.metadata) as unknown),
+      time: new Date(s.time),
+    };
+  }
+
+  private read<T>(fn: () => T): Promise<T> {
+    try {
+      this.assertOpen();
+      return Promise.resolve(fn());
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw closedError();
+  }
+}
+
+const closedError = (): Error => new IllegalStateError('the event store is closed', { state: 'closed' });

@@ -1,0 +1,47 @@
+import { isAbsolute, resolve } from 'node:path';
+import { ErrorCode, KairosError } from '../../domain/errors/index.js';
+import type { EventStore } from './eventStore.js';
+import { InMemoryEventStore, type InMemoryEventStoreOptions } from './inMemoryEventStore.js';
+import { SqliteEventStore, type SqliteEventStoreOptions } from './sqlite/sqliteEventStore.js';
+
+export type OpenEventStoreOptions = {
+  sqlite?: SqliteEventStoreOptions;
+  memory?: InMemoryEventStoreOptions;
+  /** Base for relative `sqlite:` paths. @default process.cwd() */
+  cwd?: string;
+};
+
+/**
+ * Opens the event store a URL names:
+ * - `sqlite:<path>`: the embedded store in that file (relative to `cwd`, or absolute; parent folders
+ *   are created), e.g. `sqlite:data/kairos.db`, `sqlite:/var/lib/kairos/events.db`;
+ * - `memory:`: the in-memory store, gone when the process ends (tests, demos).
+ */
+export const openEventStore = async (url: string, options: OpenEventStoreOptions = {}): Promise<EventStore> => {
+  if (typeof url !== 'string') {
+    throw new KairosError(ErrorCode.validation, `the event store URL must be a string, got ${typeof url}`, {
+      url: String(url),
+    });
+  }
+  if (url.startsWith('memory:')) return new InMemoryEventStore(options.memory);
+  if (url.startsWith('sqlite:')) {
+    // Tolerate the URL spelling `sqlite://` for an absolute path too (`sqlite:///var/x.db`).
+    const raw = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (raw.length === 0) {
+      throw new KairosError(
+        ErrorCode.validation,
+        "the event store URL 'sqlite:' names no file; write e.g. sqlite:data/kairos.db",
+        { url },
+      );
+    }
+    const file = isAbsolute(raw) ? raw : resolve(options.cwd ?? process.cwd(), raw);
+    return SqliteEventStore.open(file, options.sqlite);
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
+  throw new KairosError(
+    ErrorCode.validation,
+    `unsupported event store URL ${scheme === undefined ? `'${url}' (no scheme)` : `scheme '${scheme}:'`}; use sqlite:<path> or memory: ` +
+      '(the EventStoreDB adapter, esdb://, comes in a later release)',
+    { url, scheme: scheme ?? null },
+  );
+};

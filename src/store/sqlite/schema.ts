@@ -1,0 +1,83 @@
+import type Database from 'better-sqlite3';
+import { ErrorCode, KairosError } from '../../../domain/errors/index.js';
+
+/** The schema this code reads and writes; `PRAGMA user_version` records it in the file. */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * `events` is the log. `position` is the rowid: AUTOINCREMENT so a position is never reused, and since
+ * every write runs under BEGIN IMMEDIATE (one writer at a time, across processes) positions grow in
+ * commit order. `streams` holds each stream's head so expected-revision checks are one key lookup.
+ * Times are epoch milliseconds; data and metadata are JSON text (metadata NULL when absent).
+ */
+const DDL = `
+CREATE TABLE IF NOT EXISTS events (
+  position INTEGER PRIMARY KEY AUTOINCREMENT,
+  id       TEXT    NOT NULL UNIQUE,
+  stream   TEXT    NOT NULL,
+  revision INTEGER NOT NULL,
+  type     TEXT    NOT NULL,
+  data     TEXT    NOT NULL,
+  metadata TEXT,
+  time     INTEGER NOT NULL,
+  UNIQUE (stream, revision)
+);
+CREATE TABLE IF NOT EXISTS streams (
+  stream   TEXT    PRIMARY KEY,
+  revision INTEGER NOT NULL,
+  position INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+export type Synchronous = 'FULL' | 'NORMAL';
+
+export type ConnectionSettings = { busyTimeoutMs: number; synchronous: Synchronous };
+
+// Opening is synchronous and happens once, so it may wait long for another process's lock (switching
+// to WAL, creating the schema); operations afterwards wait only `busyTimeoutMs` inside SQLite.
+const OPEN_BUSY_TIMEOUT_MS = 5000;
+
+/** How long one SQLite call waits for a lock, blocking the thread, before it reports SQLITE_BUSY. */
+export const setBusyTimeout = (db: Database.Database, ms: number): void => {
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(ms))}`);
+};
+
+/** Connection settings; they hold per connection, so each process applies them when it opens the file. */
+export const configure = (db: Database.Database, settings: ConnectionSettings): void => {
+  // First, so that everything after it (including switching to WAL) waits for other processes' locks.
+  setBusyTimeout(db, Math.max(OPEN_BUSY_TIMEOUT_MS, settings.busyTimeoutMs));
+  const mode = db.pragma('journal_mode = WAL', { simple: true });
+  if (String(mode).toLowerCase() !== 'wal') {
+    // Without WAL, readers block the writer and polling other processes' commits would stall appends.
+    throw new KairosError(
+      ErrorCode.unavailable,
+      `SQLite refused WAL journal mode (got '${String(mode)}'); is the file on a network share?`,
+    );
+  }
+  // Event ids and stream names are random keys: each append touches random index pages. A 64 MiB page
+  // cache and checkpoints every ~40 MB of WAL (instead of 4 MB) roughly double append throughput on a
+  // log of a few hundred thousand events (measured with group commits of 1,000 appends).
+  db.pragma('cache_size = -65536');
+  db.pragma('wal_autocheckpoint = 10000');
+  db.pragma(`synchronous = ${settings.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+  // Positions and revisions are 64-bit: read them as bigint, never as lossy doubles.
+  db.defaultSafeIntegers(true);
+};
+
+/** Creates or checks the schema, in a write transaction so two processes opening a new file do not race. */
+export const migrate = (db: Database.Database): void => {
+  db.transaction(() => {
+    const version = Number(db.pragma('user_version', { simple: true }));
+    if (version > SCHEMA_VERSION) {
+      throw new KairosError(
+        ErrorCode.illegalState,
+        `the event store file has schema version ${version}, newer than this Kairos understands (${SCHEMA_VERSION}); upgrade Kairos`,
+        { version, supported: SCHEMA_VERSION },
+      );
+    }
+    if (version < SCHEMA_VERSION) {
+      db.exec(DDL);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }
+  }).immediate();
+};

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { InMemoryEventStore } from '../../src/store/inMemoryEventStore.js';
+import { openEventStore } from '../../src/store/openEventStore.js';
+import { testEventStore } from '../contract/eventStore.features.js';
+
+testEventStore('in-memory', async () => {
+  const store = new InMemoryEventStore();
+  return { store, cleanup: () => store.close() };
+});
+
+describe('openEventStore', () => {
+  it('opens the in-memory store for memory:', async () => {
+    const store = await openEventStore('memory:');
+    expect(store).toBeInstanceOf(InMemoryEventStore);
+    await store.close();
+  });
+
+  it.each(['esdb://localhost:2113', 'postgres://x', 'kairos.db'])(
+    'refuses %s with validation_failed naming the scheme',
+    async (url) => {
+      await expect(openEventStore(url)).rejects.toMatchObject({
+        code: 'validation_failed',
+        message: expect.stringMatching(/esdb:\/\/.*later/),
+      });
+      await expect(openEventStore(url)).rejects.toThrow(url.includes(':') ? `'${url.split(':')[0]}:'` : `'${url}'`);
+    },
+  );
+});
