@@ -7,7 +7,7 @@ import type { TaskSpec } from '../../domain/task/spec.js';
 import { toMillis } from '../../domain/time/instant.js';
 import { systemClock, type Clock } from '../clock/clock.js';
 import type { Coordinator } from '../coordination/coordinator.js';
-import { isWrongExpectedVersionError, type EventStore, type RecordedEvent } from '../store/eventStore.js';
+import { isDuplicateEventIdError, isWrongExpectedVersionError, type EventStore, type RecordedEvent } from '../store/eventStore.js';
 import type { FireDelivery, FireOutcome, Target } from '../targets/dispatcher.js';
 import { silentLogger } from './logger.js';
 import { decodeTaskEvent, encodeTaskEvent } from './taskCodec.js';
@@ -37,6 +37,8 @@ export type SchedulerNodeOptions = {
 export type AppendedBatch = { taskId: string; events: TaskEvent[]; firstRevision: bigint };
 
 const MAX_CONFLICT_RETRIES = 8;
+const WAKE_SLICE = 256;
+const MAX_WAKE_QUEUE = 1_000_000;
 
 /**
  * The scheduler node: hosts one actor per task, drives them from one timer queue, and carries out the
@@ -55,6 +57,7 @@ export class SchedulerNode {
   readonly #makeCoordinator: SchedulerNodeOptions['coordinator'];
   readonly #records = new Map<string, TaskRecord>();
   readonly #chains = new Map<string, Promise<unknown>>();
+  readonly #toWake = new Set<TaskRecord>();
   readonly #timers: TimerQueue;
   #coordinator: Coordinator | null = null;
   #subscriptions: Subscription[] = [];
@@ -211,7 +214,6 @@ export class SchedulerNode {
         const record = this.#records.get(taskId) ?? new TaskRecord(taskId);
         const command = build(record);
         if (!command) return [];
-        record.wake();
         let events: TaskEvent[];
         try {
           events = decide(command, record.state);
@@ -240,7 +242,9 @@ export class SchedulerNode {
           this.appended$.next({ taskId, events, firstRevision: first });
           return events;
         } catch (err) {
-          if (!isWrongExpectedVersionError(err) || conflicts >= MAX_CONFLICT_RETRIES) throw err;
+          // Either error means the stream moved on since this state was folded (another node appended,
+          // possibly the very same fire): re-read and decide again on what is really there.
+          if (!(isWrongExpectedVersionError(err) || isDuplicateEventIdError(err)) || conflicts >= MAX_CONFLICT_RETRIES) throw err;
           await this.#catchUp(record);
           if (!this.#records.has(taskId) && record.revision >= 0n) this.#records.set(taskId, record);
         }
@@ -344,7 +348,29 @@ export class SchedulerNode {
     if (this.#status !== 'running') return;
     const wake = this.#mayFire(record) ? nextWakeAt(record.state) : null;
     this.#timers.schedule(record.taskId, wake);
-    if (record.state.inFlight.length === 0 && (wake === null || wake - this.#clock.now() > this.#hibernateAfter)) record.hibernate();
+    const near = record.state.inFlight.length > 0 || (wake !== null && wake - this.#clock.now() <= this.#hibernateAfter);
+    if (!near) {
+      this.#toWake.delete(record);
+      record.hibernate();
+    } else if (!record.awake && this.#toWake.size < MAX_WAKE_QUEUE) {
+      this.#toWake.add(record);
+      if (this.#toWake.size === 1) setImmediate(() => this.#wakeSome());
+    }
+  }
+
+  /**
+   * Wakes near tasks into actors off the firing path, a slice per event-loop turn: a hibernated task
+   * fires just as well (its events are applied with the machine's own `evolve`), and creating 100,000
+   * actors at the instant they all fall due would delay every fire of that instant.
+   */
+  #wakeSome(): void {
+    let n = 0;
+    for (const record of this.#toWake) {
+      if (n++ >= WAKE_SLICE || this.#status !== 'running') break;
+      this.#toWake.delete(record);
+      record.wake();
+    }
+    if (this.#toWake.size > 0 && this.#status === 'running') setImmediate(() => this.#wakeSome());
   }
 
   #onDue(taskIds: string[]): void {

@@ -6,9 +6,10 @@ import { evolve, initialTaskState, type TaskState } from '../../domain/task/stat
 type TaskActor = Actor<typeof taskMachine>;
 
 /**
- * One task on this node: its folded state at a stream revision, and — while it is awake — its XState
- * actor. Far-future tasks hibernate as the plain state only (~1 KB instead of ~4 KB and an actor),
- * and wake into an actor when handled again (design §9).
+ * One task on this node: its folded state at a stream revision, and — while its next fire is near —
+ * its XState actor. Far-future tasks hibernate as the plain state only (a few hundred bytes instead of
+ * ~4 KB and an actor) and are woken again by the node ahead of need (design §9). Asleep or awake,
+ * events are applied by the same pure `evolve`.
  */
 export class TaskRecord {
   readonly taskId: string;
