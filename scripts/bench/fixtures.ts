@@ -9,7 +9,7 @@ import type { Coordinator } from '../../src/coordination/coordinator.js';
 import { LocalCoordinator } from '../../src/coordination/localCoordinator.js';
 import { SchedulerNode } from '../../src/node/schedulerNode.js';
 import type { EventStore, StreamAppend } from '../../src/store/eventStore.js';
-import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
+import { type SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
 import type { FireDelivery, OutcomeListener, Target } from '../../src/targets/dispatcher.js';
 
 export const benchDir = (): { path: string; remove(): void } => {
