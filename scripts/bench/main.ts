@@ -9,7 +9,9 @@ import { burst, lateness, memory, recovery, type Result } from './scenarios.js';
  * runs for a smoke check; the figures in the docs come from the full run.
  */
 const scenarios: Record<string, (quick: boolean) => Promise<Result>> = {
-  lateness: (quick) => lateness(10_000, quick ? 10 : 60),
+  'lateness-spread': (quick) => lateness(10_000, quick ? 10 : 60, 'spread'),
+  'lateness-aligned': (quick) => lateness(10_000, quick ? 10 : 60, 'aligned'),
+  'lateness-spread-normal': (quick) => lateness(10_000, quick ? 10 : 60, 'spread', 'NORMAL'),
   burst: (quick) => burst(quick ? 20_000 : 100_000),
   'memory-100k': () => memory(100_000),
   'memory-1m': (quick) => memory(quick ? 200_000 : 1_000_000),

@@ -12,12 +12,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Lateness is measured twice: when the fire was decided (`firedAt - scheduledAt`, what the log
  * records) and when its append was durable (fsynced) — the instant delivery may start.
  */
-export const lateness = async (tasks: number, seconds: number): Promise<Result> => {
+export const lateness = async (tasks: number, seconds: number, spread: 'aligned' | 'spread', synchronous: 'FULL' | 'NORMAL' = 'FULL'): Promise<Result> => {
   const dir = benchDir();
-  const store = SqliteEventStore.open(join(dir.path, 'kairos.db'));
+  const store = SqliteEventStore.open(join(dir.path, 'kairos.db'), { synchronous });
   try {
     const start = Math.ceil(Date.now() / 1000) * 1000 + 2_000;
-    await seedTasks(store, tasks, () => ({ schedule: { every: '1s', startAt: new Date(start).toISOString() }, target: { topic: 'bench' }, overlap: 'allow' }), Date.now());
+    // aligned: every task on the same millisecond of each second; spread: evenly over the second.
+    const offset = (i: number) => (spread === 'aligned' ? 0 : Math.floor((i * 1000) / tasks));
+    await seedTasks(
+      store,
+      tasks,
+      (i) => ({ schedule: { every: '1s', startAt: new Date(start + offset(i)).toISOString() }, target: { topic: 'bench' }, overlap: 'allow' }),
+      Date.now(),
+    );
     const node = openNode({ dataDir: dir.path, store, answer: true });
     const decided: number[] = [];
     const durable: number[] = [];
@@ -39,7 +46,7 @@ export const lateness = async (tasks: number, seconds: number): Promise<Result> 
     decided.sort((a, b) => a - b);
     durable.sort((a, b) => a - b);
     return {
-      scenario: `lateness: ${tasks} tasks every 1s for ${seconds}s`,
+      scenario: `lateness: ${tasks} tasks every 1s (${spread}, synchronous=${synchronous}) for ${seconds}s`,
       fires: decided.length,
       'decided p50 ms': percentile(decided, 50),
       'decided p99 ms': percentile(decided, 99),
