@@ -286,12 +286,13 @@ export class SchedulerNode {
   #replay$(head: bigint) {
     const page = (after: bigint) =>
       defer(() => from(this.#store.readAll({ after, maxCount: this.#pageSize }).then((events) => ({ after, events }))));
+    // `expand` re-emits every page it fetches, so folding after it sees them all.
     return page(0n).pipe(
-      tap(({ events }) => this.#foldPage(events, head)),
       expand(({ events }) => {
         const last = events.at(-1);
         return last && last.position < head ? page(last.position) : EMPTY;
       }),
+      tap(({ events }) => this.#foldPage(events, head)),
     );
   }
 

@@ -75,6 +75,19 @@ describe('SchedulerNode on a simulated clock', () => {
     expect(second.node.get('a')?.state.owner).toEqual({ node: 'n1', epoch: 2 });
   });
 
+  it('replays a log of many pages completely on start', async () => {
+    setup();
+    const first = await boot({ store, clock, autoSucceed: true });
+    for (let i = 0; i < 40; i++) await first.node.createTask(specOf({ id: `t${i}`, schedule: { every: '1s' } }), actor);
+    await run(clock, 3_000);
+    await first.node.stop();
+    const head = await store.headPosition();
+    const second = await boot({ store, clock, recoveryPageSize: 7 });
+    expect(second.node.taskCount).toBe(40);
+    for (let i = 0; i < 40; i++) expect(second.node.get(`t${i}`)?.state).toEqual(first.node.get(`t${i}`)?.state);
+    expect([...second.node.tasks()].reduce((n, r) => n + Number(r.revision) + 1, 0)).toBe(Number(head));
+  });
+
   it('redelivers a fire that had no outcome when the node stopped', async () => {
     setup();
     const first = await boot({ store, clock });

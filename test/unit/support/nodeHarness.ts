@@ -54,13 +54,21 @@ export const run = async (clock: SimulatedClock, ms: number, step = 100): Promis
   }
 };
 
-export const startNode = async (options: { store: EventStore; clock: SimulatedClock; nodeId?: string; epoch?: number; autoSucceed?: boolean }) => {
+export const startNode = async (options: {
+  store: EventStore;
+  clock: SimulatedClock;
+  nodeId?: string;
+  epoch?: number;
+  autoSucceed?: boolean;
+  recoveryPageSize?: number;
+}) => {
   const target = new RecordingTarget();
   const node = new SchedulerNode({
     nodeId: options.nodeId ?? 'n1',
     store: options.store,
     clock: options.clock,
     target,
+    ...(options.recoveryPageSize ? { recoveryPageSize: options.recoveryPageSize } : {}),
     coordinator: ({ maxEpoch }) => new FixedLeaseCoordinator(options.nodeId ?? 'n1', options.epoch ?? maxEpoch + 1),
   });
   target.listener = (o) => void node.reportOutcome(o);
