@@ -67,18 +67,22 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
     case 'ResumeTask':
       mustBeLive(state, 'resume');
       return state.status === 'active' ? [] : [{ type: 'TaskResumed', data: { v: 1, taskId, at: toIso(command.now) } }];
-    case 'DeleteTask':
+    case 'DeleteTask': {
       mustExist(state);
-      return state.status === 'deleted'
-        ? []
-        : [{ type: 'TaskDeleted', data: { v: 1, taskId, at: toIso(command.now), ...(command.reason ? { reason: command.reason } : {}) } }];
+      if (state.status === 'deleted') return [];
+      const deleted: TaskEvent = { type: 'TaskDeleted', data: { v: 1, taskId, at: toIso(command.now), ...(command.reason ? { reason: command.reason } : {}) } };
+      // Attempts under way may still report (and time out); a fire only waiting for its retry is abandoned.
+      const abandoned = state.inFlight
+        .filter((f) => f.retryAt !== null)
+        .map((f) => failedEvent(state, f, command.now, 'cancelled', 'task deleted while waiting for a retry'));
+      return [deleted, ...abandoned];
+    }
     case 'RestoreTask':
       mustExist(state);
       return state.status === 'deleted' ? [{ type: 'TaskRestored', data: { v: 1, taskId, at: toIso(command.now) } }] : [];
     case 'TriggerTask': {
       mustBeLive(state, 'trigger');
-      const fireId = manualFireIdOf(taskId, command.now);
-      if (state.inFlight.some((f) => f.fireId === fireId)) return [];
+      const fireId = manualFireIdOf(taskId, command.now, state.manualFires);
       return withClaim(state, command.lease, command.now, [firedEvent(state, fireId, command.now, command.now, 'manual', 1, command.lease)]);
     }
     case 'Advance':
@@ -112,8 +116,9 @@ const mustBeLive = (state: TaskState, action: string): void => {
  * recorded one means another node has taken the task over: this node must stop.
  */
 const withClaim = (state: TaskState, lease: Lease, now: number, events: TaskEvent[]): TaskEvent[] => {
+  // The floor outlives a release: once an epoch is recorded, no older lease may act again.
+  if (lease.epoch < state.epochFloor) throw new FencedError(state.taskId, lease.epoch, state.epochFloor);
   const recorded = state.owner;
-  if (recorded && recorded.epoch > lease.epoch) throw new FencedError(state.taskId, lease.epoch, recorded.epoch);
   if (events.length === 0 || (recorded && recorded.epoch === lease.epoch)) return events;
   const at = toIso(now);
   const claim: TaskEvent = recorded
@@ -165,7 +170,7 @@ const failedEvent = (
   details: TaskEventData<'TaskFailed'>['details'] = [],
 ): TaskEvent => {
   const spec = state.spec;
-  const retries = reason !== 'cancelled' && spec !== null && fire.attempt < spec.retry.maxAttempts;
+  const retries = reason !== 'cancelled' && state.status !== 'deleted' && spec !== null && fire.attempt < spec.retry.maxAttempts;
   return {
     type: 'TaskFailed',
     data: {
@@ -185,8 +190,9 @@ const failedEvent = (
 
 const recordOutcome = (state: TaskState, outcome: OutcomeReport): TaskEvent[] => {
   const fire = state.inFlight.find((f) => f.fireId === outcome.fireId && f.attempt === outcome.attempt && f.deadline !== null);
-  // An outcome for an attempt already timed out, cancelled or reported is stale: the record keeps the first.
-  if (!fire) return [];
+  // An outcome for an attempt already timed out, cancelled or reported is stale: the record keeps the
+  // first. One that arrives after the deadline is the timeout's to record, whichever is decided first.
+  if (!fire || fire.deadline === null || outcome.at > fire.deadline) return [];
   if (outcome.status === 'succeeded') {
     return [
       {
@@ -210,7 +216,7 @@ const recordOutcome = (state: TaskState, outcome: OutcomeReport): TaskEvent[] =>
 export const scheduleOfState = (state: TaskState): Schedule | null => {
   const spec = state.spec;
   if (!spec) return null;
-  const anchor = 'delayAfter' in spec.schedule ? (state.lastCompletedAt ?? state.anchor) : state.anchor;
+  const anchor = 'delayAfter' in spec.schedule ? Math.max(state.lastCompletedAt ?? 0, state.restartedAt) : state.anchor;
   return scheduleOf(spec.schedule, anchor);
 };
 
@@ -241,12 +247,13 @@ const advance = (initial: TaskState, now: number, lease: Lease): TaskEvent[] => 
   }
   if (state.status !== 'active' || !state.spec) return out;
 
+  // Ticks before retries: cancel-previous may abandon a fire whose retry is due in the same instant.
+  for (const e of ticksDue(state, now, lease)) emit(e);
   for (const fire of state.inFlight) {
     if (fire.retryAt !== null && fire.retryAt <= now) {
       emit(firedEvent(state, fire.fireId, fire.scheduledAt, now, 'retry', fire.attempt + 1, lease));
     }
   }
-  for (const e of ticksDue(state, now, lease)) emit(e);
   return out;
 };
 
@@ -260,6 +267,8 @@ const ticksDue = (state: TaskState, now: number, lease: Lease): TaskEvent[] => {
   const schedule = scheduleOfState(state);
   if (!schedule || left === 0) return [];
   if (running && spec.overlap === 'buffer-one') return displaceBuffered(state, schedule, now);
+  const buffered = firstBuffered(state, schedule, now, lease);
+  if (buffered) return buffered;
 
   const { policy, catchUpWindow, maxCatchUp, threshold } = spec.misfire;
   const limit = policy === 'fire-all' ? maxCatchUp : 1;
@@ -276,17 +285,19 @@ const ticksDue = (state: TaskState, now: number, lease: Lease): TaskEvent[] => {
     if (until <= state.cursor || count === 0) return;
     out.push({ type: 'TaskMisfired', data: { v: 1, taskId: state.taskId, after: toIso(state.cursor), until: toIso(until), count, action, policy, at } });
   };
+  // A tick is due at its jittered instant: lateness and the catch-up window count from there.
   const windowStart = catchUpWindow === undefined ? Number.NEGATIVE_INFINITY : now - catchUpWindow;
-  const isLate = (t: number): boolean => now - t > threshold;
+  const dueAt = (t: number): number => t + jitterOf(state, t);
+  const isLate = (t: number): boolean => now - dueAt(t) > threshold;
   const older = (kept: number): number | null => (due.total === null ? null : due.total - kept);
 
   let candidates: number[];
   if (policy === 'fire-all') {
-    candidates = ticks.filter((t) => t >= windowStart);
+    candidates = ticks.filter((t) => dueAt(t) >= windowStart);
     const first = candidates[0];
     if (first === undefined) misfired(latest, due.total, 'dropped');
     else misfired(first - 1, older(candidates.length), 'dropped');
-  } else if (latest < windowStart || (policy === 'skip' && isLate(latest))) {
+  } else if (dueAt(latest) < windowStart || (policy === 'skip' && isLate(latest))) {
     candidates = [];
     misfired(latest, due.total, 'dropped');
   } else {
@@ -335,6 +346,31 @@ const ticksDue = (state: TaskState, now: number, lease: Lease): TaskEvent[] => {
     }
   }
   flushSkipped();
+  return out;
+};
+
+/**
+ * Ticks that fell due while the previous run lasted were kept by the buffer policy, not missed: at
+ * completion they fire whatever the misfire policy (buffer-all: the oldest first, one per completion,
+ * at most `maxCatchUp` kept; buffer-one: the newest). Null when there are none.
+ */
+const firstBuffered = (state: TaskState, schedule: Schedule, now: number, lease: Lease): TaskEvent[] | null => {
+  const spec = state.spec as TaskSpec;
+  const completed = state.lastCompletedAt;
+  if ((spec.overlap !== 'buffer-one' && spec.overlap !== 'buffer-all') || completed === null || completed <= state.cursor) return null;
+  const keep = spec.overlap === 'buffer-one' ? 1 : spec.misfire.maxCatchUp;
+  const { ticks, total } = schedule.latest(state.cursor, Math.min(completed, now), keep);
+  const first = ticks[0];
+  if (first === undefined) return null;
+  const out: TaskEvent[] = [];
+  if (total === null || total > ticks.length) {
+    out.push({
+      type: 'TaskSkipped',
+      data: { v: 1, taskId: state.taskId, after: toIso(state.cursor), until: toIso(first - 1), count: total === null ? null : total - ticks.length, policy: spec.overlap, at: toIso(now) },
+    });
+  }
+  const late = now - first - jitterOf(state, first) > spec.misfire.threshold;
+  out.push(firedEvent(state, fireIdOf(state.taskId, first), first, now, late ? 'catch-up' : 'schedule', 1, lease));
   return out;
 };
 

@@ -12,9 +12,9 @@ const NAMESPACE_BYTES = parseUuid(KAIROS_NAMESPACE);
  */
 export const fireIdOf = (taskId: string, scheduledAt: number): string => uuidv5(`${taskId}@${scheduledAt}`, NAMESPACE_BYTES);
 
-/** A manual trigger is its own fire, keyed by the instant the operator asked for it. */
-export const manualFireIdOf = (taskId: string, requestedAt: number): string =>
-  uuidv5(`${taskId}@manual@${requestedAt}`, NAMESPACE_BYTES);
+/** A manual trigger is its own fire, keyed by when it was asked for and how many came before it. */
+export const manualFireIdOf = (taskId: string, requestedAt: number, sequence: number): string =>
+  uuidv5(`${taskId}@manual@${requestedAt}#${sequence}`, NAMESPACE_BYTES);
 
 /**
  * Event id of a `TaskFired`: the fire id itself for the first attempt (design §2), a derived id for

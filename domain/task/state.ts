@@ -31,13 +31,22 @@ export type TaskState = {
   /** Status to return to when a deleted task is restored. */
   statusBeforeDelete: 'active' | 'paused';
   spec: TaskSpec | null;
-  /** When the current definition or lifecycle phase began: the anchor of `every`, the base of `delayAfter`. */
+  /** Where the tick grid of `every` is anchored (its `startAt`, or when the schedule was set). */
   anchor: number;
+  /**
+   * When the schedule last (re)started without a completion: creation, a schedule change, resume,
+   * restore, a dropped tick. `delayAfter` counts from the later of this and the last completion.
+   */
+  restartedAt: number;
   /** Every scheduled tick at or before this instant has been handled (fired, skipped or misfired). */
   cursor: number;
   /** Scheduled fires so far (for `maxRuns`; manual fires and retries do not count). */
   runs: number;
   owner: { node: string; epoch: number } | null;
+  /** The highest epoch ever recorded, released or not: a lease below it is stale (fencing). */
+  epochFloor: number;
+  /** Manual fires so far: part of a manual fire's id, so two triggers in one millisecond are two fires. */
+  manualFires: number;
   inFlight: InFlightFire[];
   /** When the last fire reached its final outcome: the base of `delayAfter`. */
   lastCompletedAt: number | null;
@@ -53,9 +62,12 @@ export const initialTaskState = (taskId: string): TaskState => ({
   statusBeforeDelete: 'active',
   spec: null,
   anchor: 0,
+  restartedAt: 0,
   cursor: 0,
   runs: 0,
   owner: null,
+  epochFloor: 0,
+  manualFires: 0,
   inFlight: [],
   lastCompletedAt: null,
   lastFire: null,
@@ -67,6 +79,16 @@ export const initialTaskState = (taskId: string): TaskState => ({
 const anchorOf = (spec: TaskSpec, at: number): number =>
   'startAt' in spec.schedule && spec.schedule.startAt ? toMillis(spec.schedule.startAt) : at;
 
+/** The parts of a schedule that place its ticks; end, run limit and jitter only filter or shift them. */
+const gridOf = (schedule: TaskSpec['schedule']): string => {
+  const { endAt: _endAt, maxRuns: _maxRuns, jitter: _jitter, ...grid } = schedule as Record<string, unknown>;
+  return JSON.stringify(grid);
+};
+
+/** A one-shot at or before the cursor was already handled; one in the past but after it counts as missed. */
+const cursorFor = (spec: TaskSpec, at: number, cursor: number): number =>
+  'at' in spec.schedule ? Math.max(cursor, Math.min(at, toMillis(spec.schedule.at) - 1)) : Math.max(cursor, at);
+
 const withoutFire = (inFlight: InFlightFire[], fireId: string): InFlightFire[] => inFlight.filter((f) => f.fireId !== fireId);
 
 /** Pure: applies one recorded event. Unknown combinations (an outcome for a fire not in flight) change nothing. */
@@ -76,35 +98,33 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
       const at = toMillis(event.data.at);
       const spec = event.data.spec;
       // A one-shot in the past is handled as a missed tick, by the misfire policy.
-      const cursor = 'at' in spec.schedule ? Math.min(at, toMillis(spec.schedule.at) - 1) : at;
-      return { ...state, status: 'active', spec, anchor: anchorOf(spec, at), cursor };
+      return { ...state, status: 'active', spec, anchor: anchorOf(spec, at), restartedAt: at, cursor: cursorFor(spec, at, 0) };
     }
     case 'TaskUpdated': {
       const at = toMillis(event.data.at);
       const prev = state.spec;
       const spec = event.data.spec;
-      const scheduleChanged = !prev || JSON.stringify(prev.schedule) !== JSON.stringify(spec.schedule);
-      if (!scheduleChanged) return { ...state, spec };
-      // A new schedule starts from the change: its ticks before now were never due, and run counts restart.
-      const cursor = 'at' in spec.schedule ? Math.min(at, toMillis(spec.schedule.at) - 1) : at;
-      return { ...state, spec, anchor: anchorOf(spec, at), cursor, runs: 0 };
+      // A new tick grid starts from the change (its earlier ticks were never due) and counts its runs
+      // afresh; the cursor never moves back, so no tick already handled is handled again.
+      if (prev && gridOf(prev.schedule) === gridOf(spec.schedule)) return { ...state, spec };
+      return { ...state, spec, anchor: anchorOf(spec, at), restartedAt: at, cursor: cursorFor(spec, at, state.cursor), runs: 0 };
     }
     case 'TaskPaused':
       return { ...state, status: 'paused' };
     case 'TaskResumed': {
       // Ticks during a pause are not missed: the operator chose not to run them.
       const at = toMillis(event.data.at);
-      return { ...state, status: 'active', cursor: Math.max(state.cursor, at) };
+      return { ...state, status: 'active', cursor: Math.max(state.cursor, at), restartedAt: at };
     }
     case 'TaskDeleted':
       return { ...state, status: 'deleted', statusBeforeDelete: state.status === 'paused' ? 'paused' : 'active' };
     case 'TaskRestored': {
       const at = toMillis(event.data.at);
-      return { ...state, status: state.statusBeforeDelete, cursor: Math.max(state.cursor, at) };
+      return { ...state, status: state.statusBeforeDelete, cursor: Math.max(state.cursor, at), restartedAt: at };
     }
     case 'TaskAssigned':
     case 'TaskReassigned':
-      return { ...state, owner: { node: event.data.node, epoch: event.data.epoch } };
+      return { ...state, owner: { node: event.data.node, epoch: event.data.epoch }, epochFloor: Math.max(state.epochFloor, event.data.epoch) };
     case 'TaskReleased':
       return state.owner && state.owner.epoch === event.data.epoch ? { ...state, owner: null } : state;
     case 'TaskFired': {
@@ -125,6 +145,8 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
       const scheduled = d.trigger === 'schedule' || d.trigger === 'catch-up';
       return {
         ...state,
+        epochFloor: Math.max(state.epochFloor, d.epoch),
+        manualFires: d.trigger === 'manual' && d.attempt === 1 ? state.manualFires + 1 : state.manualFires,
         inFlight: [...withoutFire(state.inFlight, d.fireId), fire],
         cursor: scheduled ? Math.max(state.cursor, scheduledAt) : state.cursor,
         runs: scheduled ? state.runs + 1 : state.runs,
@@ -161,8 +183,12 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
       };
     }
     case 'TaskSkipped':
-    case 'TaskMisfired':
       return { ...state, cursor: Math.max(state.cursor, toMillis(event.data.until)) };
+    case 'TaskMisfired': {
+      const cursor = Math.max(state.cursor, toMillis(event.data.until));
+      // A dropped delayAfter tick must not end the task: the delay counts again from the drop.
+      return event.data.action === 'dropped' ? { ...state, cursor, restartedAt: toMillis(event.data.at) } : { ...state, cursor };
+    }
   }
 };
 

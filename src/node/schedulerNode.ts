@@ -58,6 +58,10 @@ export class SchedulerNode {
   readonly #records = new Map<string, TaskRecord>();
   readonly #chains = new Map<string, Promise<unknown>>();
   readonly #toWake = new Set<TaskRecord>();
+  /** Attempts this process has handed to the target (`fireId#attempt`): a lease change re-sends only the others. */
+  readonly #delivered = new Set<string>();
+  /** Consecutive failed decisions per task, for backing off. */
+  readonly #failures = new Map<string, number>();
   readonly #timers: TimerQueue;
   #coordinator: Coordinator | null = null;
   #subscriptions: Subscription[] = [];
@@ -162,9 +166,13 @@ export class SchedulerNode {
 
   /** Fires the task now, outside its schedule. Resolves with the fire's id. */
   async triggerTask(taskId: string, ctx: CommandContext): Promise<string> {
-    const lease = this.#leaseOf(taskId);
-    if (!lease) throw new IllegalStateError(`this node does not hold task '${taskId}' and cannot fire it now`, { taskId, node: this.nodeId });
-    const events = await this.#execute(taskId, ctx, () => ({ type: 'TriggerTask', now: this.#clock.now(), lease }));
+    this.#mustRun();
+    // The lease is read when the decision runs (after earlier ones), not when the request arrived.
+    const events = await this.#execute(taskId, ctx, () => {
+      const lease = this.#leaseOf(taskId);
+      if (!lease) throw new IllegalStateError(`this node does not hold task '${taskId}' and cannot fire it now`, { taskId, node: this.nodeId });
+      return { type: 'TriggerTask', now: this.#clock.now(), lease };
+    });
     const fired = events.find((e) => e.type === 'TaskFired');
     if (!fired || fired.type !== 'TaskFired') throw new IllegalStateError(`task '${taskId}' was not fired`);
     return fired.data.fireId;
@@ -340,8 +348,7 @@ export class SchedulerNode {
   /** Holds the lease, and no newer owner is recorded (else this node is a zombie for the task: fenced). */
   #mayFire(record: TaskRecord): boolean {
     const lease = this.#leaseOf(record.taskId);
-    const owner = record.state.owner;
-    return lease !== null && (owner === null || owner.epoch <= lease.epoch);
+    return lease !== null && record.state.epochFloor <= lease.epoch;
   }
 
   /** Re-arms the task's wake-up and hibernates it when nothing is near. */
@@ -379,12 +386,18 @@ export class SchedulerNode {
       void this.#execute(taskId, { actor: `node:${this.nodeId}` }, () => {
         const lease = this.#leaseOf(taskId);
         return lease ? { type: 'Advance', now: this.#clock.now(), lease } : null;
-      }).catch((err: unknown) => {
-        if (!isFencedError(err)) this.#log.error({ err, taskId }, 'could not advance a task');
-        const record = this.#records.get(taskId);
-        // A failed append leaves the state as it was; try again shortly rather than never.
-        if (record && !isFencedError(err)) this.#timers.schedule(taskId, this.#clock.now() + 1_000);
-      });
+      }).then(
+        () => this.#failures.delete(taskId),
+        (err: unknown) => {
+          if (isFencedError(err)) return;
+          // A failed decision leaves the state as it was: try again, backing off from 1 s to a minute
+          // so a store outage or a persistent conflict does not turn into a hot loop.
+          const failures = (this.#failures.get(taskId) ?? 0) + 1;
+          this.#failures.set(taskId, failures);
+          this.#log.error({ err, taskId, failures }, 'could not advance a task');
+          if (this.#records.has(taskId)) this.#timers.schedule(taskId, this.#clock.now() + Math.min(60_000, 1_000 * 2 ** (failures - 1)));
+        },
+      );
     }
   }
 
@@ -393,15 +406,27 @@ export class SchedulerNode {
     const now = this.#clock.now();
     for (const record of this.#records.values()) {
       this.#settle(record);
-      // A fire recorded without an outcome (the node crashed, or its owner was lost) is delivered again.
-      if (this.#mayFire(record)) for (const fire of record.state.inFlight) if (fire.deadline !== null && fire.deadline > now) this.#deliver(record, fire.fireId, fire.attempt);
+      // A fire recorded without an outcome (the node crashed, or its owner was lost) is delivered again;
+      // one this process already handed over is still with the target.
+      if (!this.#mayFire(record)) continue;
+      for (const fire of record.state.inFlight) {
+        if (fire.deadline !== null && fire.deadline > now && !this.#delivered.has(`${fire.fireId}#${fire.attempt}`)) this.#deliver(record, fire.fireId, fire.attempt);
+      }
     }
   }
 
+  /** Effects of a durable append, each isolated: one failing delivery must not cost the others theirs. */
   #effects(record: TaskRecord, events: readonly TaskEvent[]): void {
     for (const e of events) {
-      if (e.type === 'TaskFired') this.#deliverFired(record, e.data);
-      else if (e.type === 'TaskFailed' && e.data.reason !== 'error') this.#target.cancel(e.data.fireId, e.data.attempt);
+      try {
+        if (e.type === 'TaskFired') this.#deliverFired(record, e.data);
+        else if (e.type === 'TaskSucceeded' || e.type === 'TaskFailed') {
+          this.#delivered.delete(`${e.data.fireId}#${e.data.attempt}`);
+          if (e.type === 'TaskFailed' && e.data.reason !== 'error') this.#target.cancel(e.data.fireId, e.data.attempt);
+        }
+      } catch (err) {
+        this.#log.error({ err, taskId: record.taskId, event: e.type }, 'effect of a recorded event failed');
+      }
     }
   }
 
@@ -409,13 +434,22 @@ export class SchedulerNode {
     const fire = record.state.inFlight.find((f) => f.fireId === fireId && f.attempt === attempt);
     const spec = record.state.spec;
     if (!fire || !spec || fire.deadline === null) return;
-    this.#target.deliver(deliveryOf(spec, fire.fireId, fire.attempt, fire.trigger, fire.scheduledAt, fire.firedAt, fire.deadline, this.nodeId));
+    this.#handOver(deliveryOf(spec, fire.fireId, fire.attempt, fire.trigger, fire.scheduledAt, fire.firedAt, fire.deadline, this.nodeId));
   }
 
   #deliverFired(record: TaskRecord, d: TaskEventData<'TaskFired'>): void {
     const spec = record.state.spec;
     if (!spec) return;
-    this.#target.deliver(deliveryOf(spec, d.fireId, d.attempt, d.trigger, toMillis(d.scheduledAt), toMillis(d.firedAt), toMillis(d.deadline), d.node));
+    this.#handOver(deliveryOf(spec, d.fireId, d.attempt, d.trigger, toMillis(d.scheduledAt), toMillis(d.firedAt), toMillis(d.deadline), d.node));
+  }
+
+  #handOver(fire: FireDelivery): void {
+    this.#delivered.add(`${fire.fireId}#${fire.attempt}`);
+    try {
+      this.#target.deliver(fire);
+    } catch (err) {
+      this.#log.error({ err, taskId: fire.taskId, fireId: fire.fireId }, 'target refused a fire; it stays in flight until its deadline');
+    }
   }
 }
 
