@@ -15,4 +15,4 @@ export {
   isValidationError,
 } from './kairosError.js';
 export type { ErrorDetails, FieldIssue } from './kairosError.js';
-export { fieldIssuesOf, parseOrThrow } from './fromZod.js';
+export { MAX_DEPTH, fieldIssuesOf, joinPath, parseOrThrow, valueAt } from './fromZod.js';

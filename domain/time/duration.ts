@@ -2,7 +2,7 @@ import ms from 'ms';
 import { z } from 'zod';
 
 /** Longest duration accepted anywhere: instants derived from it (deadlines, retries) stay representable. */
-export const MAX_DURATION_MS = 10 * 365 * 86_400_000;
+export const MAX_DURATION_MS = 100 * 365 * 86_400_000;
 
 /**
  * A duration as users write it: `"500ms"`, `"1s"`, `"15m"`, `"2h"`, `"1d"`, or a number of milliseconds.
@@ -13,7 +13,7 @@ export const Duration = z
   .transform((value, ctx): number => {
     const parsed = typeof value === 'number' ? value : parseDurationText(value);
     if (parsed !== undefined && parsed > MAX_DURATION_MS) {
-      ctx.addIssue({ code: 'custom', message: `must be at most 10 years (${MAX_DURATION_MS}ms), got ${JSON.stringify(value)}` });
+      ctx.addIssue({ code: 'custom', message: `must be at most 100 years (${MAX_DURATION_MS} ms), got ${JSON.stringify(value)}` });
       return z.NEVER;
     }
     if (parsed === undefined || !Number.isFinite(parsed) || !Number.isInteger(parsed) || parsed < 0) {

@@ -1,5 +1,9 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { ErrorCode, httpStatusOf, isKairosError } from '../../domain/errors/index.js';
+
+/** A request the framework refused before any route ran (bad body, bad URL): the same shape as a `ValidationError`. */
+export const sendInputError = (reply: FastifyReply, status: number, path: string, message: string): FastifyReply =>
+  reply.status(status).send({ code: ErrorCode.validation, message: `${path}: ${message}`, details: { issues: [{ path, message }] } });
 
 /**
  * Every error leaves the API as `{code, message, details}` with the status of its code. Bad input is
@@ -11,10 +15,10 @@ export const installErrorHandling = (app: FastifyInstance): void => {
       return reply.status(httpStatusOf(error.code)).send(error.toJSON());
     }
     if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply.status(415).send({ code: ErrorCode.validation, message: `unsupported content type: send JSON (application/json)`, details: { field: 'body' } });
+      return sendInputError(reply, 415, 'body', 'unsupported content type: send JSON (application/json)');
     }
-    if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' || (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)) {
-      return reply.status(error.statusCode ?? 400).send({ code: ErrorCode.validation, message: `body: ${error.message}`, details: { field: 'body' } });
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      return sendInputError(reply, error.statusCode, 'body', error.message);
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.status(500).send({ code: ErrorCode.internal, message: 'internal error; see the node log', details: { requestId: request.id } });

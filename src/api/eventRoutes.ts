@@ -2,11 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseOrThrow } from '../../domain/errors/index.js';
 import type { EventStore, RecordedEvent } from '../store/eventStore.js';
+import { QueryInt } from './validation.js';
 
 const EventsQuery = z.object({
   /** First position to return (inclusive). */
-  from: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(10_000).default(1_000),
+  from: QueryInt(0, Number.MAX_SAFE_INTEGER).default(0),
+  limit: QueryInt(1, 10_000).default(1_000),
 });
 
 /** The raw log as JSON, the same shape `kairos events` prints and `kairos export` writes. */

@@ -1,11 +1,11 @@
 import fastifyWebsocket from '@fastify/websocket';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { SchedulerNode } from '../node/schedulerNode.js';
 import type { EventStore } from '../store/eventStore.js';
 import { topicRoutes } from '../targets/topic/topicRoutes.js';
 import type { TopicHub } from '../targets/topic/topicHub.js';
-import { installErrorHandling } from './errorHandler.js';
+import { installErrorHandling, sendInputError } from './errorHandler.js';
 import { eventRoutes } from './eventRoutes.js';
 import { nodeMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -15,8 +15,19 @@ export type ApiDeps = { node: SchedulerNode; store: EventStore; hub: TopicHub; l
 
 /** The node's HTTP surface (design §7). Routes validate with zod and answer errors as `{code, message, details}`. */
 export const buildServer = async (deps: ApiDeps): Promise<FastifyInstance> => {
-  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 1_048_576 });
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1_048_576,
+    // Task ids are up to 128 characters (the router's default limit is 100); longer ones reach the
+    // route and get the id's own 400.
+    routerOptions: { maxParamLength: 1_024 },
+    // Bad URLs (undecodable escapes, oversized parameters) answer like any other bad input.
+    frameworkErrors: (error, _request, reply) => sendInputError(reply, 400, 'url', error.message),
+  });
   installErrorHandling(app);
+  // The API speaks JSON only: a text/plain body is refused (415), not parsed as a string.
+  app.removeContentTypeParser('text/plain');
   await app.register(fastifyWebsocket);
   await app.register(topicRoutes(deps.hub));
   await app.register(taskRoutes(deps.node, deps.store));

@@ -3,19 +3,20 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError, parseOrThrow } from '../../domain/errors/index.js';
 import { emptyFireHistory, foldFireHistory } from '../../domain/projections/fireHistory.js';
 import { taskStreamOf } from '../../domain/task/events.js';
-import { TaskId, TaskSpec } from '../../domain/task/spec.js';
+import { TaskId, TaskSpec, sameSpec } from '../../domain/task/spec.js';
 import { decodeTaskEvent } from '../node/taskCodec.js';
 import type { CommandContext, SchedulerNode } from '../node/schedulerNode.js';
 import type { EventStore } from '../store/eventStore.js';
 import { taskViewOf } from './taskView.js';
+import { QueryInt, bodyObject } from './validation.js';
 
 const IdParams = z.object({ id: TaskId });
 const ListQuery = z.object({
   status: z.enum(['active', 'paused', 'deleted', 'all']).default('all'),
-  limit: z.coerce.number().int().min(1).max(10_000).default(1_000),
-  offset: z.coerce.number().int().min(0).default(0),
+  limit: QueryInt(1, 10_000).default(1_000),
+  offset: QueryInt(0, Number.MAX_SAFE_INTEGER).default(0),
 });
-const HistoryQuery = z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(100) });
+const HistoryQuery = z.object({ limit: QueryInt(1, 10_000).default(100) });
 const ReasonBody = z.object({ reason: z.string().max(500).optional() }).optional();
 
 /** The caller, as recorded in event metadata: `X-Kairos-Actor` when given (the CLI sends the OS user). */
@@ -37,7 +38,7 @@ export const taskRoutes = (node: SchedulerNode, store: EventStore) => async (app
   const idOf = (params: unknown): string => parseOrThrow(IdParams, params).id;
 
   app.post('/api/tasks', async (request, reply) => {
-    const spec = parseOrThrow(TaskSpec, request.body);
+    const spec = parseOrThrow(TaskSpec, bodyObject(request.body, 'a task document'));
     await node.createTask(spec, contextOf(request.headers));
     return reply.status(201).header('location', `/api/tasks/${spec.id}`).send(view(spec.id));
   });
@@ -54,11 +55,7 @@ export const taskRoutes = (node: SchedulerNode, store: EventStore) => async (app
   /** Upsert: creates the task when absent (201), updates it otherwise (200); `result` says which, or `unchanged`. */
   app.put('/api/tasks/:id', async (request, reply) => {
     const id = idOf(request.params);
-    const body = request.body;
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new ValidationError([{ path: 'body', message: 'must be a task document (a JSON object)' }]);
-    }
-    const spec = parseOrThrow(TaskSpec, { id, ...body });
+    const spec = parseOrThrow(TaskSpec, { id, ...bodyObject(request.body, 'a task document') });
     if (spec.id !== id) throw new ValidationError([{ path: 'id', message: `must be '${id}' (the id in the path)` }]);
     const ctx = contextOf(request.headers);
     const before = node.get(id);
@@ -66,9 +63,10 @@ export const taskRoutes = (node: SchedulerNode, store: EventStore) => async (app
       await node.createTask(spec, ctx);
       return reply.status(201).send({ result: 'created', task: view(id) });
     }
-    const revision = before.revision;
+    // Judged on the spec, not on the revision: a fire appended meanwhile moves the revision too.
+    const unchanged = before.state.spec !== null && sameSpec(before.state.spec, spec);
     await node.updateTask(spec, ctx);
-    return { result: node.get(id)?.revision === revision ? 'unchanged' : 'updated', task: view(id) };
+    return { result: unchanged ? 'unchanged' : 'updated', task: view(id) };
   });
 
   app.delete('/api/tasks/:id', async (request) => {

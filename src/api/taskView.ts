@@ -5,7 +5,8 @@ import type { TaskRecord } from '../node/taskRecord.js';
 /** A task as the API shows it: its definition plus what the node knows of its life. */
 export type TaskView = ReturnType<typeof taskViewOf>;
 
-const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : toIso(ms));
+/** Beyond ±8.64e15 ms `Date` has no rendering; such a time (from an unbounded spec in an old log) shows as null. */
+const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined || !(Math.abs(ms) <= 8.64e15) ? null : toIso(ms));
 
 export const taskViewOf = (record: TaskRecord, wakeAt?: number) => {
   const s = record.state;

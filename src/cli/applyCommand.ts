@@ -1,15 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parseAllDocuments } from 'yaml';
-import { ValidationError, fieldIssuesOf } from '../../domain/errors/index.js';
-import { TaskSpec } from '../../domain/task/spec.js';
+import { ValidationError, isValidationError, parseOrThrow, type FieldIssue } from '../../domain/errors/index.js';
 import type { ApiClient } from './apiClient.js';
 
 /**
  * The task documents of a file: a list, a `{tasks: [...]}` mapping, or YAML documents separated by
  * `---`. All are validated before anything is sent, so a bad file changes nothing.
  */
-export const readTaskFile = (file: string): Record<string, unknown>[] => {
+export const readTaskFile = async (file: string): Promise<Record<string, unknown>[]> => {
+  const [{ parseAllDocuments }, { TaskSpec }] = await Promise.all([import('yaml'), import('../../domain/task/spec.js')]);
   const docs = parseAllDocuments(readFileSync(file, 'utf8'));
   const tasks: unknown[] = [];
   for (const doc of Array.isArray(docs) ? docs : [docs]) {
@@ -20,9 +19,15 @@ export const readTaskFile = (file: string): Record<string, unknown>[] => {
     else if (typeof value === 'object' && Array.isArray((value as { tasks?: unknown }).tasks)) tasks.push(...(value as { tasks: unknown[] }).tasks);
     else tasks.push(value);
   }
-  const issues = tasks.flatMap((t, i) => {
-    const r = TaskSpec.safeParse(t);
-    return r.success ? [] : fieldIssuesOf(r.error, `tasks[${i}]`);
+  // The same validation as the API's, so a file the node would refuse in part is refused whole here.
+  const issues: FieldIssue[] = tasks.flatMap((t, i) => {
+    try {
+      parseOrThrow(TaskSpec, t, `tasks[${i}]`);
+      return [];
+    } catch (err) {
+      if (isValidationError(err)) return err.issues;
+      throw err;
+    }
   });
   const ids = tasks.map((t) => (t as { id?: unknown }).id);
   ids.forEach((id, i) => {
@@ -38,7 +43,7 @@ export const registerApply = (program: Command, client: () => ApiClient): void =
     .description('declare tasks from a YAML/JSON file: creates what is missing, updates what differs, leaves the rest (idempotent)')
     .requiredOption('-f, --file <file>', 'tasks file')
     .action(async (flags: { file: string }) => {
-      const tasks = readTaskFile(flags.file);
+      const tasks = await readTaskFile(flags.file);
       const api = client();
       const counts = { created: 0, updated: 0, unchanged: 0 };
       for (const task of tasks) {

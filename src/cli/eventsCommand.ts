@@ -1,7 +1,7 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { eventJsonOf } from '../api/eventRoutes.js';
-import { compileConfig } from '../config/config.js';
-import { openEventStore } from '../store/openEventStore.js';
+import type { eventJsonOf } from '../api/eventRoutes.js';
 import { NodeUnreachableError, type ApiClient } from './apiClient.js';
 
 type EventJson = ReturnType<typeof eventJsonOf>;
@@ -14,6 +14,17 @@ const print = (events: readonly EventJson[], format: string): void => {
     if (format === 'ndjson') process.stdout.write(`${JSON.stringify(e)}\n`);
     else process.stdout.write(`${e.position}\t${e.time}\t${e.stream}@${e.revision}\t${e.type}\t${JSON.stringify(e.data)}\n`);
   }
+};
+
+/**
+ * Opening a SQLite store creates it: a wrong data directory would print an empty log and leave an
+ * empty store behind. Reading asks for a store that is there.
+ */
+const mustExist = (store: string): void => {
+  if (store.startsWith('memory:')) throw new Error('the node is not reachable and its store is memory: (gone with the node); pass --store or --data-dir');
+  if (!store.startsWith('sqlite:')) return;
+  const file = resolve(store.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
+  if (!existsSync(file)) throw new Error(`the node is not reachable and there is no event store at ${file}; pass --data-dir (KAIROS_DATA_DIR) or --store (KAIROS_STORE)`);
 };
 
 /** Pages through the log via the API, or straight from the embedded store when the node is down. */
@@ -46,7 +57,13 @@ export const registerEvents = (program: Command, client: () => ApiClient): void 
       } catch (err) {
         if (!(err instanceof NodeUnreachableError) || next !== from) throw err;
       }
+      const [{ compileConfig }, { openEventStore }, { eventJsonOf }] = await Promise.all([
+        import('../config/config.js'),
+        import('../store/openEventStore.js'),
+        import('../api/eventRoutes.js'),
+      ]);
       const config = compileConfig({ env: process.env, flags: { store: flags.store, dataDir: flags.dataDir } });
+      mustExist(config.store);
       process.stderr.write(`node not reachable; reading ${config.store}\n`);
       const store = await openEventStore(config.store);
       try {

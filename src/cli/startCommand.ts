@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { startKairos } from '../app/startKairos.js';
-import { compileConfig, readConfigFile } from '../config/config.js';
 
 type StartFlags = { port?: string; host?: string; dataDir?: string; nodeId?: string; store?: string; config?: string; logLevel?: string };
 
@@ -16,6 +14,7 @@ export const registerStart = (program: Command): void => {
     .option('--config <file>', 'YAML or JSON config file (KAIROS_CONFIG)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (KAIROS_LOG_LEVEL)')
     .action(async (flags: StartFlags) => {
+      const [{ startKairos }, { compileConfig, readConfigFile }] = await Promise.all([import('../app/startKairos.js'), import('../config/config.js')]);
       const configFile = flags.config ?? process.env.KAIROS_CONFIG;
       const config = compileConfig({
         file: configFile ? readConfigFile(configFile) : {},

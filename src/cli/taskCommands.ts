@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
 import type { ApiClient } from './apiClient.js';
 import { printJson, printTable } from './output.js';
 import { applyTaskFlags, withTaskFlags, type TaskFlags } from './taskFlags.js';
 
 type TaskJson = { id: string; status: string; lifecycle: string; nextFireAt: string | null; spec: Record<string, unknown> | null; lastOutcome: { status: string } | null; runs: number; owner: { node: string } | null };
 
-const readDocument = (file: string): Record<string, unknown> => {
+const readDocument = async (file: string): Promise<Record<string, unknown>> => {
+  const { parse: parseYaml } = await import('yaml');
   const doc: unknown = parseYaml(readFileSync(file, 'utf8'));
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error(`${file} must hold one task document (a mapping)`);
   return doc as Record<string, unknown>;
@@ -29,7 +29,7 @@ export const registerTaskCommands = (program: Command, client: () => ApiClient):
     .option('-f, --file <file>', 'task document (YAML or JSON)')
     .option('--json', 'print the created task as JSON')
     .action(async (id: string | undefined, flags: TaskFlags & { file?: string; json?: boolean }) => {
-      const base = flags.file ? readDocument(flags.file) : {};
+      const base = flags.file ? await readDocument(flags.file) : {};
       const doc = applyTaskFlags(id ? { ...base, id } : base, flags);
       const { body } = await client().post<TaskJson>('/api/tasks', doc);
       if (flags.json) printJson(body);
@@ -59,7 +59,7 @@ export const registerTaskCommands = (program: Command, client: () => ApiClient):
     .option('-f, --file <file>', 'the whole new task document')
     .action(async (id: string, flags: TaskFlags & { file?: string }) => {
       const api = client();
-      const current = flags.file ? readDocument(flags.file) : ((await api.get<TaskJson>(`/api/tasks/${encodeURIComponent(id)}`)).body.spec ?? {});
+      const current = flags.file ? await readDocument(flags.file) : ((await api.get<TaskJson>(`/api/tasks/${encodeURIComponent(id)}`)).body.spec ?? {});
       const { body } = await api.put<{ result: string; task: TaskJson }>(`/api/tasks/${encodeURIComponent(id)}`, applyTaskFlags({ ...current, id }, flags));
       process.stdout.write(`${body.result} ${id}\n`);
     });

@@ -63,7 +63,11 @@ export const applyTaskFlags = (doc: Record<string, unknown>, flags: TaskFlags): 
   }
   if (flags.overlap !== undefined) out.overlap = flags.overlap;
   if (flags.misfire !== undefined) out.misfire = { ...((out.misfire as object | undefined) ?? {}), policy: flags.misfire };
-  if (flags.maxAttempts !== undefined) out.retry = { ...((out.retry as object | undefined) ?? {}), maxAttempts: Number(flags.maxAttempts) };
+  if (flags.maxAttempts !== undefined) {
+    // A number when it reads as one; otherwise the text goes as typed (`Number` would send NaN, i.e. null).
+    const n = Number(flags.maxAttempts);
+    out.retry = { ...((out.retry as object | undefined) ?? {}), maxAttempts: flags.maxAttempts.trim() !== '' && Number.isFinite(n) ? n : flags.maxAttempts };
+  }
   if (flags.timeout !== undefined) out.timeout = flags.timeout;
   return out;
 };

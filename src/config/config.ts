@@ -6,13 +6,19 @@ import { z } from 'zod';
 import { ValidationError, fieldIssuesOf } from '../../domain/errors/index.js';
 import { Duration } from '../../domain/time/duration.js';
 
+const PORT = 'must be a port number from 0 to 65535';
+
 /**
  * Node configuration: defaults (embedded single node) < config file (`KAIROS_CONFIG` or `--config`,
  * YAML or JSON) < `KAIROS_*` environment variables < command-line flags. One zod schema validates the
  * merge; `compileConfig` returns every field filled in (options compiled once, at the boundary).
  */
 export const KairosOptions = z.strictObject({
-  port: z.coerce.number().int().min(0).max(65_535).default(8080),
+  // Env vars and flags are text: a port is digits (`z.coerce` would read "" and " " as port 0).
+  port: z
+    .union([z.number(), z.string().regex(/^\s*\d+\s*$/, PORT).transform(Number)], { error: PORT })
+    .pipe(z.number().int(PORT).min(0, PORT).max(65_535, PORT))
+    .default(8080),
   host: z.string().min(1).default('127.0.0.1'),
   /** This node's private directory (epoch file, default embedded log). */
   dataDir: z.string().min(1).default('./data'),
@@ -98,10 +104,11 @@ export const compileConfig = (layers: {
   const merged = deepMerge(deepMerge(layers.file ?? {}, fromEnv), layers.flags ?? {});
   const result = KairosOptions.safeParse(merged);
   if (!result.success) {
+    // The env var that supplied a value, unless a flag overrode it (flags arrive with every key, most undefined).
     const envNameOf = (path: string): string | undefined =>
-      Object.entries(ENV).find(([name, p]) => p.join('.') === path && layers.env?.[name] !== undefined && !(layers.flags && path in layers.flags))?.[0];
+      Object.entries(ENV).find(([, p]) => p.join('.') === path && valueAt(fromEnv, p) !== undefined && valueAt(layers.flags ?? {}, p) === undefined)?.[0];
     throw new ValidationError(
-      fieldIssuesOf(result.error).map((i) => {
+      fieldIssuesOf(result.error, merged).map((i) => {
         const env = envNameOf(i.path);
         return env ? { path: env, message: i.message } : i;
       }),
@@ -131,6 +138,9 @@ const setPath = (target: Record<string, unknown>, path: readonly string[], value
   }
   cursor[path[path.length - 1] as string] = value;
 };
+
+const valueAt = (source: Record<string, unknown>, path: readonly string[]): unknown =>
+  path.reduce<unknown>((cursor, key) => (isPlainObject(cursor) ? cursor[key] : undefined), source);
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

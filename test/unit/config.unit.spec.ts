@@ -1,0 +1,241 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isValidationError, type FieldIssue } from '../../domain/errors/index.js';
+import { compileConfig, optionsFromEnv, readConfigFile } from '../../src/config/config.js';
+
+/** The issues a config error carries, or a failure when the layers were accepted. */
+const issuesOf = (compile: () => unknown): FieldIssue[] => {
+  try {
+    compile();
+  } catch (err) {
+    if (isValidationError(err)) return [...err.issues];
+    throw err;
+  }
+  throw new Error('expected the configuration to be refused');
+};
+
+let dir: string;
+const file = (name: string, text: string): string => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kairos-config-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('compileConfig: defaults', () => {
+  it('runs the embedded single node with nothing set', () => {
+    const config = compileConfig({});
+    expect(config).toEqual({
+      port: 8080,
+      host: '127.0.0.1',
+      dataDir: resolve('./data'),
+      nodeId: expect.any(String),
+      store: `sqlite:${resolve('./data', 'kairos.db')}`,
+      logLevel: 'info',
+      subscribers: { ackTimeout: 5_000, groupGrace: 60_000 },
+    });
+    expect(config.nodeId).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/);
+  });
+
+  it('derives a valid node id from the host name', () => {
+    const expected =
+      hostname()
+        .replace(/[^A-Za-z0-9._-]/g, '-')
+        .replace(/^[^A-Za-z0-9]+/, '')
+        .slice(0, 64) || 'kairos';
+    expect(compileConfig({ env: {} }).nodeId).toBe(expected);
+  });
+
+  it('puts the default store in the data directory, which it makes absolute', () => {
+    const config = compileConfig({ env: { KAIROS_DATA_DIR: 'relative/dir' } });
+    expect(config.dataDir).toBe(resolve('relative/dir'));
+    expect(config.store).toBe(`sqlite:${resolve('relative/dir', 'kairos.db')}`);
+  });
+});
+
+describe('compileConfig: environment', () => {
+  it('reads every KAIROS_* variable', () => {
+    const config = compileConfig({
+      env: {
+        KAIROS_PORT: '9090',
+        KAIROS_HOST: '0.0.0.0',
+        KAIROS_DATA_DIR: '/var/lib/kairos',
+        KAIROS_NODE_ID: 'node-7',
+        KAIROS_STORE: 'memory:',
+        KAIROS_LOG_LEVEL: 'debug',
+        KAIROS_ACK_TIMEOUT: '2s',
+        KAIROS_GROUP_GRACE: '5m',
+      },
+    });
+    expect(config).toEqual({
+      port: 9090,
+      host: '0.0.0.0',
+      dataDir: '/var/lib/kairos',
+      nodeId: 'node-7',
+      store: 'memory:',
+      logLevel: 'debug',
+      subscribers: { ackTimeout: 2_000, groupGrace: 300_000 },
+    });
+  });
+
+  it('ignores unrelated and empty variables', () => {
+    expect(optionsFromEnv({ PATH: '/bin', KAIROS_PORT: '', KAIROS_UNKNOWN: 'x', KAIROS_HOST: 'h' })).toEqual({
+      host: 'h',
+    });
+    expect(compileConfig({ env: { KAIROS_PORT: '' } }).port).toBe(8080);
+  });
+
+  it.each([
+    ['KAIROS_PORT', 'abc'],
+    ['KAIROS_PORT', '70000'],
+    ['KAIROS_PORT', '-1'],
+    ['KAIROS_PORT', '80.5'],
+    // `z.coerce.number()` would have read a blank as 0, a random port.
+    ['KAIROS_PORT', ' '],
+    ['KAIROS_NODE_ID', '-leading-dash'],
+    ['KAIROS_NODE_ID', 'has space'],
+    ['KAIROS_LOG_LEVEL', 'loud'],
+    ['KAIROS_ACK_TIMEOUT', 'soon'],
+    ['KAIROS_GROUP_GRACE', '-5s'],
+  ])('reports a bad %s=%j under the variable name', (name, value) => {
+    const issues = issuesOf(() => compileConfig({ env: { [name]: value } }));
+    expect(issues).toEqual([{ path: name, message: expect.any(String) }]);
+  });
+
+  it('reports each bad variable at once', () => {
+    const issues = issuesOf(() =>
+      compileConfig({ env: { KAIROS_PORT: 'x', KAIROS_LOG_LEVEL: 'loud', KAIROS_HOST: 'fine' } }),
+    );
+    expect(issues.map((i) => i.path).sort()).toEqual(['KAIROS_LOG_LEVEL', 'KAIROS_PORT']);
+  });
+
+  it('the error message names the variable', () => {
+    expect(() => compileConfig({ env: { KAIROS_PORT: 'abc' } })).toThrow(/KAIROS_PORT/);
+  });
+});
+
+describe('compileConfig: file < env < flags', () => {
+  it('reads a YAML file', () => {
+    const path = file('kairos.yaml', 'port: 7000\nhost: 10.0.0.1\nnodeId: from-yaml\nsubscribers:\n  ackTimeout: 3s\n');
+    expect(compileConfig({ file: readConfigFile(path) })).toMatchObject({
+      port: 7000,
+      host: '10.0.0.1',
+      nodeId: 'from-yaml',
+      subscribers: { ackTimeout: 3_000, groupGrace: 60_000 },
+    });
+  });
+
+  it('reads a JSON file', () => {
+    const path = file('kairos.json', JSON.stringify({ port: 7001, logLevel: 'warn', store: 'memory:' }));
+    expect(compileConfig({ file: readConfigFile(path) })).toMatchObject({
+      port: 7001,
+      logLevel: 'warn',
+      store: 'memory:',
+    });
+  });
+
+  it('an empty file is no options', () => {
+    expect(readConfigFile(file('empty.yaml', ''))).toEqual({});
+  });
+
+  it('env overrides the file, flags override both, field by field', () => {
+    const fromFile = readConfigFile(
+      file(
+        'layers.yaml',
+        'port: 7000\nhost: file-host\nnodeId: file-node\nlogLevel: error\nsubscribers:\n  ackTimeout: 1s\n  groupGrace: 1m\n',
+      ),
+    );
+    const env = { KAIROS_PORT: '7100', KAIROS_HOST: 'env-host', KAIROS_ACK_TIMEOUT: '2s' };
+    const flags = { port: '7200', host: undefined, nodeId: undefined, logLevel: undefined };
+    const config = compileConfig({ file: fromFile, env, flags });
+    expect(config).toMatchObject({
+      port: 7200, // flag
+      host: 'env-host', // env (the flag is undefined)
+      nodeId: 'file-node', // file
+      logLevel: 'error', // file
+      subscribers: { ackTimeout: 2_000, groupGrace: 60_000 }, // env, file
+    });
+    expect(compileConfig({ file: fromFile, env }).port).toBe(7100);
+    expect(compileConfig({ file: fromFile }).port).toBe(7000);
+  });
+
+  it('a flag that overrides a bad env value makes it harmless', () => {
+    expect(compileConfig({ env: { KAIROS_PORT: 'abc' }, flags: { port: '9000' } }).port).toBe(9000);
+  });
+
+  it('a bad env value is named by its variable even when the start command passes every flag, most undefined', () => {
+    const flags = {
+      port: undefined,
+      host: undefined,
+      dataDir: undefined,
+      nodeId: undefined,
+      store: undefined,
+      logLevel: undefined,
+    };
+    expect(issuesOf(() => compileConfig({ env: { KAIROS_PORT: 'abc' }, flags })).map((i) => i.path)).toEqual([
+      'KAIROS_PORT',
+    ]);
+  });
+
+  it('a bad flag is named by its option', () => {
+    expect(
+      issuesOf(() => compileConfig({ env: { KAIROS_PORT: '9000' }, flags: { port: 'abc' } })).map((i) => i.path),
+    ).toEqual(['port']);
+  });
+});
+
+describe('config file errors', () => {
+  it('a bad value in the file is named by its option path', () => {
+    const fromFile = readConfigFile(file('bad-values.yaml', 'port: lots\nsubscribers:\n  ackTimeout: whenever\n'));
+    expect(
+      issuesOf(() => compileConfig({ file: fromFile }))
+        .map((i) => i.path)
+        .sort(),
+    ).toEqual(['port', 'subscribers.ackTimeout']);
+  });
+
+  it('an empty port in the file is refused, not read as port 0', () => {
+    expect(
+      issuesOf(() => compileConfig({ file: readConfigFile(file('null-port.yaml', 'port:\n')) })).map((i) => i.path),
+    ).toEqual(['port']);
+  });
+
+  it('an unknown key is refused and named, at the top and nested', () => {
+    const fromFile = readConfigFile(file('unknown.yaml', 'port: 8081\nprot: 8082\nsubscribers:\n  ackTimout: 1s\n'));
+    const issues = issuesOf(() => compileConfig({ file: fromFile }));
+    expect(issues.map((i) => i.path).sort()).toEqual(['prot', 'subscribers.ackTimout']);
+    for (const issue of issues) expect(issue.message).toMatch(/not a known field/);
+  });
+
+  it('a file that is not YAML or JSON is refused, naming the file', () => {
+    const path = file('broken.yaml', 'port: [8080\n');
+    const issues = issuesOf(() => readConfigFile(path));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.message).toContain(path);
+    expect(issues[0]?.message).toMatch(/not valid YAML\/JSON/);
+  });
+
+  it('a file holding a list or a scalar is refused, naming the file', () => {
+    for (const [name, text] of [
+      ['list.yaml', '- port: 8080\n'],
+      ['scalar.json', '"port"'],
+    ] as const) {
+      const path = file(name, text);
+      const issues = issuesOf(() => readConfigFile(path));
+      expect(issues[0]?.message).toContain(path);
+      expect(issues[0]?.message).toMatch(/mapping/);
+    }
+  });
+
+  it('a missing file is refused, naming the file', () => {
+    const path = join(dir, 'missing.yaml');
+    const issues = issuesOf(() => readConfigFile(path));
+    expect(issues[0]?.message).toContain(path);
+  });
+});
