@@ -5,8 +5,11 @@ import type { AppendResult } from '../eventStore.js';
 import { isBusy, type Outcome } from './groupCommit.js';
 import type { EventRow, Statements } from './statements.js';
 
-/** What one write transaction did: an outcome per append, the head before it, the rows it inserted. */
-export type Written = { outcomes: Outcome[]; before: bigint; rows: EventRow[] };
+/**
+ * What one write transaction did: an outcome per append, the head before it, the rows it inserted, and
+ * per append whether it inserted them (false for failures, idempotent re-appends and empty appends).
+ */
+export type Written = { outcomes: Outcome[]; before: bigint; rows: EventRow[]; written: boolean[] };
 
 /**
  * The write path of one group commit: one BEGIN IMMEDIATE transaction in which each append is decided
@@ -39,18 +42,21 @@ export const appendWriter = (
     const before = st.head();
     const rows: EventRow[] = [];
     const time = now();
-    const outcomes = appends.map((append): Outcome => {
+    const written = appends.map(() => false);
+    const outcomes = appends.map((append, i): Outcome => {
       const decision = decideAppend(
         append,
         st.streamHead(append.stream),
         append.events.map((e) => st.storedId(e.id)),
       );
       if (decision.kind !== 'write') return decision.kind === 'fail' ? decision.error : decision.result;
+      written[i] = true;
       if (!isolate) return insertAll(append, decision.firstRevision, time, rows);
       const mark = rows.length;
       try {
         return insertIsolated(append, decision.firstRevision, time, rows);
       } catch (e) {
+        written[i] = false;
         // Its savepoint is rolled back; the others stand, unless the whole transaction is lost anyway.
         if (isBusy(e) || !(e instanceof Database.SqliteError)) throw e;
         rows.length = mark;
@@ -58,7 +64,7 @@ export const appendWriter = (
         return new KairosError(ErrorCode.internal, message, { stream: append.stream }, { cause: e });
       }
     });
-    return { outcomes, before, rows };
+    return { outcomes, before, rows, written };
   };
   const transaction = db.transaction(applyAll);
 

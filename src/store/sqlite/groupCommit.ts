@@ -15,8 +15,13 @@ import type { AppendResult } from '../eventStore.js';
 
 export type Outcome = AppendResult | Error;
 
-/** Writes `appends` in one transaction and returns one outcome per append; throws if the transaction failed. */
-export type CommitFn = (appends: readonly PreparedAppend[]) => Outcome[];
+/**
+ * Writes `appends` in one transaction and returns one outcome per append; throws (or rejects) if the
+ * transaction failed. When it returns a promise (the transaction runs in the writer thread), appends
+ * keep queueing meanwhile and go in the next transaction: at most one is in flight, so positions
+ * follow submission order and appends to one stream are decided in the order they were issued.
+ */
+export type CommitFn = (appends: readonly PreparedAppend[]) => Outcome[] | Promise<Outcome[]>;
 
 type Item = { appends: PreparedAppend[]; settle: (outcomes: Outcome[]) => void; fail: (error: Error) => void };
 
@@ -43,6 +48,7 @@ export class GroupCommit {
   private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
   private busySince: number | undefined;
   private busyAttempts = 0;
+  private inFlight = false;
   private drainWaiters: (() => void)[] = [];
   /** Times a transaction met SQLITE_BUSY and was retried. */
   busyRetries = 0;
@@ -62,54 +68,87 @@ export class GroupCommit {
 
   /** Resolves once every queued append is committed (or has failed). */
   drain(): Promise<void> {
-    if (this.queue.length === 0 && this.scheduled === undefined) return Promise.resolve();
+    if (this.queue.length === 0 && this.scheduled === undefined && !this.inFlight) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
   private schedule(): void {
-    if (this.scheduled === undefined) this.scheduled = setImmediate(() => this.flush());
+    // While a transaction is in flight the queue only grows; its completion schedules the next one.
+    if (this.scheduled === undefined && !this.inFlight) this.scheduled = setImmediate(() => this.flush());
   }
 
   private flush(): void {
     this.scheduled = undefined;
     const items = this.take();
-    if (items.length > 0) {
-      try {
-        const outcomes = this.commit(items.flatMap((i) => i.appends));
-        let at = 0;
-        for (const item of items) {
-          item.settle(outcomes.slice(at, at + item.appends.length));
-          at += item.appends.length;
-        }
-        this.busySince = undefined;
-        this.busyAttempts = 0;
-      } catch (e) {
-        if (isBusy(e) && !this.busyTooLong()) {
-          this.retryLater(items);
-          return;
-        }
-        const error = isBusy(e)
-          ? new KairosError(
-              ErrorCode.unavailable,
-              `the event store stayed locked by another process for ${this.options.busyRetryLimitMs} ms`,
-              undefined,
-              { cause: e },
-            )
-          : e instanceof KairosError
-            ? e
-            : new KairosError(
-                ErrorCode.unavailable,
-                `the event store could not commit: ${(e as Error).message}`,
-                undefined,
-                { cause: e },
-              );
-        for (const item of items) item.fail(error);
-        this.busySince = undefined;
-        this.busyAttempts = 0;
-      }
+    if (items.length === 0) {
+      this.next();
+      return;
     }
+    let result: Outcome[] | Promise<Outcome[]>;
+    try {
+      result = this.commit(items.flatMap((i) => i.appends));
+    } catch (e) {
+      this.failed(items, e);
+      return;
+    }
+    if (!(result instanceof Promise)) {
+      this.settled(items, result);
+      return;
+    }
+    this.inFlight = true;
+    result.then(
+      (outcomes) => {
+        this.inFlight = false;
+        this.settled(items, outcomes);
+      },
+      (e: unknown) => {
+        this.inFlight = false;
+        this.failed(items, e);
+      },
+    );
+  }
+
+  private settled(items: Item[], outcomes: Outcome[]): void {
+    let at = 0;
+    for (const item of items) {
+      item.settle(outcomes.slice(at, at + item.appends.length));
+      at += item.appends.length;
+    }
+    this.busySince = undefined;
+    this.busyAttempts = 0;
+    this.next();
+  }
+
+  private failed(items: Item[], e: unknown): void {
+    if (isBusy(e) && !this.busyTooLong()) {
+      this.retryLater(items);
+      return;
+    }
+    const error = isBusy(e)
+      ? new KairosError(
+          ErrorCode.unavailable,
+          `the event store stayed locked by another process for ${this.options.busyRetryLimitMs} ms`,
+          undefined,
+          { cause: e },
+        )
+      : e instanceof KairosError
+        ? e
+        : new KairosError(
+            ErrorCode.unavailable,
+            `the event store could not commit: ${(e as Error).message}`,
+            undefined,
+            { cause: e },
+          );
+    for (const item of items) item.fail(error);
+    this.busySince = undefined;
+    this.busyAttempts = 0;
+    this.next();
+  }
+
+  private next(): void {
     if (this.queue.length > 0) this.schedule();
-    else for (const resolve of this.drainWaiters.splice(0)) resolve();
+    else if (this.scheduled === undefined && !this.inFlight)
+      for (const resolve of this.drainWaiters.splice(0)) resolve();
   }
 
   private take(): Item[] {

@@ -29,6 +29,7 @@ import { appendWriter, type Written } from './appendToStream.js';
 import { busyBackoffMs, GroupCommit, isBusy, type Outcome } from './groupCommit.js';
 import { configure, migrate, setBusyTimeout, type Synchronous } from './schema.js';
 import { NO_LIMIT, prepareStatements, toRecordedEvent, type EventRow, type Statements } from './statements.js';
+import { ThreadWriter } from './threadWriter.js';
 
 export type SqliteEventStoreOptions = {
   /**
@@ -57,19 +58,34 @@ export type SqliteEventStoreOptions = {
   maxBatch?: number;
   /** The store's clock for `RecordedEvent.time`. @default Date.now */
   now?: () => number;
+  /**
+   * Where write transactions run. `thread`: in a worker thread that owns the write connection, so the
+   * inserts and the COMMIT's fsync never block this event loop (the node decides fires on it);
+   * validation, group commit batching and all reads stay on this thread, and the next batch gathers
+   * while one commits. `inline`: on this thread, blocking it for the whole transaction.
+   * @default 'thread'
+   */
+  writer?: 'thread' | 'inline';
 };
 
 type CompiledOptions = Required<SqliteEventStoreOptions>;
 
-const compileOptions = (options: SqliteEventStoreOptions = {}): CompiledOptions => ({
-  synchronous: options.synchronous ?? 'FULL',
-  busyTimeoutMs: options.busyTimeoutMs ?? 20,
-  busyRetryLimitMs: options.busyRetryLimitMs ?? 30_000,
-  pollIntervalMs: options.pollIntervalMs ?? 50,
-  pageSize: options.pageSize ?? 1000,
-  maxBatch: options.maxBatch ?? 10_000,
-  now: options.now ?? Date.now,
-});
+const compileOptions = (options: SqliteEventStoreOptions = {}): CompiledOptions => {
+  const writer = options.writer ?? 'thread';
+  // Checked, as callers may be JavaScript: an unknown value must not silently mean one of the two.
+  if (writer !== 'thread' && writer !== 'inline')
+    throw new ValidationError([{ path: 'writer', message: `must be 'thread' or 'inline', got ${String(writer)}` }]);
+  return {
+    synchronous: options.synchronous ?? 'FULL',
+    busyTimeoutMs: options.busyTimeoutMs ?? 20,
+    busyRetryLimitMs: options.busyRetryLimitMs ?? 30_000,
+    pollIntervalMs: options.pollIntervalMs ?? 50,
+    pageSize: options.pageSize ?? 1000,
+    maxBatch: options.maxBatch ?? 10_000,
+    now: options.now ?? Date.now,
+    writer,
+  };
+};
 
 /** Counters for tests and /metrics. */
 export type SqliteEventStoreMetrics = { transactions: number; eventsWritten: number; busyRetries: number };
@@ -83,8 +99,10 @@ type RecentBatch = { after: bigint; last: bigint; rows: EventRow[] };
 
 /**
  * The embedded event store: one SQLite file in WAL mode, shareable by several processes. Appends go
- * through group commit (see groupCommit.ts); subscriptions are position cursors (see positionCursor.ts)
- * woken after this process's commits and by polling `PRAGMA data_version` for other processes' commits.
+ * through group commit (see groupCommit.ts), whose transactions run in a writer thread by default (see
+ * threadWriter.ts) while this thread's connection serves the reads; subscriptions are position cursors
+ * (see positionCursor.ts) woken after this process's commits and by polling `PRAGMA data_version` for
+ * other connections' commits.
  */
 export class SqliteEventStore implements EventStore {
   private state: Lifecycle = 'open';
@@ -92,7 +110,9 @@ export class SqliteEventStore implements EventStore {
   private readonly st: Statements;
   private readonly groupCommit: GroupCommit;
   private readonly hub: CursorHub;
-  private readonly write: (appends: readonly PreparedAppend[]) => Written;
+  // Inline: the transaction on `db`, on this thread. Thread: the writer thread, and `db` only reads (in
+  // WAL mode a read sees every commit whose COMMIT has returned, so every commit the thread reported).
+  private readonly writer: ((appends: readonly PreparedAppend[]) => Written) | ThreadWriter;
   // Highest position known to be committed; cursors read up to it.
   private knownHead: bigint;
   private recent: RecentBatch | undefined;
@@ -102,6 +122,7 @@ export class SqliteEventStore implements EventStore {
   private eventsWritten = 0;
 
   private constructor(
+    file: string,
     private readonly db: Database.Database,
     private readonly options: CompiledOptions,
   ) {
@@ -109,7 +130,6 @@ export class SqliteEventStore implements EventStore {
     this.knownHead = this.st.head();
     this.lastDataVersion = this.st.dataVersion();
     this.hub = new CursorHub(options.pageSize, (count) => this.onSubscriptionCount(count));
-    this.write = appendWriter(db, this.st, options.now);
     // Busy waits are measured on the wall clock, not on the injected one: a simulated clock that
     // stands still must not make a locked database wait forever.
     this.groupCommit = new GroupCommit((appends) => this.commit(appends), {
@@ -117,6 +137,11 @@ export class SqliteEventStore implements EventStore {
       busyRetryLimitMs: options.busyRetryLimitMs,
       now: Date.now,
     });
+    // Last: nothing after it may throw and leave the thread running.
+    this.writer =
+      options.writer === 'thread'
+        ? new ThreadWriter({ file, synchronous: options.synchronous, busyTimeoutMs: options.busyTimeoutMs })
+        : appendWriter(db, this.st, options.now);
   }
 
   /** Opens (creating if needed, with its parent folders) the store in `file`. */
@@ -128,7 +153,7 @@ export class SqliteEventStore implements EventStore {
       configure(db, compiled);
       migrate(db);
       setBusyTimeout(db, compiled.busyTimeoutMs);
-      return new SqliteEventStore(db, compiled);
+      return new SqliteEventStore(file, db, compiled);
     } catch (e) {
       db.close();
       throw e;
@@ -208,6 +233,7 @@ export class SqliteEventStore implements EventStore {
     this.closing ??= (async () => {
       this.state = 'closing';
       await this.groupCommit.drain();
+      if (this.writer instanceof ThreadWriter) await this.writer.close();
       this.stopPolling();
       this.hub.completeAll();
       this.db.close();
@@ -216,8 +242,13 @@ export class SqliteEventStore implements EventStore {
     return this.closing;
   }
 
-  private commit(appends: readonly PreparedAppend[]): Outcome[] {
-    const { outcomes, before, rows } = this.write(appends);
+  private commit(appends: readonly PreparedAppend[]): Outcome[] | Promise<Outcome[]> {
+    if (!(this.writer instanceof ThreadWriter)) return this.committed(this.writer(appends));
+    // The clock is read here, as the transaction starts: the thread cannot call an injected clock.
+    return this.writer.write(appends, this.options.now()).then((written) => this.committed(written));
+  }
+
+  private committed({ outcomes, before, rows }: Written): Outcome[] {
     this.transactions++;
     this.eventsWritten += rows.length;
     const last = rows.length > 0 ? (rows[rows.length - 1] as EventRow).position : before;
