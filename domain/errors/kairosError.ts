@@ -71,11 +71,15 @@ export class IllegalStateError extends KairosError {
 /** This node's lease epoch is older than the one recorded in the stream: it must give the task up. */
 export class FencedError extends KairosError {
   constructor(taskId: string, ownEpoch: number, recordedEpoch: number) {
-    super(ErrorCode.fenced, `task '${taskId}' is held at epoch ${recordedEpoch}; this node's epoch ${ownEpoch} is stale`, {
-      taskId,
-      ownEpoch,
-      recordedEpoch,
-    });
+    super(
+      ErrorCode.fenced,
+      `task '${taskId}' is held at epoch ${recordedEpoch}; this node's epoch ${ownEpoch} is stale`,
+      {
+        taskId,
+        ownEpoch,
+        recordedEpoch,
+      },
+    );
   }
 }
 

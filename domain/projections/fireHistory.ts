@@ -28,7 +28,15 @@ export type FireRecord = {
 };
 
 /** Ticks that did not fire: skipped by the overlap policy or handled by the misfire policy. */
-export type GapRecord = { kind: 'skipped' | 'misfired'; after: string; until: string; count: number | null; action: string; policy: string; at: string };
+export type GapRecord = {
+  kind: 'skipped' | 'misfired';
+  after: string;
+  until: string;
+  count: number | null;
+  action: string;
+  policy: string;
+  at: string;
+};
 
 export type FireHistory = { fires: Map<string, FireRecord>; gaps: GapRecord[] };
 
@@ -87,10 +95,26 @@ export const foldFireHistory = (history: FireHistory, event: TaskEvent): FireHis
       return history;
     }
     case 'TaskSkipped':
-      history.gaps.push({ kind: 'skipped', after: event.data.after, until: event.data.until, count: event.data.count, action: 'skipped', policy: event.data.policy, at: event.data.at });
+      history.gaps.push({
+        kind: 'skipped',
+        after: event.data.after,
+        until: event.data.until,
+        count: event.data.count,
+        action: 'skipped',
+        policy: event.data.policy,
+        at: event.data.at,
+      });
       return history;
     case 'TaskMisfired':
-      history.gaps.push({ kind: 'misfired', after: event.data.after, until: event.data.until, count: event.data.count, action: event.data.action, policy: event.data.policy, at: event.data.at });
+      history.gaps.push({
+        kind: 'misfired',
+        after: event.data.after,
+        until: event.data.until,
+        count: event.data.count,
+        action: event.data.action,
+        policy: event.data.policy,
+        at: event.data.at,
+      });
       return history;
     default:
       return history;

@@ -47,7 +47,11 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
         throw new ValidationError([{ path: 'id', message: `must be '${taskId}' (the id in the path)` }]);
       }
       if (state.status !== 'absent') {
-        throw new AlreadyExistsError('task', taskId, state.status === 'deleted' ? 'it is deleted: restore it, or choose another id' : undefined);
+        throw new AlreadyExistsError(
+          'task',
+          taskId,
+          state.status === 'deleted' ? 'it is deleted: restore it, or choose another id' : undefined,
+        );
       }
       return [{ type: 'TaskCreated', data: { v: 1, taskId, spec: command.spec, at: toIso(command.now) } }];
     }
@@ -63,14 +67,22 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
       mustBeLive(state, 'pause');
       return state.status === 'paused'
         ? []
-        : [{ type: 'TaskPaused', data: { v: 1, taskId, at: toIso(command.now), ...(command.reason ? { reason: command.reason } : {}) } }];
+        : [
+            {
+              type: 'TaskPaused',
+              data: { v: 1, taskId, at: toIso(command.now), ...(command.reason ? { reason: command.reason } : {}) },
+            },
+          ];
     case 'ResumeTask':
       mustBeLive(state, 'resume');
       return state.status === 'active' ? [] : [{ type: 'TaskResumed', data: { v: 1, taskId, at: toIso(command.now) } }];
     case 'DeleteTask': {
       mustExist(state);
       if (state.status === 'deleted') return [];
-      const deleted: TaskEvent = { type: 'TaskDeleted', data: { v: 1, taskId, at: toIso(command.now), ...(command.reason ? { reason: command.reason } : {}) } };
+      const deleted: TaskEvent = {
+        type: 'TaskDeleted',
+        data: { v: 1, taskId, at: toIso(command.now), ...(command.reason ? { reason: command.reason } : {}) },
+      };
       // Attempts under way may still report (and time out); a fire only waiting for its retry is abandoned.
       const abandoned = state.inFlight
         .filter((f) => f.retryAt !== null)
@@ -79,11 +91,15 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
     }
     case 'RestoreTask':
       mustExist(state);
-      return state.status === 'deleted' ? [{ type: 'TaskRestored', data: { v: 1, taskId, at: toIso(command.now) } }] : [];
+      return state.status === 'deleted'
+        ? [{ type: 'TaskRestored', data: { v: 1, taskId, at: toIso(command.now) } }]
+        : [];
     case 'TriggerTask': {
       mustBeLive(state, 'trigger');
       const fireId = manualFireIdOf(taskId, command.now, state.manualFires);
-      return withClaim(state, command.lease, command.now, [firedEvent(state, fireId, command.now, command.now, 'manual', 1, command.lease)]);
+      return withClaim(state, command.lease, command.now, [
+        firedEvent(state, fireId, command.now, command.now, 'manual', 1, command.lease),
+      ]);
     }
     case 'Advance':
       mustExist(state);
@@ -94,7 +110,19 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
     case 'ReleaseTask':
       mustExist(state);
       return state.owner?.epoch === command.lease.epoch
-        ? [{ type: 'TaskReleased', data: { v: 1, taskId, node: command.lease.node, epoch: command.lease.epoch, reason: command.reason, at: toIso(command.now) } }]
+        ? [
+            {
+              type: 'TaskReleased',
+              data: {
+                v: 1,
+                taskId,
+                node: command.lease.node,
+                epoch: command.lease.epoch,
+                reason: command.reason,
+                at: toIso(command.now),
+              },
+            },
+          ]
         : [];
   }
 };
@@ -106,7 +134,10 @@ const mustExist = (state: TaskState): void => {
 const mustBeLive = (state: TaskState, action: string): void => {
   mustExist(state);
   if (state.status === 'deleted') {
-    throw new IllegalStateError(`cannot ${action} task '${state.taskId}': it is deleted (restore it first)`, { taskId: state.taskId, status: state.status });
+    throw new IllegalStateError(`cannot ${action} task '${state.taskId}': it is deleted (restore it first)`, {
+      taskId: state.taskId,
+      status: state.status,
+    });
   }
 };
 
@@ -124,9 +155,21 @@ const withClaim = (state: TaskState, lease: Lease, now: number, events: TaskEven
   const claim: TaskEvent = recorded
     ? {
         type: 'TaskReassigned',
-        data: { v: 1, taskId: state.taskId, node: lease.node, epoch: lease.epoch, previousNode: recorded.node, previousEpoch: recorded.epoch, reason: lease.reason ?? 'recovered', at },
+        data: {
+          v: 1,
+          taskId: state.taskId,
+          node: lease.node,
+          epoch: lease.epoch,
+          previousNode: recorded.node,
+          previousEpoch: recorded.epoch,
+          reason: lease.reason ?? 'recovered',
+          at,
+        },
       }
-    : { type: 'TaskAssigned', data: { v: 1, taskId: state.taskId, node: lease.node, epoch: lease.epoch, reason: lease.reason ?? 'start', at } };
+    : {
+        type: 'TaskAssigned',
+        data: { v: 1, taskId: state.taskId, node: lease.node, epoch: lease.epoch, reason: lease.reason ?? 'start', at },
+      };
   return [claim, ...events];
 };
 
@@ -170,7 +213,8 @@ const failedEvent = (
   details: TaskEventData<'TaskFailed'>['details'] = [],
 ): TaskEvent => {
   const spec = state.spec;
-  const retries = reason !== 'cancelled' && state.status !== 'deleted' && spec !== null && fire.attempt < spec.retry.maxAttempts;
+  const retries =
+    reason !== 'cancelled' && state.status !== 'deleted' && spec !== null && fire.attempt < spec.retry.maxAttempts;
   return {
     type: 'TaskFailed',
     data: {
@@ -189,7 +233,9 @@ const failedEvent = (
 };
 
 const recordOutcome = (state: TaskState, outcome: OutcomeReport): TaskEvent[] => {
-  const fire = state.inFlight.find((f) => f.fireId === outcome.fireId && f.attempt === outcome.attempt && f.deadline !== null);
+  const fire = state.inFlight.find(
+    (f) => f.fireId === outcome.fireId && f.attempt === outcome.attempt && f.deadline !== null,
+  );
   // An outcome for an attempt already timed out, cancelled or reported is stale: the record keeps the
   // first. One that arrives after the deadline is the timeout's to record, whichever is decided first.
   if (!fire || fire.deadline === null || outcome.at > fire.deadline) return [];
@@ -231,7 +277,10 @@ const runsLeft = (state: TaskState): number => {
   return max === undefined ? Number.POSITIVE_INFINITY : Math.max(0, max - state.runs);
 };
 
-/** Time passed: timeouts first (they may free the overlap slot), then retries, then scheduled ticks. */
+/**
+ * Time passed: timeouts first (they may free the overlap slot), then scheduled ticks, then retries (so
+ * cancel-previous can abandon a fire whose retry falls due in the same instant).
+ */
 const advance = (initial: TaskState, now: number, lease: Lease): TaskEvent[] => {
   const out: TaskEvent[] = [];
   let state = initial;
@@ -274,7 +323,8 @@ const ticksDue = (state: TaskState, now: number, lease: Lease): TaskEvent[] => {
   const limit = policy === 'fire-all' ? maxCatchUp : 1;
   let due = schedule.latest(state.cursor, now, limit);
   const newest = due.ticks.at(-1);
-  if (newest !== undefined && newest + jitterOf(state, newest) > now) due = schedule.latest(state.cursor, newest - 1, limit);
+  if (newest !== undefined && newest + jitterOf(state, newest) > now)
+    due = schedule.latest(state.cursor, newest - 1, limit);
   const ticks = due.ticks;
   const latest = ticks.at(-1);
   if (latest === undefined) return [];
@@ -283,7 +333,10 @@ const ticksDue = (state: TaskState, now: number, lease: Lease): TaskEvent[] => {
   const at = toIso(now);
   const misfired = (until: number, count: number | null, action: 'coalesced' | 'dropped'): void => {
     if (until <= state.cursor || count === 0) return;
-    out.push({ type: 'TaskMisfired', data: { v: 1, taskId: state.taskId, after: toIso(state.cursor), until: toIso(until), count, action, policy, at } });
+    out.push({
+      type: 'TaskMisfired',
+      data: { v: 1, taskId: state.taskId, after: toIso(state.cursor), until: toIso(until), count, action, policy, at },
+    });
   };
   // A tick is due at its jittered instant: lateness and the catch-up window count from there.
   const windowStart = catchUpWindow === undefined ? Number.NEGATIVE_INFINITY : now - catchUpWindow;
@@ -314,7 +367,15 @@ const ticksDue = (state: TaskState, now: number, lease: Lease): TaskEvent[] => {
     if (last === undefined) return;
     const e: TaskEvent = {
       type: 'TaskSkipped',
-      data: { v: 1, taskId: s.taskId, after: toIso(s.cursor), until: toIso(last), count: skipped.length, policy: overlapSkipPolicy(spec), at },
+      data: {
+        v: 1,
+        taskId: s.taskId,
+        after: toIso(s.cursor),
+        until: toIso(last),
+        count: skipped.length,
+        policy: overlapSkipPolicy(spec),
+        at,
+      },
     };
     out.push(e);
     s = evolve(s, e);
@@ -333,7 +394,13 @@ const ticksDue = (state: TaskState, now: number, lease: Lease): TaskEvent[] => {
     }
     if (spec.overlap === 'cancel-previous') {
       for (const f of s.inFlight) {
-        const e = failedEvent(s, f, now, 'cancelled', `cancelled by the fire of ${toIso(t)} (overlap: cancel-previous)`);
+        const e = failedEvent(
+          s,
+          f,
+          now,
+          'cancelled',
+          `cancelled by the fire of ${toIso(t)} (overlap: cancel-previous)`,
+        );
         out.push(e);
         s = evolve(s, e);
       }
@@ -357,7 +424,12 @@ const ticksDue = (state: TaskState, now: number, lease: Lease): TaskEvent[] => {
 const firstBuffered = (state: TaskState, schedule: Schedule, now: number, lease: Lease): TaskEvent[] | null => {
   const spec = state.spec as TaskSpec;
   const completed = state.lastCompletedAt;
-  if ((spec.overlap !== 'buffer-one' && spec.overlap !== 'buffer-all') || completed === null || completed <= state.cursor) return null;
+  if (
+    (spec.overlap !== 'buffer-one' && spec.overlap !== 'buffer-all') ||
+    completed === null ||
+    completed <= state.cursor
+  )
+    return null;
   const keep = spec.overlap === 'buffer-one' ? 1 : spec.misfire.maxCatchUp;
   const { ticks, total } = schedule.latest(state.cursor, Math.min(completed, now), keep);
   const first = ticks[0];
@@ -366,7 +438,15 @@ const firstBuffered = (state: TaskState, schedule: Schedule, now: number, lease:
   if (total === null || total > ticks.length) {
     out.push({
       type: 'TaskSkipped',
-      data: { v: 1, taskId: state.taskId, after: toIso(state.cursor), until: toIso(first - 1), count: total === null ? null : total - ticks.length, policy: spec.overlap, at: toIso(now) },
+      data: {
+        v: 1,
+        taskId: state.taskId,
+        after: toIso(state.cursor),
+        until: toIso(first - 1),
+        count: total === null ? null : total - ticks.length,
+        policy: spec.overlap,
+        at: toIso(now),
+      },
     });
   }
   const late = now - first - jitterOf(state, first) > spec.misfire.threshold;
@@ -382,7 +462,15 @@ const displaceBuffered = (state: TaskState, schedule: Schedule, now: number): Ta
   return [
     {
       type: 'TaskSkipped',
-      data: { v: 1, taskId: state.taskId, after: toIso(state.cursor), until: toIso(newest - 1), count: total === null ? null : total - 1, policy: 'buffer-one', at: toIso(now) },
+      data: {
+        v: 1,
+        taskId: state.taskId,
+        after: toIso(state.cursor),
+        until: toIso(newest - 1),
+        count: total === null ? null : total - 1,
+        policy: 'buffer-one',
+        at: toIso(now),
+      },
     },
   ];
 };

@@ -10,7 +10,8 @@ const NAMESPACE_BYTES = parseUuid(KAIROS_NAMESPACE);
  * node, so subscribers can dedupe on it and a node that retries its own append is idempotent. What keeps
  * two nodes from both firing a tick is the expected revision (design §3), not the id alone.
  */
-export const fireIdOf = (taskId: string, scheduledAt: number): string => uuidv5(`${taskId}@${scheduledAt}`, NAMESPACE_BYTES);
+export const fireIdOf = (taskId: string, scheduledAt: number): string =>
+  uuidv5(`${taskId}@${scheduledAt}`, NAMESPACE_BYTES);
 
 /** A manual trigger is its own fire, keyed by when it was asked for and how many came before it. */
 export const manualFireIdOf = (taskId: string, requestedAt: number, sequence: number): string =>

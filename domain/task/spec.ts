@@ -26,7 +26,9 @@ const isTimeZone = (zone: string): boolean => {
   }
 };
 
-export const TimeZone = z.string().refine(isTimeZone, { message: 'must be an IANA time zone such as "Europe/Berlin" or "UTC"' });
+export const TimeZone = z
+  .string()
+  .refine(isTimeZone, { message: 'must be an IANA time zone such as "Europe/Berlin" or "UTC"' });
 
 /** Fields every schedule kind accepts: when ticks may happen and how many. */
 const scheduleWindow = {
@@ -90,9 +92,7 @@ export const HttpTarget = z.strictObject({
   }),
 });
 export const TopicTarget = z.strictObject({
-  topic: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/, 'must be letters, digits, ".", "_", ":" or "-"'),
+  topic: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/, 'must be letters, digits, ".", "_", ":" or "-"'),
 });
 export const TargetSpec = z.union([TopicTarget, HttpTarget], { error: 'must have either "topic" or "http"' });
 export type TargetSpec = z.output<typeof TargetSpec>;

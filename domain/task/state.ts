@@ -14,8 +14,6 @@ export type InFlightFire = {
   scheduledAt: number;
   trigger: Trigger;
   attempt: number;
-  /** When the first attempt fired: the fire's duration runs from here. */
-  firstFiredAt: number;
   firedAt: number;
   /** No outcome by then → the attempt has timed out. Null while waiting for a retry. */
   deadline: number | null;
@@ -89,7 +87,8 @@ const gridOf = (schedule: TaskSpec['schedule']): string => {
 const cursorFor = (spec: TaskSpec, at: number, cursor: number): number =>
   'at' in spec.schedule ? Math.max(cursor, Math.min(at, toMillis(spec.schedule.at) - 1)) : Math.max(cursor, at);
 
-const withoutFire = (inFlight: InFlightFire[], fireId: string): InFlightFire[] => inFlight.filter((f) => f.fireId !== fireId);
+const withoutFire = (inFlight: InFlightFire[], fireId: string): InFlightFire[] =>
+  inFlight.filter((f) => f.fireId !== fireId);
 
 /** Pure: applies one recorded event. Unknown combinations (an outcome for a fire not in flight) change nothing. */
 export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
@@ -98,7 +97,14 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
       const at = toMillis(event.data.at);
       const spec = event.data.spec;
       // A one-shot in the past is handled as a missed tick, by the misfire policy.
-      return { ...state, status: 'active', spec, anchor: anchorOf(spec, at), restartedAt: at, cursor: cursorFor(spec, at, 0) };
+      return {
+        ...state,
+        status: 'active',
+        spec,
+        anchor: anchorOf(spec, at),
+        restartedAt: at,
+        cursor: cursorFor(spec, at, 0),
+      };
     }
     case 'TaskUpdated': {
       const at = toMillis(event.data.at);
@@ -107,7 +113,14 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
       // A new tick grid starts from the change (its earlier ticks were never due) and counts its runs
       // afresh; the cursor never moves back, so no tick already handled is handled again.
       if (prev && gridOf(prev.schedule) === gridOf(spec.schedule)) return { ...state, spec };
-      return { ...state, spec, anchor: anchorOf(spec, at), restartedAt: at, cursor: cursorFor(spec, at, state.cursor), runs: 0 };
+      return {
+        ...state,
+        spec,
+        anchor: anchorOf(spec, at),
+        restartedAt: at,
+        cursor: cursorFor(spec, at, state.cursor),
+        runs: 0,
+      };
     }
     case 'TaskPaused':
       return { ...state, status: 'paused' };
@@ -124,7 +137,11 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
     }
     case 'TaskAssigned':
     case 'TaskReassigned':
-      return { ...state, owner: { node: event.data.node, epoch: event.data.epoch }, epochFloor: Math.max(state.epochFloor, event.data.epoch) };
+      return {
+        ...state,
+        owner: { node: event.data.node, epoch: event.data.epoch },
+        epochFloor: Math.max(state.epochFloor, event.data.epoch),
+      };
     case 'TaskReleased':
       return state.owner && state.owner.epoch === event.data.epoch ? { ...state, owner: null } : state;
     case 'TaskFired': {
@@ -137,7 +154,6 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
         scheduledAt,
         trigger: previous?.trigger ?? d.trigger,
         attempt: d.attempt,
-        firstFiredAt: previous?.firstFiredAt ?? firedAt,
         firedAt,
         deadline: toMillis(d.deadline),
         retryAt: null,
@@ -187,7 +203,9 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
     case 'TaskMisfired': {
       const cursor = Math.max(state.cursor, toMillis(event.data.until));
       // A dropped delayAfter tick must not end the task: the delay counts again from the drop.
-      return event.data.action === 'dropped' ? { ...state, cursor, restartedAt: toMillis(event.data.at) } : { ...state, cursor };
+      return event.data.action === 'dropped'
+        ? { ...state, cursor, restartedAt: toMillis(event.data.at) }
+        : { ...state, cursor };
     }
   }
 };

@@ -30,8 +30,21 @@ const digits = (s: string, from: number, to: number): number => {
  * else (offsets, fewer digits) goes to `Date.parse`.
  */
 export const toMillis = (iso: string): number => {
-  if (iso.length === 24 && iso.charCodeAt(23) === 90 /* Z */ && iso.charCodeAt(10) === 84 /* T */ && iso.charCodeAt(19) === 46 /* . */) {
-    const millis = Date.UTC(digits(iso, 0, 4), digits(iso, 5, 7) - 1, digits(iso, 8, 10), digits(iso, 11, 13), digits(iso, 14, 16), digits(iso, 17, 19), digits(iso, 20, 23));
+  if (
+    iso.length === 24 &&
+    iso.charCodeAt(23) === 90 /* Z */ &&
+    iso.charCodeAt(10) === 84 /* T */ &&
+    iso.charCodeAt(19) === 46 /* . */
+  ) {
+    const millis = Date.UTC(
+      digits(iso, 0, 4),
+      digits(iso, 5, 7) - 1,
+      digits(iso, 8, 10),
+      digits(iso, 11, 13),
+      digits(iso, 14, 16),
+      digits(iso, 17, 19),
+      digits(iso, 20, 23),
+    );
     if (!Number.isNaN(millis)) return millis;
   }
   return Date.parse(iso);

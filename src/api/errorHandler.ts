@@ -3,7 +3,9 @@ import { ErrorCode, httpStatusOf, isKairosError } from '../../domain/errors/inde
 
 /** A request the framework refused before any route ran (bad body, bad URL): the same shape as a `ValidationError`. */
 export const sendInputError = (reply: FastifyReply, status: number, path: string, message: string): FastifyReply =>
-  reply.status(status).send({ code: ErrorCode.validation, message: `${path}: ${message}`, details: { issues: [{ path, message }] } });
+  reply
+    .status(status)
+    .send({ code: ErrorCode.validation, message: `${path}: ${message}`, details: { issues: [{ path, message }] } });
 
 /**
  * Every error leaves the API as `{code, message, details}` with the status of its code. Bad input is
@@ -21,9 +23,15 @@ export const installErrorHandling = (app: FastifyInstance): void => {
       return sendInputError(reply, error.statusCode, 'body', error.message);
     }
     request.log.error({ err: error }, 'unhandled error');
-    return reply.status(500).send({ code: ErrorCode.internal, message: 'internal error; see the node log', details: { requestId: request.id } });
+    return reply.status(500).send({
+      code: ErrorCode.internal,
+      message: 'internal error; see the node log',
+      details: { requestId: request.id },
+    });
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ code: ErrorCode.notFound, message: `no route ${request.method} ${request.url.split('?')[0]}` }),
+    reply
+      .status(404)
+      .send({ code: ErrorCode.notFound, message: `no route ${request.method} ${request.url.split('?')[0]}` }),
   );
 };

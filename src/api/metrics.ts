@@ -7,16 +7,38 @@ import type { TopicHub } from '../targets/topic/topicHub.js';
 export const nodeMetrics = (node: SchedulerNode, hub: TopicHub): Registry => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'kairos_process_' });
-  const fires = new Counter({ name: 'kairos_fires_total', help: 'Fires recorded by this node', labelNames: ['trigger'], registers: [registry] });
-  const outcomes = new Counter({ name: 'kairos_outcomes_total', help: 'Final and retried outcomes recorded', labelNames: ['outcome'], registers: [registry] });
-  const gaps = new Counter({ name: 'kairos_ticks_not_fired_total', help: 'Ticks skipped (overlap) or misfired', labelNames: ['kind'], registers: [registry] });
+  const fires = new Counter({
+    name: 'kairos_fires_total',
+    help: 'Fires recorded by this node',
+    labelNames: ['trigger'],
+    registers: [registry],
+  });
+  const outcomes = new Counter({
+    name: 'kairos_outcomes_total',
+    help: 'Final and retried outcomes recorded',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const gaps = new Counter({
+    name: 'kairos_ticks_not_fired_total',
+    help: 'Ticks skipped (overlap) or misfired',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
   const lateness = new Histogram({
     name: 'kairos_fire_lateness_seconds',
     help: 'firedAt - scheduledAt of first attempts',
     buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
     registers: [registry],
   });
-  new Gauge({ name: 'kairos_tasks', help: 'Tasks known to this node', registers: [registry], collect() { this.set(node.taskCount); } });
+  new Gauge({
+    name: 'kairos_tasks',
+    help: 'Tasks known to this node',
+    registers: [registry],
+    collect() {
+      this.set(node.taskCount);
+    },
+  });
   new Gauge({
     name: 'kairos_subscribers',
     help: 'Connected topic consumers',

@@ -16,7 +16,11 @@ const errors = {
 };
 const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }];
 const action = (summary: string) => ({
-  post: { summary, parameters: idParam, responses: { '200': { description: 'The task after the action', ...json(ref('Task')) }, ...errors } },
+  post: {
+    summary,
+    parameters: idParam,
+    responses: { '200': { description: 'The task after the action', ...json(ref('Task')) }, ...errors },
+  },
 });
 
 /** `/openapi.json`, generated from the same zod schemas that validate requests, so it cannot drift. */
@@ -26,13 +30,20 @@ export const openApiDocument = (version: string) => ({
   components: {
     schemas: {
       TaskSpec: z.toJSONSchema(TaskSpec, { io: 'input', unrepresentable: 'any' }),
-      Task: { type: 'object', description: 'A task: its spec and its current state (status, owner, next fire, last outcome, fires in flight)' },
+      Task: {
+        type: 'object',
+        description: 'A task: its spec and its current state (status, owner, next fire, last outcome, fires in flight)',
+      },
       Error: errorSchema,
     },
   },
   paths: {
     '/api/tasks': {
-      post: { summary: 'Create a task', requestBody: json(ref('TaskSpec')), responses: { '201': { description: 'Created', ...json(ref('Task')) }, ...errors } },
+      post: {
+        summary: 'Create a task',
+        requestBody: json(ref('TaskSpec')),
+        responses: { '201': { description: 'Created', ...json(ref('Task')) }, ...errors },
+      },
       get: {
         summary: 'List tasks',
         parameters: [
@@ -44,15 +55,32 @@ export const openApiDocument = (version: string) => ({
       },
     },
     '/api/tasks/{id}': {
-      get: { summary: 'Get a task', parameters: idParam, responses: { '200': { description: 'The task', ...json(ref('Task')) }, ...errors } },
-      put: { summary: 'Create or update a task (idempotent)', parameters: idParam, requestBody: json(ref('TaskSpec')), responses: { '200': { description: 'Updated or unchanged' }, '201': { description: 'Created' }, ...errors } },
-      delete: { summary: 'Delete a task (soft; restorable)', parameters: idParam, responses: { '200': { description: 'The deleted task', ...json(ref('Task')) }, ...errors } },
+      get: {
+        summary: 'Get a task',
+        parameters: idParam,
+        responses: { '200': { description: 'The task', ...json(ref('Task')) }, ...errors },
+      },
+      put: {
+        summary: 'Create or update a task (idempotent)',
+        parameters: idParam,
+        requestBody: json(ref('TaskSpec')),
+        responses: { '200': { description: 'Updated or unchanged' }, '201': { description: 'Created' }, ...errors },
+      },
+      delete: {
+        summary: 'Delete a task (soft; restorable)',
+        parameters: idParam,
+        responses: { '200': { description: 'The deleted task', ...json(ref('Task')) }, ...errors },
+      },
     },
     '/api/tasks/{id}/pause': action('Pause a task'),
     '/api/tasks/{id}/resume': action('Resume a paused task'),
     '/api/tasks/{id}/restore': action('Restore a deleted task'),
     '/api/tasks/{id}/trigger': {
-      post: { summary: 'Fire a task now', parameters: idParam, responses: { '202': { description: 'Fired: `{fireId, task}`' }, ...errors } },
+      post: {
+        summary: 'Fire a task now',
+        parameters: idParam,
+        responses: { '202': { description: 'Fired: `{fireId, task}`' }, ...errors },
+      },
     },
     '/api/tasks/{id}/history': {
       get: {
@@ -68,12 +96,27 @@ export const openApiDocument = (version: string) => ({
           { name: 'from', in: 'query', schema: { type: 'integer' }, description: 'first position (inclusive)' },
           { name: 'limit', in: 'query', schema: { type: 'integer' } },
         ],
-        responses: { '200': { description: '`{events: [{position, id, stream, revision, type, data, metadata, time}], next}`' }, ...errors },
+        responses: {
+          '200': { description: '`{events: [{position, id, stream, revision, type, data, metadata, time}], next}`' },
+          ...errors,
+        },
       },
     },
-    '/api/subscribe': { get: { summary: 'WebSocket for topic subscribers (see docs/subscribers.md)', responses: { '101': { description: 'Switching protocols' } } } },
+    '/api/subscribe': {
+      get: {
+        summary: 'WebSocket for topic subscribers (see docs/subscribers.md)',
+        responses: { '101': { description: 'Switching protocols' } },
+      },
+    },
     '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'The process serves requests' } } } },
-    '/readyz': { get: { summary: 'Readiness', responses: { '200': { description: 'Log replayed, leases held' }, '503': { description: 'Not ready' } } } },
-    '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text/plain exposition' } } } },
+    '/readyz': {
+      get: {
+        summary: 'Readiness',
+        responses: { '200': { description: 'Log replayed, leases held' }, '503': { description: 'Not ready' } },
+      },
+    },
+    '/metrics': {
+      get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text/plain exposition' } } },
+    },
   },
 });

@@ -7,7 +7,7 @@ import { TaskId, TaskSpec, sameSpec } from '../../domain/task/spec.js';
 import { decodeTaskEvent } from '../node/taskCodec.js';
 import type { CommandContext, SchedulerNode } from '../node/schedulerNode.js';
 import type { EventStore } from '../store/eventStore.js';
-import { taskViewOf } from './taskView.js';
+import { taskViewOf, withKeptSecret } from './taskView.js';
 import { QueryInt, bodyObject } from './validation.js';
 
 const IdParams = z.object({ id: TaskId });
@@ -45,9 +45,14 @@ export const taskRoutes = (node: SchedulerNode, store: EventStore) => async (app
 
   app.get('/api/tasks', async (request) => {
     const q = parseOrThrow(ListQuery, request.query);
-    const all = [...node.tasks()].filter((r) => r.state.status !== 'absent' && (q.status === 'all' || r.state.status === q.status));
+    const all = [...node.tasks()].filter(
+      (r) => r.state.status !== 'absent' && (q.status === 'all' || r.state.status === q.status),
+    );
     all.sort((a, b) => (a.taskId < b.taskId ? -1 : 1));
-    return { total: all.length, tasks: all.slice(q.offset, q.offset + q.limit).map((r) => taskViewOf(r, node.wakeAt(r.taskId))) };
+    return {
+      total: all.length,
+      tasks: all.slice(q.offset, q.offset + q.limit).map((r) => taskViewOf(r, node.wakeAt(r.taskId))),
+    };
   });
 
   app.get('/api/tasks/:id', async (request) => view(idOf(request.params)));
@@ -55,7 +60,8 @@ export const taskRoutes = (node: SchedulerNode, store: EventStore) => async (app
   /** Upsert: creates the task when absent (201), updates it otherwise (200); `result` says which, or `unchanged`. */
   app.put('/api/tasks/:id', async (request, reply) => {
     const id = idOf(request.params);
-    const spec = parseOrThrow(TaskSpec, { id, ...bodyObject(request.body, 'a task document') });
+    const body = withKeptSecret(bodyObject(request.body, 'a task document'), node.get(id)?.state.spec);
+    const spec = parseOrThrow(TaskSpec, { id, ...body });
     if (spec.id !== id) throw new ValidationError([{ path: 'id', message: `must be '${id}' (the id in the path)` }]);
     const ctx = contextOf(request.headers);
     const before = node.get(id);

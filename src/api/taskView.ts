@@ -1,4 +1,5 @@
 import { nextTickAt } from '../../domain/task/decide.js';
+import type { TaskSpec } from '../../domain/task/spec.js';
 import { toIso } from '../../domain/time/instant.js';
 import type { TaskRecord } from '../node/taskRecord.js';
 
@@ -6,7 +7,30 @@ import type { TaskRecord } from '../node/taskRecord.js';
 export type TaskView = ReturnType<typeof taskViewOf>;
 
 /** Beyond ±8.64e15 ms `Date` has no rendering; such a time (from an unbounded spec in an old log) shows as null. */
-const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined || !(Math.abs(ms) <= 8.64e15) ? null : toIso(ms));
+const iso = (ms: number | null | undefined): string | null =>
+  ms === null || ms === undefined || !(Math.abs(ms) <= 8.64e15) ? null : toIso(ms);
+
+/** How views show a webhook secret: that it is set, never its value. */
+export const SECRET_SET = '(secret is set)';
+
+const redacted = (spec: TaskSpec): TaskSpec =>
+  'http' in spec.target && spec.target.http.secret !== undefined
+    ? { ...spec, target: { http: { ...spec.target.http, secret: SECRET_SET } } }
+    : spec;
+
+/**
+ * A document read from a view and sent back (`kairos task update` does this) carries the marker, not
+ * the secret: the marker means "keep the secret the task has".
+ */
+export const withKeptSecret = (
+  body: Record<string, unknown>,
+  current: TaskSpec | null | undefined,
+): Record<string, unknown> => {
+  const http = (body.target as { http?: Record<string, unknown> } | undefined)?.http;
+  if (http?.secret !== SECRET_SET) return body;
+  const kept = current && 'http' in current.target ? current.target.http.secret : undefined;
+  return { ...body, target: { http: { ...http, secret: kept } } };
+};
 
 export const taskViewOf = (record: TaskRecord, wakeAt?: number) => {
   const s = record.state;
@@ -16,13 +40,17 @@ export const taskViewOf = (record: TaskRecord, wakeAt?: number) => {
     name: s.spec?.name ?? s.taskId,
     status: s.status,
     lifecycle,
-    spec: s.spec,
+    spec: s.spec && redacted(s.spec),
     revision: Number(record.revision),
     owner: s.owner,
     nextFireAt: iso(nextTickAt(s)),
     nextWakeAt: iso(wakeAt),
     runs: s.runs,
-    lastFire: s.lastFire && { ...s.lastFire, scheduledAt: toIso(s.lastFire.scheduledAt), firedAt: toIso(s.lastFire.firedAt) },
+    lastFire: s.lastFire && {
+      ...s.lastFire,
+      scheduledAt: toIso(s.lastFire.scheduledAt),
+      firedAt: toIso(s.lastFire.firedAt),
+    },
     lastOutcome: s.lastOutcome && { ...s.lastOutcome, at: toIso(s.lastOutcome.at) },
     failureStreak: s.failureStreak,
     inFlight: s.inFlight.map((f) => ({

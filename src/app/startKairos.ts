@@ -25,7 +25,9 @@ export type RunningKairos = {
 
 export const kairosVersion = (): string => {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
     return pkg.version ?? '0.0.0';
   } catch {
     return '0.0.0';
@@ -36,7 +38,10 @@ export const kairosVersion = (): string => {
  * The composition root of one node: store, targets, scheduler and API, wired once. The API listens
  * first (so `/healthz` answers and `/readyz` says 503 during recovery), then the node replays the log.
  */
-export const startKairos = async (config: CompiledConfig, options: { logger?: Logger; clock?: Clock } = {}): Promise<RunningKairos> => {
+export const startKairos = async (
+  config: CompiledConfig,
+  options: { logger?: Logger; clock?: Clock } = {},
+): Promise<RunningKairos> => {
   const logger = options.logger ?? pino({ level: config.logLevel });
   const clock = options.clock ?? systemClock;
   mkdirSync(config.dataDir, { recursive: true });
@@ -58,7 +63,8 @@ export const startKairos = async (config: CompiledConfig, options: { logger?: Lo
     target,
     clock,
     logger,
-    coordinator: ({ maxEpoch }) => new LocalCoordinator({ nodeId: config.nodeId, dataDir: config.dataDir, minEpoch: () => maxEpoch }),
+    coordinator: ({ maxEpoch }) =>
+      new LocalCoordinator({ nodeId: config.nodeId, dataDir: config.dataDir, minEpoch: () => maxEpoch }),
   });
   const server = await buildServer({ node, store, hub, logger, version: kairosVersion() });
   await server.listen({ port: config.port, host: config.host });

@@ -35,13 +35,20 @@ export const apiClient = (baseUrl: string) => {
         signal: AbortSignal.timeout(30_000),
       });
     } catch (err) {
-      throw new NodeUnreachableError(`cannot reach the Kairos node at ${baseUrl}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`);
+      throw new NodeUnreachableError(
+        `cannot reach the Kairos node at ${baseUrl}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`,
+      );
     }
     const text = await response.text();
     const parsed: unknown = text ? JSON.parse(text) : undefined;
     if (!response.ok) {
       const e = (parsed ?? {}) as { code?: string; message?: string; details?: unknown };
-      throw new ApiError(response.status, e.code ?? `http_${response.status}`, e.message ?? response.statusText, e.details);
+      throw new ApiError(
+        response.status,
+        e.code ?? `http_${response.status}`,
+        e.message ?? response.statusText,
+        e.details,
+      );
     }
     return { status: response.status, body: parsed as T };
   };

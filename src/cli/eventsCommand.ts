@@ -12,7 +12,10 @@ const PAGE = 1_000;
 const print = (events: readonly EventJson[], format: string): void => {
   for (const e of events) {
     if (format === 'ndjson') process.stdout.write(`${JSON.stringify(e)}\n`);
-    else process.stdout.write(`${e.position}\t${e.time}\t${e.stream}@${e.revision}\t${e.type}\t${JSON.stringify(e.data)}\n`);
+    else
+      process.stdout.write(
+        `${e.position}\t${e.time}\t${e.stream}@${e.revision}\t${e.type}\t${JSON.stringify(e.data)}\n`,
+      );
   }
 };
 
@@ -21,10 +24,16 @@ const print = (events: readonly EventJson[], format: string): void => {
  * empty store behind. Reading asks for a store that is there.
  */
 const mustExist = (store: string): void => {
-  if (store.startsWith('memory:')) throw new Error('the node is not reachable and its store is memory: (gone with the node); pass --store or --data-dir');
+  if (store.startsWith('memory:'))
+    throw new Error(
+      'the node is not reachable and its store is memory: (gone with the node); pass --store or --data-dir',
+    );
   if (!store.startsWith('sqlite:')) return;
   const file = resolve(store.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
-  if (!existsSync(file)) throw new Error(`the node is not reachable and there is no event store at ${file}; pass --data-dir (KAIROS_DATA_DIR) or --store (KAIROS_STORE)`);
+  if (!existsSync(file))
+    throw new Error(
+      `the node is not reachable and there is no event store at ${file}; pass --data-dir (KAIROS_DATA_DIR) or --store (KAIROS_STORE)`,
+    );
 };
 
 /** Pages through the log via the API, or straight from the embedded store when the node is down. */
@@ -38,16 +47,20 @@ export const registerEvents = (program: Command, client: () => ApiClient): void 
     .option('--store <url>', 'store to read when the node is down (KAIROS_STORE)')
     .option('--data-dir <dir>', 'data directory of the embedded store (KAIROS_DATA_DIR)')
     .action(async (flags: EventsFlags) => {
-      if (!['ndjson', 'text'].includes(flags.format)) throw new Error(`--format must be ndjson or text, got ${flags.format}`);
+      if (!['ndjson', 'text'].includes(flags.format))
+        throw new Error(`--format must be ndjson or text, got ${flags.format}`);
       const from = Number(flags.from);
-      if (!Number.isSafeInteger(from) || from < 0) throw new Error(`--from must be a position (a whole number >= 0), got ${flags.from}`);
+      if (!Number.isSafeInteger(from) || from < 0)
+        throw new Error(`--from must be a position (a whole number >= 0), got ${flags.from}`);
       let left = flags.limit === undefined ? Number.POSITIVE_INFINITY : Number(flags.limit);
       if (!(left > 0)) throw new Error(`--limit must be a positive number, got ${flags.limit}`);
       let next = from;
       try {
         const api = client();
         while (left > 0) {
-          const { body } = await api.get<{ events: EventJson[]; next: number }>(`/api/events?from=${next}&limit=${Math.min(PAGE, left)}`);
+          const { body } = await api.get<{ events: EventJson[]; next: number }>(
+            `/api/events?from=${next}&limit=${Math.min(PAGE, left)}`,
+          );
           print(body.events, flags.format);
           left -= body.events.length;
           if (body.events.length === 0) return;

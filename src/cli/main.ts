@@ -12,7 +12,10 @@ import { registerTaskCommands } from './taskCommands.js';
 // call then loads commander and fetch only, and starts several times faster.
 const version = (): string => {
   try {
-    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? '0.0.0';
+    return (
+      (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string })
+        .version ?? '0.0.0'
+    );
   } catch {
     return '0.0.0';
   }

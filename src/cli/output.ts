@@ -7,9 +7,14 @@ export const printJson = (value: unknown): void => {
 
 /** A plain aligned table: operators read it in a terminal, scripts use `--json`. */
 export const printTable = (rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[]): void => {
-  const cell = (v: unknown): string => (v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const cell = (v: unknown): string =>
+    v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (values: string[]): string => values.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (values: string[]): string =>
+    values
+      .map((v, i) => v.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(`${line(columns.map((c) => c.toUpperCase()))}\n`);
   for (const r of rows) process.stdout.write(`${line(columns.map((c) => cell(r[c])))}\n`);
 };
@@ -20,11 +25,15 @@ export const reportError = (err: unknown): void => {
     const issues = (err.details as { issues?: Array<{ path: string; message: string }> } | undefined)?.issues ?? [];
     if (issues.length === 0) process.stderr.write(`error: ${err.code}: ${err.message}\n`);
     else {
-      process.stderr.write(`error: ${err.code}: ${issues.length === 1 ? 'a field is' : `${issues.length} fields are`} invalid\n`);
+      process.stderr.write(
+        `error: ${err.code}: ${issues.length === 1 ? 'a field is' : `${issues.length} fields are`} invalid\n`,
+      );
       for (const issue of issues) process.stderr.write(`  - ${issue.path || '(document)'}: ${issue.message}\n`);
     }
   } else if (err instanceof NodeUnreachableError) {
-    process.stderr.write(`error: ${err.message}\n  is the node running? start it with \`kairos start\`, or pass --url\n`);
+    process.stderr.write(
+      `error: ${err.message}\n  is the node running? start it with \`kairos start\`, or pass --url\n`,
+    );
   } else {
     process.stderr.write(`error: ${(err as Error)?.message ?? String(err)}\n`);
   }

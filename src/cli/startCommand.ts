@@ -1,6 +1,14 @@
 import type { Command } from 'commander';
 
-type StartFlags = { port?: string; host?: string; dataDir?: string; nodeId?: string; store?: string; config?: string; logLevel?: string };
+type StartFlags = {
+  port?: string;
+  host?: string;
+  dataDir?: string;
+  nodeId?: string;
+  store?: string;
+  config?: string;
+  logLevel?: string;
+};
 
 export const registerStart = (program: Command): void => {
   program
@@ -14,12 +22,22 @@ export const registerStart = (program: Command): void => {
     .option('--config <file>', 'YAML or JSON config file (KAIROS_CONFIG)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (KAIROS_LOG_LEVEL)')
     .action(async (flags: StartFlags) => {
-      const [{ startKairos }, { compileConfig, readConfigFile }] = await Promise.all([import('../app/startKairos.js'), import('../config/config.js')]);
+      const [{ startKairos }, { compileConfig, readConfigFile }] = await Promise.all([
+        import('../app/startKairos.js'),
+        import('../config/config.js'),
+      ]);
       const configFile = flags.config ?? process.env.KAIROS_CONFIG;
       const config = compileConfig({
         file: configFile ? readConfigFile(configFile) : {},
         env: process.env,
-        flags: { port: flags.port, host: flags.host, dataDir: flags.dataDir, nodeId: flags.nodeId, store: flags.store, logLevel: flags.logLevel },
+        flags: {
+          port: flags.port,
+          host: flags.host,
+          dataDir: flags.dataDir,
+          nodeId: flags.nodeId,
+          store: flags.store,
+          logLevel: flags.logLevel,
+        },
       });
       const kairos = await startKairos(config);
       let stopping = false;

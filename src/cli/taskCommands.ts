@@ -4,12 +4,22 @@ import type { ApiClient } from './apiClient.js';
 import { printJson, printTable } from './output.js';
 import { applyTaskFlags, withTaskFlags, type TaskFlags } from './taskFlags.js';
 
-type TaskJson = { id: string; status: string; lifecycle: string; nextFireAt: string | null; spec: Record<string, unknown> | null; lastOutcome: { status: string } | null; runs: number; owner: { node: string } | null };
+type TaskJson = {
+  id: string;
+  status: string;
+  lifecycle: string;
+  nextFireAt: string | null;
+  spec: Record<string, unknown> | null;
+  lastOutcome: { status: string } | null;
+  runs: number;
+  owner: { node: string } | null;
+};
 
 const readDocument = async (file: string): Promise<Record<string, unknown>> => {
   const { parse: parseYaml } = await import('yaml');
   const doc: unknown = parseYaml(readFileSync(file, 'utf8'));
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error(`${file} must hold one task document (a mapping)`);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new Error(`${file} must hold one task document (a mapping)`);
   return doc as Record<string, unknown>;
 };
 
@@ -33,7 +43,8 @@ export const registerTaskCommands = (program: Command, client: () => ApiClient):
       const doc = applyTaskFlags(id ? { ...base, id } : base, flags);
       const { body } = await client().post<TaskJson>('/api/tasks', doc);
       if (flags.json) printJson(body);
-      else process.stdout.write(`created ${body.id} (${scheduleText(body.spec)}), next fire ${body.nextFireAt ?? '-'}\n`);
+      else
+        process.stdout.write(`created ${body.id} (${scheduleText(body.spec)}), next fire ${body.nextFireAt ?? '-'}\n`);
     });
 
   task
@@ -42,10 +53,20 @@ export const registerTaskCommands = (program: Command, client: () => ApiClient):
     .option('--status <status>', 'active | paused | deleted | all', 'all')
     .option('--json', 'print JSON')
     .action(async (flags: { status: string; json?: boolean }) => {
-      const { body } = await client().get<{ total: number; tasks: TaskJson[] }>(`/api/tasks?status=${encodeURIComponent(flags.status)}&limit=10000`);
+      const { body } = await client().get<{ total: number; tasks: TaskJson[] }>(
+        `/api/tasks?status=${encodeURIComponent(flags.status)}&limit=10000`,
+      );
       if (flags.json) return printJson(body);
       printTable(
-        body.tasks.map((t) => ({ id: t.id, status: t.lifecycle, schedule: scheduleText(t.spec), next: t.nextFireAt, runs: t.runs, last: t.lastOutcome?.status, owner: t.owner?.node })),
+        body.tasks.map((t) => ({
+          id: t.id,
+          status: t.lifecycle,
+          schedule: scheduleText(t.spec),
+          next: t.nextFireAt,
+          runs: t.runs,
+          last: t.lastOutcome?.status,
+          owner: t.owner?.node,
+        })),
         ['id', 'status', 'schedule', 'next', 'runs', 'last', 'owner'],
       );
     });
@@ -55,12 +76,19 @@ export const registerTaskCommands = (program: Command, client: () => ApiClient):
     .description('show a task (JSON)')
     .action(async (id: string) => printJson((await client().get(`/api/tasks/${encodeURIComponent(id)}`)).body));
 
-  withTaskFlags(task.command('update <id>').description('change a task: flags over its current document, or a whole document (-f)'))
+  withTaskFlags(
+    task.command('update <id>').description('change a task: flags over its current document, or a whole document (-f)'),
+  )
     .option('-f, --file <file>', 'the whole new task document')
     .action(async (id: string, flags: TaskFlags & { file?: string }) => {
       const api = client();
-      const current = flags.file ? await readDocument(flags.file) : ((await api.get<TaskJson>(`/api/tasks/${encodeURIComponent(id)}`)).body.spec ?? {});
-      const { body } = await api.put<{ result: string; task: TaskJson }>(`/api/tasks/${encodeURIComponent(id)}`, applyTaskFlags({ ...current, id }, flags));
+      const current = flags.file
+        ? await readDocument(flags.file)
+        : ((await api.get<TaskJson>(`/api/tasks/${encodeURIComponent(id)}`)).body.spec ?? {});
+      const { body } = await api.put<{ result: string; task: TaskJson }>(
+        `/api/tasks/${encodeURIComponent(id)}`,
+        applyTaskFlags({ ...current, id }, flags),
+      );
       process.stdout.write(`${body.result} ${id}\n`);
     });
 
@@ -100,8 +128,20 @@ export const registerTaskCommands = (program: Command, client: () => ApiClient):
     .option('--limit <n>', 'how many fires', '20')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { limit: string; json?: boolean }) => {
-      const { body } = await client().get<{ fires: Array<Record<string, unknown>> }>(`/api/tasks/${encodeURIComponent(id)}/history?limit=${encodeURIComponent(flags.limit)}`);
+      const { body } = await client().get<{ fires: Array<Record<string, unknown>> }>(
+        `/api/tasks/${encodeURIComponent(id)}/history?limit=${encodeURIComponent(flags.limit)}`,
+      );
       if (flags.json) return printJson(body);
-      printTable(body.fires, ['scheduledAt', 'firedAt', 'latenessMs', 'trigger', 'node', 'attempts', 'status', 'durationMs', 'message']);
+      printTable(body.fires, [
+        'scheduledAt',
+        'firedAt',
+        'latenessMs',
+        'trigger',
+        'node',
+        'attempts',
+        'status',
+        'durationMs',
+        'message',
+      ]);
     });
 };

@@ -51,7 +51,8 @@ export const applyTaskFlags = (doc: Record<string, unknown>, flags: TaskFlags): 
             ? { at: flags.at }
             : undefined;
   if (schedule) out.schedule = schedule;
-  else if (flags.timezone !== undefined && typeof out.schedule === 'object' && out.schedule) out.schedule = { ...out.schedule, timezone: flags.timezone };
+  else if (flags.timezone !== undefined && typeof out.schedule === 'object' && out.schedule)
+    out.schedule = { ...out.schedule, timezone: flags.timezone };
   if (flags.topic !== undefined) out.target = { topic: flags.topic };
   if (flags.http !== undefined) out.target = { http: { url: flags.http } };
   if (flags.payload !== undefined) {
@@ -62,11 +63,15 @@ export const applyTaskFlags = (doc: Record<string, unknown>, flags: TaskFlags): 
     }
   }
   if (flags.overlap !== undefined) out.overlap = flags.overlap;
-  if (flags.misfire !== undefined) out.misfire = { ...((out.misfire as object | undefined) ?? {}), policy: flags.misfire };
+  if (flags.misfire !== undefined)
+    out.misfire = { ...((out.misfire as object | undefined) ?? {}), policy: flags.misfire };
   if (flags.maxAttempts !== undefined) {
     // A number when it reads as one; otherwise the text goes as typed (`Number` would send NaN, i.e. null).
     const n = Number(flags.maxAttempts);
-    out.retry = { ...((out.retry as object | undefined) ?? {}), maxAttempts: flags.maxAttempts.trim() !== '' && Number.isFinite(n) ? n : flags.maxAttempts };
+    out.retry = {
+      ...((out.retry as object | undefined) ?? {}),
+      maxAttempts: flags.maxAttempts.trim() !== '' && Number.isFinite(n) ? n : flags.maxAttempts,
+    };
   }
   if (flags.timeout !== undefined) out.timeout = flags.timeout;
   return out;

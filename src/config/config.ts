@@ -16,7 +16,16 @@ const PORT = 'must be a port number from 0 to 65535';
 export const KairosOptions = z.strictObject({
   // Env vars and flags are text: a port is digits (`z.coerce` would read "" and " " as port 0).
   port: z
-    .union([z.number(), z.string().regex(/^\s*\d+\s*$/, PORT).transform(Number)], { error: PORT })
+    .union(
+      [
+        z.number(),
+        z
+          .string()
+          .regex(/^\s*\d+\s*$/, PORT)
+          .transform(Number),
+      ],
+      { error: PORT },
+    )
     .pipe(z.number().int(PORT).min(0, PORT).max(65_535, PORT))
     .default(8080),
   host: z.string().min(1).default('127.0.0.1'),
@@ -76,13 +85,17 @@ export const readConfigFile = (file: string): Record<string, unknown> => {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ValidationError([{ path: 'config', message: `cannot read config file ${file}: ${(err as Error).message}` }]);
+    throw new ValidationError([
+      { path: 'config', message: `cannot read config file ${file}: ${(err as Error).message}` },
+    ]);
   }
   let parsed: unknown;
   try {
     parsed = parseYaml(text);
   } catch (err) {
-    throw new ValidationError([{ path: 'config', message: `config file ${file} is not valid YAML/JSON: ${(err as Error).message}` }]);
+    throw new ValidationError([
+      { path: 'config', message: `config file ${file} is not valid YAML/JSON: ${(err as Error).message}` },
+    ]);
   }
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) {
@@ -106,7 +119,10 @@ export const compileConfig = (layers: {
   if (!result.success) {
     // The env var that supplied a value, unless a flag overrode it (flags arrive with every key, most undefined).
     const envNameOf = (path: string): string | undefined =>
-      Object.entries(ENV).find(([, p]) => p.join('.') === path && valueAt(fromEnv, p) !== undefined && valueAt(layers.flags ?? {}, p) === undefined)?.[0];
+      Object.entries(ENV).find(
+        ([, p]) =>
+          p.join('.') === path && valueAt(fromEnv, p) !== undefined && valueAt(layers.flags ?? {}, p) === undefined,
+      )?.[0];
     throw new ValidationError(
       fieldIssuesOf(result.error, merged).map((i) => {
         const env = envNameOf(i.path);
@@ -127,7 +143,11 @@ export const compileConfig = (layers: {
   };
 };
 
-const safeNodeId = (name: string): string => name.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64) || 'kairos';
+const safeNodeId = (name: string): string =>
+  name
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64) || 'kairos';
 
 const setPath = (target: Record<string, unknown>, path: readonly string[], value: unknown): void => {
   let cursor = target;
@@ -142,7 +162,8 @@ const setPath = (target: Record<string, unknown>, path: readonly string[], value
 const valueAt = (source: Record<string, unknown>, path: readonly string[]): unknown =>
   path.reduce<unknown>((cursor, key) => (isPlainObject(cursor) ? cursor[key] : undefined), source);
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const deepMerge = (base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> => {
   const out: Record<string, unknown> = { ...base };

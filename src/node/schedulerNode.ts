@@ -2,12 +2,23 @@ import { EMPTY, Subject, defer, expand, from, lastValueFrom, tap, type Subscript
 import type { Logger } from 'pino';
 import { ErrorCode, IllegalStateError, KairosError, isFencedError } from '../../domain/errors/index.js';
 import { decide, nextWakeAt, type Lease as DomainLease, type TaskCommand } from '../../domain/task/decide.js';
-import { TASK_STREAM_PREFIX, taskIdOfStream, taskStreamOf, type TaskEvent, type TaskEventData } from '../../domain/task/events.js';
+import {
+  TASK_STREAM_PREFIX,
+  taskIdOfStream,
+  taskStreamOf,
+  type TaskEvent,
+  type TaskEventData,
+} from '../../domain/task/events.js';
 import type { TaskSpec } from '../../domain/task/spec.js';
 import { toMillis } from '../../domain/time/instant.js';
 import { systemClock, type Clock } from '../clock/clock.js';
 import type { Coordinator } from '../coordination/coordinator.js';
-import { isDuplicateEventIdError, isWrongExpectedVersionError, type EventStore, type RecordedEvent } from '../store/eventStore.js';
+import {
+  isDuplicateEventIdError,
+  isWrongExpectedVersionError,
+  type EventStore,
+  type RecordedEvent,
+} from '../store/eventStore.js';
 import type { FireDelivery, FireOutcome, Target } from '../targets/dispatcher.js';
 import { silentLogger } from './logger.js';
 import { decodeTaskEvent, encodeTaskEvent } from './taskCodec.js';
@@ -92,16 +103,22 @@ export class SchedulerNode {
     const started = this.#clock.now();
     const head = await this.#store.headPosition();
     await lastValueFrom(this.#replay$(head), { defaultValue: undefined });
-    this.#log.info({ tasks: this.#records.size, position: String(this.#position), ms: this.#clock.now() - started }, 'log replayed');
+    this.#log.info(
+      { tasks: this.#records.size, position: String(this.#position), ms: this.#clock.now() - started },
+      'log replayed',
+    );
 
     this.#subscriptions.push(
-      this.#store
-        .subscribeToAll({ after: this.#position, streamPrefixes: [TASK_STREAM_PREFIX] })
-        .subscribe({ next: (e) => this.#follow(e), error: (err: unknown) => this.#log.error({ err }, 'log subscription failed') }),
+      this.#store.subscribeToAll({ after: this.#position, streamPrefixes: [TASK_STREAM_PREFIX] }).subscribe({
+        next: (e) => this.#follow(e),
+        error: (err: unknown) => this.#log.error({ err }, 'log subscription failed'),
+      }),
     );
     const coordinator = this.#makeCoordinator({ maxEpoch: this.#maxEpoch });
     this.#coordinator = coordinator;
-    this.#subscriptions.push(coordinator.events$.subscribe((e) => e.type === 'leases-changed' && this.#onLeasesChanged()));
+    this.#subscriptions.push(
+      coordinator.events$.subscribe((e) => e.type === 'leases-changed' && this.#onLeasesChanged()),
+    );
     await coordinator.start();
     this.#status = 'running';
     this.#onLeasesChanged();
@@ -170,7 +187,11 @@ export class SchedulerNode {
     // The lease is read when the decision runs (after earlier ones), not when the request arrived.
     const events = await this.#execute(taskId, ctx, () => {
       const lease = this.#leaseOf(taskId);
-      if (!lease) throw new IllegalStateError(`this node does not hold task '${taskId}' and cannot fire it now`, { taskId, node: this.nodeId });
+      if (!lease)
+        throw new IllegalStateError(`this node does not hold task '${taskId}' and cannot fire it now`, {
+          taskId,
+          node: this.nodeId,
+        });
       return { type: 'TriggerTask', now: this.#clock.now(), lease };
     });
     const fired = events.find((e) => e.type === 'TaskFired');
@@ -197,7 +218,10 @@ export class SchedulerNode {
   }
 
   #mustRun(): void {
-    if (this.#status !== 'running') throw new KairosError(ErrorCode.unavailable, `the node is ${this.#status}, not running; try again shortly`, { status: this.#status });
+    if (this.#status !== 'running')
+      throw new KairosError(ErrorCode.unavailable, `the node is ${this.#status}, not running; try again shortly`, {
+        status: this.#status,
+      });
   }
 
   /** Runs `fn` after every earlier decision about the same task: one decision per task at a time. */
@@ -216,7 +240,11 @@ export class SchedulerNode {
   }
 
   /** decide → append at the folded revision → apply → effects; on a revision conflict, catch up and decide again. */
-  #execute(taskId: string, ctx: CommandContext, build: (record: TaskRecord) => TaskCommand | null): Promise<TaskEvent[]> {
+  #execute(
+    taskId: string,
+    ctx: CommandContext,
+    build: (record: TaskRecord) => TaskCommand | null,
+  ): Promise<TaskEvent[]> {
     return this.#serially(taskId, async () => {
       for (let conflicts = 0; ; conflicts++) {
         const record = this.#records.get(taskId) ?? new TaskRecord(taskId);
@@ -252,7 +280,8 @@ export class SchedulerNode {
         } catch (err) {
           // Either error means the stream moved on since this state was folded (another node appended,
           // possibly the very same fire): re-read and decide again on what is really there.
-          if (!(isWrongExpectedVersionError(err) || isDuplicateEventIdError(err)) || conflicts >= MAX_CONFLICT_RETRIES) throw err;
+          if (!(isWrongExpectedVersionError(err) || isDuplicateEventIdError(err)) || conflicts >= MAX_CONFLICT_RETRIES)
+            throw err;
           await this.#catchUp(record);
           if (!this.#records.has(taskId) && record.revision >= 0n) this.#records.set(taskId, record);
         }
@@ -356,7 +385,8 @@ export class SchedulerNode {
     if (this.#status !== 'running') return;
     const wake = this.#mayFire(record) ? nextWakeAt(record.state) : null;
     this.#timers.schedule(record.taskId, wake);
-    const near = record.state.inFlight.length > 0 || (wake !== null && wake - this.#clock.now() <= this.#hibernateAfter);
+    const near =
+      record.state.inFlight.length > 0 || (wake !== null && wake - this.#clock.now() <= this.#hibernateAfter);
     if (!near) {
       this.#toWake.delete(record);
       record.hibernate();
@@ -395,7 +425,8 @@ export class SchedulerNode {
           const failures = (this.#failures.get(taskId) ?? 0) + 1;
           this.#failures.set(taskId, failures);
           this.#log.error({ err, taskId, failures }, 'could not advance a task');
-          if (this.#records.has(taskId)) this.#timers.schedule(taskId, this.#clock.now() + Math.min(60_000, 1_000 * 2 ** (failures - 1)));
+          if (this.#records.has(taskId))
+            this.#timers.schedule(taskId, this.#clock.now() + Math.min(60_000, 1_000 * 2 ** (failures - 1)));
         },
       );
     }
@@ -410,7 +441,8 @@ export class SchedulerNode {
       // one this process already handed over is still with the target.
       if (!this.#mayFire(record)) continue;
       for (const fire of record.state.inFlight) {
-        if (fire.deadline !== null && fire.deadline > now && !this.#delivered.has(`${fire.fireId}#${fire.attempt}`)) this.#deliver(record, fire.fireId, fire.attempt);
+        if (fire.deadline !== null && fire.deadline > now && !this.#delivered.has(`${fire.fireId}#${fire.attempt}`))
+          this.#deliver(record, fire.fireId, fire.attempt);
       }
     }
   }
@@ -434,13 +466,36 @@ export class SchedulerNode {
     const fire = record.state.inFlight.find((f) => f.fireId === fireId && f.attempt === attempt);
     const spec = record.state.spec;
     if (!fire || !spec || fire.deadline === null) return;
-    this.#handOver(deliveryOf(spec, fire.fireId, fire.attempt, fire.trigger, fire.scheduledAt, fire.firedAt, fire.deadline, this.nodeId));
+    // `fire.trigger` is why the fire happened; a later attempt is delivered as what it is, a retry.
+    this.#handOver(
+      deliveryOf(
+        spec,
+        fire.fireId,
+        fire.attempt,
+        fire.attempt > 1 ? 'retry' : fire.trigger,
+        fire.scheduledAt,
+        fire.firedAt,
+        fire.deadline,
+        this.nodeId,
+      ),
+    );
   }
 
   #deliverFired(record: TaskRecord, d: TaskEventData<'TaskFired'>): void {
     const spec = record.state.spec;
     if (!spec) return;
-    this.#handOver(deliveryOf(spec, d.fireId, d.attempt, d.trigger, toMillis(d.scheduledAt), toMillis(d.firedAt), toMillis(d.deadline), d.node));
+    this.#handOver(
+      deliveryOf(
+        spec,
+        d.fireId,
+        d.attempt,
+        d.trigger,
+        toMillis(d.scheduledAt),
+        toMillis(d.firedAt),
+        toMillis(d.deadline),
+        d.node,
+      ),
+    );
   }
 
   #handOver(fire: FireDelivery): void {
@@ -448,7 +503,10 @@ export class SchedulerNode {
     try {
       this.#target.deliver(fire);
     } catch (err) {
-      this.#log.error({ err, taskId: fire.taskId, fireId: fire.fireId }, 'target refused a fire; it stays in flight until its deadline');
+      this.#log.error(
+        { err, taskId: fire.taskId, fireId: fire.fireId },
+        'target refused a fire; it stays in flight until its deadline',
+      );
     }
   }
 }

@@ -45,7 +45,10 @@ export class TaskRecord {
 
   wake(): void {
     if (this.#actor) return;
-    this.#actor = createActor(taskMachine, { snapshot: snapshotOf(this.#state), input: { taskId: this.taskId } }).start();
+    this.#actor = createActor(taskMachine, {
+      snapshot: snapshotOf(this.#state),
+      input: { taskId: this.taskId },
+    }).start();
   }
 
   hibernate(): void {

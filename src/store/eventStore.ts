@@ -109,12 +109,17 @@ export class WrongExpectedVersionError extends KairosError {
   }
 }
 
-export const isWrongExpectedVersionError = (e: unknown): e is WrongExpectedVersionError => e instanceof WrongExpectedVersionError;
+export const isWrongExpectedVersionError = (e: unknown): e is WrongExpectedVersionError =>
+  e instanceof WrongExpectedVersionError;
 
 /** An append reused event ids that are stored elsewhere (another stream or another place in this one). */
 export class DuplicateEventIdError extends KairosError {
   constructor(stream: string, ids: readonly string[]) {
-    super(ErrorCode.alreadyExists, `events ${ids.join(', ')} are already stored at another place than '${stream}' expects`, { stream, ids });
+    super(
+      ErrorCode.alreadyExists,
+      `events ${ids.join(', ')} are already stored at another place than '${stream}' expects`,
+      { stream, ids },
+    );
   }
 }
 

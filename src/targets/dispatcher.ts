@@ -51,7 +51,7 @@ export type OutcomeListener = (outcome: FireOutcome) => void;
 export interface Target {
   /** Starts delivering an attempt; returns at once. The outcome is reported through the listener, at most once per attempt. */
   deliver(fire: FireDelivery): void;
-  /** Stops trying to deliver an attempt (timed out, cancelled by overlap policy, task deleted); no outcome follows. */
+  /** Stops trying to deliver an attempt (timed out, or cancelled by the overlap policy); no outcome follows. */
   cancel(fireId: string, attempt: number): void;
   close(): Promise<void>;
 }

@@ -1,7 +1,25 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { api, freePort, readLog, sleep, startNodeProcess, tempDir, type LogEvent, type NodeProcess } from './support/nodeProcess.js';
+import {
+  api,
+  freePort,
+  readLog,
+  sleep,
+  startNodeProcess,
+  tempDir,
+  type LogEvent,
+  type NodeProcess,
+} from './support/nodeProcess.js';
 
-type Fired = { taskId: string; fireId: string; scheduledAt: string; firedAt: string; node: string; epoch: number; trigger: string; attempt: number };
+type Fired = {
+  taskId: string;
+  fireId: string;
+  scheduledAt: string;
+  firedAt: string;
+  node: string;
+  epoch: number;
+  trigger: string;
+  attempt: number;
+};
 
 /**
  * Acceptance (issue 2): the real node as an OS process, 20 tasks `every: 1s` with overlap `allow` and
@@ -54,10 +72,13 @@ describe('kill -9 and restart of a single node', () => {
     for (const [taskId, fires] of byTask) {
       const ticks = fires.map((f) => Date.parse(f.scheduledAt)).sort((a, b) => a - b);
       // Every tick from the first to the last, one second apart: nothing lost while the node was down.
-      for (let i = 1; i < ticks.length; i++) expect(ticks[i]! - ticks[i - 1]!, `${taskId} gap after ${new Date(ticks[i - 1]!).toISOString()}`).toBe(1_000);
+      for (let i = 1; i < ticks.length; i++)
+        expect(ticks[i]! - ticks[i - 1]!, `${taskId} gap after ${new Date(ticks[i - 1]!).toISOString()}`).toBe(1_000);
       expect(ticks.at(-1)!, taskId).toBeGreaterThan(restartedAt + 1_000);
       // Ticks due while the node was down were fired after the restart, marked as catch-up.
-      const missed = fires.filter((f) => Date.parse(f.scheduledAt) > killedAt + 50 && Date.parse(f.scheduledAt) < restartedAt - 1_500);
+      const missed = fires.filter(
+        (f) => Date.parse(f.scheduledAt) > killedAt + 50 && Date.parse(f.scheduledAt) < restartedAt - 1_500,
+      );
       expect(missed.length, taskId).toBeGreaterThanOrEqual(4);
       for (const f of missed) {
         expect(f.trigger, `${taskId} ${f.scheduledAt}`).toBe('catch-up');

@@ -33,18 +33,28 @@ describe('topic subscribers against a running node', () => {
     const a1 = await consumer({ url: node.url, group: 'billing', topics: ['fanout'], id: 'a1' });
     const a2 = await consumer({ url: node.url, group: 'billing', topics: ['fanout'], id: 'a2' });
     const b1 = await consumer({ url: node.url, group: 'audit', topics: ['fanout'], id: 'b1' });
-    await api(node.url, 'POST', '/api/tasks', { id: 'fanout-task', schedule: { every: '200ms' }, target: { topic: 'fanout' }, overlap: 'allow' });
+    await api(node.url, 'POST', '/api/tasks', {
+      id: 'fanout-task',
+      schedule: { every: '200ms' },
+      target: { topic: 'fanout' },
+      overlap: 'allow',
+    });
     await sleep(4_000);
     await api(node.url, 'POST', '/api/tasks/fanout-task/pause');
     await sleep(1_000);
 
     const log = await readLog(node.url);
-    const fired = log.filter((e) => e.type === 'TaskFired' && e.data.taskId === 'fanout-task').map((e) => e.data.fireId as string);
+    const fired = log
+      .filter((e) => e.type === 'TaskFired' && e.data.taskId === 'fanout-task')
+      .map((e) => e.data.fireId as string);
     const succeeded = log.filter((e) => e.type === 'TaskSucceeded' && e.data.taskId === 'fanout-task');
     expect(fired.length).toBeGreaterThanOrEqual(15);
     expect(succeeded).toHaveLength(fired.length);
 
-    const handledBy = (cs: ConsumerProcess[]) => cs.flatMap((c) => c.lines.filter((l) => l.event === 'handled' && l.taskId === 'fanout-task').map((l) => l.fireId));
+    const handledBy = (cs: ConsumerProcess[]) =>
+      cs.flatMap((c) =>
+        c.lines.filter((l) => l.event === 'handled' && l.taskId === 'fanout-task').map((l) => l.fireId),
+      );
     const groupA = handledBy([a1, a2]);
     const groupB = handledBy([b1]);
     expect([...groupA].sort()).toEqual([...fired].sort());
@@ -53,12 +63,25 @@ describe('topic subscribers against a running node', () => {
     expect(handledBy([a1]).length).toBeGreaterThan(0);
     expect(handledBy([a2]).length).toBeGreaterThan(0);
     // Each success names both groups.
-    for (const s of succeeded) expect((s.data.details as Array<{ group: string }>).map((d) => d.group).sort()).toEqual(['audit', 'billing']);
+    for (const s of succeeded)
+      expect((s.data.details as Array<{ group: string }>).map((d) => d.group).sort()).toEqual(['audit', 'billing']);
   });
 
   it('redelivers a fire to another consumer of the group when the one handling it is killed', async () => {
-    const slow = await consumer({ url: node.url, group: 'reports', topics: ['kill-me'], id: 'slow', mode: 'slow', env: { HOLD_MS: '60000' } });
-    await api(node.url, 'POST', '/api/tasks', { id: 'kill-task', schedule: { every: '1h' }, target: { topic: 'kill-me' }, timeout: '1m' });
+    const slow = await consumer({
+      url: node.url,
+      group: 'reports',
+      topics: ['kill-me'],
+      id: 'slow',
+      mode: 'slow',
+      env: { HOLD_MS: '60000' },
+    });
+    await api(node.url, 'POST', '/api/tasks', {
+      id: 'kill-task',
+      schedule: { every: '1h' },
+      target: { topic: 'kill-me' },
+      timeout: '1m',
+    });
     const { fireId } = await api<{ fireId: string }>(node.url, 'POST', '/api/tasks/kill-task/trigger');
     await slow.waitFor((l) => l.event === 'received' && l.fireId === fireId);
     const rescuer = await consumer({ url: node.url, group: 'reports', topics: ['kill-me'], id: 'rescuer' });
@@ -67,13 +90,25 @@ describe('topic subscribers against a running node', () => {
     await sleep(300);
 
     const log = await readLog(node.url);
-    const outcomes = log.filter((e) => (e.type === 'TaskSucceeded' || e.type === 'TaskFailed') && e.data.fireId === fireId);
+    const outcomes = log.filter(
+      (e) => (e.type === 'TaskSucceeded' || e.type === 'TaskFailed') && e.data.fireId === fireId,
+    );
     expect(outcomes).toHaveLength(1);
-    expect(outcomes[0]).toMatchObject({ type: 'TaskSucceeded', data: { attempt: 1, details: [{ group: 'reports', consumer: 'rescuer', status: 'succeeded' }] } });
+    expect(outcomes[0]).toMatchObject({
+      type: 'TaskSucceeded',
+      data: { attempt: 1, details: [{ group: 'reports', consumer: 'rescuer', status: 'succeeded' }] },
+    });
   });
 
   it('records failures and retries them by the task’s policy until one succeeds', async () => {
-    const picky = await consumer({ url: node.url, group: 'ledger', topics: ['flaky'], id: 'picky', mode: 'fail-before', env: { SUCCEED_AT: '3' } });
+    const picky = await consumer({
+      url: node.url,
+      group: 'ledger',
+      topics: ['flaky'],
+      id: 'picky',
+      mode: 'fail-before',
+      env: { SUCCEED_AT: '3' },
+    });
     await api(node.url, 'POST', '/api/tasks', {
       id: 'flaky-task',
       schedule: { every: '1h' },
@@ -85,7 +120,9 @@ describe('topic subscribers against a running node', () => {
     await sleep(300);
 
     const log = await readLog(node.url);
-    const ofFire = log.filter((e) => e.data.fireId === fireId).map((e) => [e.type, e.data.attempt, e.type === 'TaskFailed' ? e.data.message : undefined]);
+    const ofFire = log
+      .filter((e) => e.data.fireId === fireId)
+      .map((e) => [e.type, e.data.attempt, e.type === 'TaskFailed' ? e.data.message : undefined]);
     expect(ofFire).toEqual([
       ['TaskFired', 1, undefined],
       ['TaskFailed', 1, expect.stringContaining('refused attempt 1')],
@@ -96,7 +133,11 @@ describe('topic subscribers against a running node', () => {
     ]);
     const failed = log.filter((e) => e.type === 'TaskFailed' && e.data.fireId === fireId);
     for (const f of failed) expect(f.data.willRetryAt).toBeTypeOf('string');
-    const history = await api<{ fires: Array<{ fireId: string; status: string; attempts: number }> }>(node.url, 'GET', '/api/tasks/flaky-task/history');
+    const history = await api<{ fires: Array<{ fireId: string; status: string; attempts: number }> }>(
+      node.url,
+      'GET',
+      '/api/tasks/flaky-task/history',
+    );
     expect(history.fires.find((f) => f.fireId === fireId)).toMatchObject({ status: 'succeeded', attempts: 3 });
   });
 });

@@ -229,6 +229,22 @@ describe('task routes: success paths', () => {
     expect(at.body.nextFireAt).toBe('2999-01-01T00:00:00.000Z');
   });
 
+  it('views never show a webhook secret; sending a view back keeps the secret the task has', async () => {
+    const viewed = (await call<TaskView>('GET', '/api/tasks/gamma')).body.spec as Record<string, unknown>;
+    expect(JSON.stringify(viewed)).not.toContain('a-secret-of-16-chars');
+    expect(viewed.target).toMatchObject({ http: { secret: '(secret is set)' } });
+    const same = await call<{ result: string }>('PUT', '/api/tasks/gamma', { json: viewed });
+    expect(same.body.result).toBe('unchanged');
+    const changed = await call<{ result: string }>('PUT', '/api/tasks/gamma', {
+      json: { ...viewed, schedule: { delayAfter: '20m' } },
+    });
+    expect(changed.body.result).toBe('updated');
+    const update = (await readLog()).filter((e) => e.type === 'TaskUpdated' && e.data.taskId === 'gamma').at(-1);
+    expect(update?.data.spec).toMatchObject({ target: { http: { secret: 'a-secret-of-16-chars' } } });
+    const restore = await call('PUT', '/api/tasks/gamma', { json: { ...viewed, schedule: { delayAfter: '15m' } } });
+    expect(restore.status).toBe(200);
+  });
+
   it('POST /api/tasks with an existing id answers 409 and changes nothing', async () => {
     const res = await call<ErrorBody>('POST', '/api/tasks', { json: task('alpha', { schedule: { every: '5s' } }) });
     expect(res.status).toBe(409);
@@ -986,7 +1002,7 @@ describe('bad input', () => {
       logBefore.filter((e) => e.stream === `kairos-task-${stream}`).map((e) => e.type);
     expect(byStream('alpha')).toEqual(['TaskCreated', 'TaskAssigned', 'TaskFired']);
     expect(byStream('beta')).toEqual(['TaskCreated', 'TaskPaused', 'TaskResumed']);
-    expect(byStream('gamma')).toEqual(['TaskCreated', 'TaskDeleted', 'TaskRestored']);
+    expect(byStream('gamma')).toEqual(['TaskCreated', 'TaskUpdated', 'TaskUpdated', 'TaskDeleted', 'TaskRestored']);
     expect(byStream('delta')).toEqual(['TaskCreated', 'TaskAssigned', 'TaskFired', 'TaskFired']);
     expect(byStream('epsilon')).toEqual(['TaskCreated', 'TaskUpdated']);
   });

@@ -20,8 +20,14 @@ const ev = {
   resumed: (at: number): TaskEvent => ({ type: 'TaskResumed', data: { v: 1, taskId: 't1', at: iso(at) } }),
   deleted: (at: number): TaskEvent => ({ type: 'TaskDeleted', data: { v: 1, taskId: 't1', at: iso(at) } }),
   restored: (at: number): TaskEvent => ({ type: 'TaskRestored', data: { v: 1, taskId: 't1', at: iso(at) } }),
-  updated: (s: TaskSpec, at: number): TaskEvent => ({ type: 'TaskUpdated', data: { v: 1, taskId: 't1', spec: s, at: iso(at) } }),
-  released: (lease: Lease, at: number): TaskEvent => ({ type: 'TaskReleased', data: { v: 1, taskId: 't1', node: lease.node, epoch: lease.epoch, reason: 'drain', at: iso(at) } }),
+  updated: (s: TaskSpec, at: number): TaskEvent => ({
+    type: 'TaskUpdated',
+    data: { v: 1, taskId: 't1', spec: s, at: iso(at) },
+  }),
+  released: (lease: Lease, at: number): TaskEvent => ({
+    type: 'TaskReleased',
+    data: { v: 1, taskId: 't1', node: lease.node, epoch: lease.epoch, reason: 'drain', at: iso(at) },
+  }),
 };
 
 /** Every in-flight attempt succeeds at `at`. */
@@ -31,17 +37,28 @@ const succeedAll = (events: TaskEvent[], at: number): TaskEvent[] => {
     ...events,
     ...s.inFlight
       .filter((f) => f.deadline !== null)
-      .map((f): TaskEvent => ({ type: 'TaskSucceeded', data: { v: 1, taskId: 't1', fireId: f.fireId, attempt: f.attempt, at: iso(at), durationMs: 1, details: [] } })),
+      .map((f): TaskEvent => ({
+        type: 'TaskSucceeded',
+        data: { v: 1, taskId: 't1', fireId: f.fireId, attempt: f.attempt, at: iso(at), durationMs: 1, details: [] },
+      })),
   ];
 };
 
 /** Applies `decide(command)` to a history, returning the longer history. */
-const step = (events: TaskEvent[], command: TaskCommand): TaskEvent[] => [...events, ...decide(command, foldTask('t1', events))];
+const step = (events: TaskEvent[], command: TaskCommand): TaskEvent[] => [
+  ...events,
+  ...decide(command, foldTask('t1', events)),
+];
 
-const fired = (events: TaskEvent[]) => events.filter((e): e is Extract<TaskEvent, { type: 'TaskFired' }> => e.type === 'TaskFired');
+const fired = (events: TaskEvent[]) =>
+  events.filter((e): e is Extract<TaskEvent, { type: 'TaskFired' }> => e.type === 'TaskFired');
 
 /** Drives a history forward like the node does: Advance at every wake-up until `until`, answering nothing. */
-const driveTo = (events: TaskEvent[], until: number, answer?: (state: TaskState, now: number) => TaskEvent[]): TaskEvent[] => {
+const driveTo = (
+  events: TaskEvent[],
+  until: number,
+  answer?: (state: TaskState, now: number) => TaskEvent[],
+): TaskEvent[] => {
   let h = events;
   for (let i = 0; i < 10_000; i++) {
     const wake = nextWakeAt(foldTask('t1', h));
@@ -66,7 +83,10 @@ describe('jitter against misfire detection', () => {
     const wake = nextWakeAt(foldTask('t1', [created(s)])) as number;
     given([created(s)])
       .when(advance(wake))
-      .then([{ type: 'TaskAssigned' }, { type: 'TaskFired', data: { scheduledAt: iso(T0 + 60 * S), firedAt: iso(wake), trigger: 'schedule' } }]);
+      .then([
+        { type: 'TaskAssigned' },
+        { type: 'TaskFired', data: { scheduledAt: iso(T0 + 60 * S), firedAt: iso(wake), trigger: 'schedule' } },
+      ]);
   });
 
   it('a jittered tick fired at its jittered instant is a schedule fire, not a catch-up (fire-once)', () => {
@@ -159,7 +179,9 @@ describe('one-shot `at`', () => {
   it('a one-shot that has fired is not fired again when its schedule is edited without moving `at`', () => {
     const h = [...done(), ev.updated(at({ jitter: '1s' }), T0 + 10 * S)];
     expect(nextWakeAt(foldTask('t1', h))).toBeNull();
-    given(h).when(advance(T0 + 20 * S)).thenNothingHappened();
+    given(h)
+      .when(advance(T0 + 20 * S))
+      .thenNothingHappened();
   });
 
   it('an update to a one-shot at a tick the task already fired does not fire that tick again', () => {
@@ -172,7 +194,10 @@ describe('one-shot `at`', () => {
   it('a one-shot created in the past is dropped by a catch-up window, and never woken again', () => {
     const past = spec({ schedule: { at: iso(T0 - 60 * S) }, misfire: { catchUpWindow: '10s' } });
     const h = step([created(past)], advance(T0 + 1));
-    expect(h.slice(1)).toMatchObject([{ type: 'TaskAssigned' }, { type: 'TaskMisfired', data: { action: 'dropped', count: 1 } }]);
+    expect(h.slice(1)).toMatchObject([
+      { type: 'TaskAssigned' },
+      { type: 'TaskMisfired', data: { action: 'dropped', count: 1 } },
+    ]);
     expect(nextWakeAt(foldTask('t1', h))).toBeNull();
   });
 
@@ -192,14 +217,20 @@ describe('fencing', () => {
     h = step(h, advance(T0 + 2 * S, n2));
     h = succeedAll(h, T0 + 2 * S + 10);
     h = [...h, ev.released(n2, T0 + 2 * S + 20)];
-    given(h).when(advance(T0 + 3 * S, n1)).thenThrows(FencedError);
+    given(h)
+      .when(advance(T0 + 3 * S, n1))
+      .thenThrows(FencedError);
   });
 
   it('a stale lease is fenced for manual triggers and for timeouts, not only for ticks', () => {
     let h = fireAt([created(spec({ timeout: '500ms' }))], T0 + S, n2);
-    given(h).when({ type: 'TriggerTask', now: T0 + S + 100, lease: n1 }).thenThrows(FencedError);
+    given(h)
+      .when({ type: 'TriggerTask', now: T0 + S + 100, lease: n1 })
+      .thenThrows(FencedError);
     h = [...h, ev.paused(T0 + S + 100)];
-    given(h).when(advance(T0 + 3 * S, n1)).thenThrows(FencedError);
+    given(h)
+      .when(advance(T0 + 3 * S, n1))
+      .thenThrows(FencedError);
   });
 
   it('the claim is recorded once per epoch, and only with a decision', () => {
@@ -207,7 +238,9 @@ describe('fencing', () => {
     h = succeedAll(h, T0 + S + 10);
     h = step(h, advance(T0 + 2 * S, n1));
     expect(h.filter((e) => e.type === 'TaskAssigned' || e.type === 'TaskReassigned')).toHaveLength(1);
-    given(h).when(advance(T0 + 2 * S + 1, n2)).thenNothingHappened();
+    given(h)
+      .when(advance(T0 + 2 * S + 1, n2))
+      .thenNothingHappened();
   });
 });
 
@@ -229,7 +262,10 @@ describe('overlap: buffered ticks', () => {
   it('buffer-one with misfire skip fires the buffered tick on completion, even when the run outlasted the threshold', () => {
     let h = longRun({ overlap: 'buffer-one', misfire: { policy: 'skip' } });
     h = driveTo(h, T0 + 34 * S);
-    expect(h.at(-1)).toMatchObject({ type: 'TaskSkipped', data: { until: iso(T0 + 30 * S - 1), policy: 'buffer-one' } });
+    expect(h.at(-1)).toMatchObject({
+      type: 'TaskSkipped',
+      data: { until: iso(T0 + 30 * S - 1), policy: 'buffer-one' },
+    });
     h = succeedAll(h, T0 + 35 * S);
     const events = decide(advance(T0 + 35 * S), foldTask('t1', h));
     expect(fired(events).map((f) => f.data.scheduledAt)).toEqual([iso(T0 + 30 * S)]);
@@ -252,7 +288,9 @@ describe('overlap: buffered ticks', () => {
   it('buffer-all (fire-all) never fires while a run lasts, and wakes only for the deadline', () => {
     const h = longRun({ overlap: 'buffer-all', misfire: { policy: 'fire-all' }, timeout: '30s' });
     expect(nextWakeAt(foldTask('t1', h))).toBe(T0 + 40 * S);
-    given(h).when(advance(T0 + 39 * S)).thenNothingHappened();
+    given(h)
+      .when(advance(T0 + 39 * S))
+      .thenNothingHappened();
   });
 });
 
@@ -269,7 +307,13 @@ describe('deleted and paused tasks with fires in flight', () => {
 
   it('a deleted task schedules no retry: a failure reported after the delete is final', () => {
     const h = [...fireAt([created(retrying)], T0 + S), ev.deleted(T0 + 2 * S)];
-    const events = decide({ type: 'RecordOutcome', outcome: { fireId: fireIdOf('t1', T0 + S), attempt: 1, status: 'failed', at: T0 + 3 * S } }, foldTask('t1', h));
+    const events = decide(
+      {
+        type: 'RecordOutcome',
+        outcome: { fireId: fireIdOf('t1', T0 + S), attempt: 1, status: 'failed', at: T0 + 3 * S },
+      },
+      foldTask('t1', h),
+    );
     expect(events).toHaveLength(1);
     expect(events[0]).not.toHaveProperty('data.willRetryAt');
   });
@@ -279,13 +323,17 @@ describe('deleted and paused tasks with fires in flight', () => {
     const fireId = fireIdOf('t1', T0 + S);
     h = step(h, { type: 'RecordOutcome', outcome: { fireId, attempt: 1, status: 'failed', at: T0 + 3 * S } });
     expect(nextWakeAt(foldTask('t1', h))).toBeNull();
-    given(h).when(advance(T0 + 10 * S)).thenNothingHappened();
+    given(h)
+      .when(advance(T0 + 10 * S))
+      .thenNothingHappened();
   });
 
   it('a deleted task does not fire its ticks, but its in-flight attempt still times out', () => {
     const h = [...fireAt([created(spec({ timeout: '5s' }))], T0 + S), ev.deleted(T0 + 2 * S)];
     expect(nextWakeAt(foldTask('t1', h))).toBe(T0 + 6 * S);
-    given(h).when(advance(T0 + 6 * S)).then([{ type: 'TaskFailed', data: { reason: 'timeout' } }]);
+    given(h)
+      .when(advance(T0 + 6 * S))
+      .then([{ type: 'TaskFailed', data: { reason: 'timeout' } }]);
     expect(nextWakeAt(foldTask('t1', [...h, ...decide(advance(T0 + 6 * S), foldTask('t1', h))]))).toBeNull();
   });
 });
@@ -296,7 +344,9 @@ describe('timeouts against late outcomes', () => {
 
   it('once an attempt timed out, its late success is ignored and the retry goes ahead', () => {
     let h = step(fireAt([created(retrying)], T0 + S), advance(T0 + 6 * S));
-    given(h).when({ type: 'RecordOutcome', outcome: { fireId, attempt: 1, status: 'succeeded', at: T0 + 6 * S + 10 } }).thenNothingHappened();
+    given(h)
+      .when({ type: 'RecordOutcome', outcome: { fireId, attempt: 1, status: 'succeeded', at: T0 + 6 * S + 10 } })
+      .thenNothingHappened();
     h = step(h, advance(T0 + 7 * S));
     expect(fired(h).map((f) => [f.data.attempt, f.data.trigger])).toEqual([
       [1, 'schedule'],
@@ -309,7 +359,9 @@ describe('timeouts against late outcomes', () => {
     h = step(h, advance(T0 + 7 * S));
     h = step(h, advance(T0 + 12 * S));
     expect(foldTask('t1', h).inFlight.some((f) => f.fireId === fireId)).toBe(false);
-    given(h).when({ type: 'RecordOutcome', outcome: { fireId, attempt: 2, status: 'succeeded', at: T0 + 13 * S } }).thenNothingHappened();
+    given(h)
+      .when({ type: 'RecordOutcome', outcome: { fireId, attempt: 2, status: 'succeeded', at: T0 + 13 * S } })
+      .thenNothingHappened();
   });
 });
 
@@ -318,23 +370,33 @@ describe('cancel-previous', () => {
 
   it('a retry due together with the next tick is not fired only to be cancelled in the same decision', () => {
     let h = fireAt([created(s)], T0 + S);
-    h = step(h, { type: 'RecordOutcome', outcome: { fireId: fireIdOf('t1', T0 + S), attempt: 1, status: 'failed', at: T0 + S } });
+    h = step(h, {
+      type: 'RecordOutcome',
+      outcome: { fireId: fireIdOf('t1', T0 + S), attempt: 1, status: 'failed', at: T0 + S },
+    });
     const events = decide(advance(T0 + 2 * S), foldTask('t1', h));
-    const cancelled = new Set(events.filter((e) => e.type === 'TaskFailed').map((e) => `${e.data.fireId}#${e.data.attempt}`));
+    const cancelled = new Set(
+      events.filter((e) => e.type === 'TaskFailed').map((e) => `${e.data.fireId}#${e.data.attempt}`),
+    );
     const firedThenCancelled = fired(events).filter((f) => cancelled.has(`${f.data.fireId}#${f.data.attempt}`));
     expect(firedThenCancelled).toEqual([]);
   });
 
   it('cancel-previous abandons a fire waiting for its retry (final, no retry), and fires the new tick', () => {
     let h = fireAt([created(s)], T0 + S);
-    h = step(h, { type: 'RecordOutcome', outcome: { fireId: fireIdOf('t1', T0 + S), attempt: 1, status: 'failed', at: T0 + S + 100 } });
+    h = step(h, {
+      type: 'RecordOutcome',
+      outcome: { fireId: fireIdOf('t1', T0 + S), attempt: 1, status: 'failed', at: T0 + S + 100 },
+    });
     // The retry would come at 2.1s; the 2s tick comes first.
     h = step(h, advance(T0 + 2 * S));
     const state = foldTask('t1', h);
     expect(state.inFlight.map((f) => f.fireId)).toEqual([fireIdOf('t1', T0 + 2 * S)]);
     expect(h.at(-2)).toMatchObject({ type: 'TaskFailed', data: { reason: 'cancelled' } });
     expect(h.at(-2)).not.toHaveProperty('data.willRetryAt');
-    given(h).when(advance(T0 + 2 * S + 100)).thenNothingHappened();
+    given(h)
+      .when(advance(T0 + 2 * S + 100))
+      .thenNothingHappened();
   });
 });
 
@@ -346,7 +408,9 @@ describe('maxRuns with catch-up', () => {
     expect(fired(h)).toHaveLength(3);
     h = succeedAll(h, T0 + 10 * S);
     expect(nextWakeAt(foldTask('t1', h))).toBeNull();
-    given(h).when(advance(T0 + 20 * S)).thenNothingHappened();
+    given(h)
+      .when(advance(T0 + 20 * S))
+      .thenNothingHappened();
   });
 
   it('skipped and coalesced ticks do not count as runs', () => {
@@ -362,7 +426,12 @@ describe('maxRuns with catch-up', () => {
 
 describe('spec limits', () => {
   it('a timeout the spec accepts can be decided (no RangeError on every Advance)', () => {
-    const parsed = TaskSpec.safeParse({ id: 't1', schedule: { every: '1s' }, target: { topic: 'jobs' }, timeout: '15000000w' });
+    const parsed = TaskSpec.safeParse({
+      id: 't1',
+      schedule: { every: '1s' },
+      target: { topic: 'jobs' },
+      timeout: '15000000w',
+    });
     // Either the validator refuses the duration, or the decider can fire the task.
     const decideFire = () => decide(advance(T0 + S), foldTask('t1', [created(parsed.data as TaskSpec)]));
     expect(parsed.success ? decideFire : () => undefined).not.toThrow();
@@ -379,12 +448,23 @@ describe('no busy loop, no stall (sequences)', () => {
   it('after any Advance the next wake-up is in the future (or, if due now, the next Advance makes progress), and no attempt fires twice', () => {
     const overlaps = ['skip', 'buffer-one', 'buffer-all', 'allow', 'cancel-previous'] as const;
     const policies = ['fire-once', 'fire-all', 'skip'] as const;
-    const schedules = [{ every: '1s' }, { every: '3s', jitter: '2s' }, { cron: '*/2 * * * * *' }, { every: '2s', maxRuns: 4 }];
+    const schedules = [
+      { every: '1s' },
+      { every: '3s', jitter: '2s' },
+      { cron: '*/2 * * * * *' },
+      { every: '2s', maxRuns: 4 },
+    ];
     const rnd = prng(42);
     for (const overlap of overlaps)
       for (const policy of policies)
         for (const schedule of schedules) {
-          const s = spec({ schedule, overlap, misfire: { policy, maxCatchUp: 3 }, retry: { maxAttempts: 2, backoff: { initial: '1s' } }, timeout: '2500ms' });
+          const s = spec({
+            schedule,
+            overlap,
+            misfire: { policy, maxCatchUp: 3 },
+            retry: { maxAttempts: 2, backoff: { initial: '1s' } },
+            timeout: '2500ms',
+          });
           let state = foldTask('t1', [created(s)]);
           let now = T0;
           const attempts = new Set<string>();
@@ -398,13 +478,23 @@ describe('no busy loop, no stall (sequences)', () => {
             } else if (state.inFlight.length > 0) {
               const f = state.inFlight[Math.floor(rnd() * state.inFlight.length)] as TaskState['inFlight'][number];
               now += Math.floor(rnd() * 1_000);
-              command = { type: 'RecordOutcome', outcome: { fireId: f.fireId, attempt: f.attempt, status: rnd() < 0.5 ? 'succeeded' : 'failed', at: now } };
+              command = {
+                type: 'RecordOutcome',
+                outcome: {
+                  fireId: f.fireId,
+                  attempt: f.attempt,
+                  status: rnd() < 0.5 ? 'succeeded' : 'failed',
+                  at: now,
+                },
+              };
             } else continue;
             const events = decide(command, state);
             for (const e of events) {
               if (e.type === 'TaskFired') {
                 const key = `${e.data.fireId}#${e.data.attempt}`;
-                expect(attempts.has(key), `${overlap}/${policy}/${JSON.stringify(schedule)}: ${key} fired twice`).toBe(false);
+                expect(attempts.has(key), `${overlap}/${policy}/${JSON.stringify(schedule)}: ${key} fired twice`).toBe(
+                  false,
+                );
                 attempts.add(key);
               }
               state = evolve(state, e);
@@ -413,10 +503,14 @@ describe('no busy loop, no stall (sequences)', () => {
             const wake = nextWakeAt(state);
             if (wake !== null && wake <= now) {
               // Due again at once: acceptable only if the next decision makes progress (no hot loop).
-              expect(decide(advance(now), state).length, `${overlap}/${policy}/${JSON.stringify(schedule)} hot loop at ${now - T0}`).toBeGreaterThan(0);
+              expect(
+                decide(advance(now), state).length,
+                `${overlap}/${policy}/${JSON.stringify(schedule)} hot loop at ${now - T0}`,
+              ).toBeGreaterThan(0);
             }
             // An infinite schedule that is active always has a wake-up (else the task stalls).
-            if (!('maxRuns' in schedule)) expect(wake, `${overlap}/${policy}/${JSON.stringify(schedule)} stalled at ${now - T0}`).not.toBeNull();
+            if (!('maxRuns' in schedule))
+              expect(wake, `${overlap}/${policy}/${JSON.stringify(schedule)} stalled at ${now - T0}`).not.toBeNull();
           }
         }
   });
@@ -425,14 +519,25 @@ describe('no busy loop, no stall (sequences)', () => {
     const rnd = prng(7);
     for (const overlap of ['skip', 'buffer-one', 'buffer-all', 'allow', 'cancel-previous'] as const)
       for (const policy of ['fire-once', 'fire-all', 'skip'] as const) {
-        const s = spec({ schedule: { every: '1s', jitter: '400ms' }, overlap, misfire: { policy, maxCatchUp: 2, catchUpWindow: '6s' }, timeout: '3s' });
+        const s = spec({
+          schedule: { every: '1s', jitter: '400ms' },
+          overlap,
+          misfire: { policy, maxCatchUp: 2, catchUpWindow: '6s' },
+          timeout: '3s',
+        });
         const log: TaskEvent[] = [created(s)];
         let state = foldTask('t1', log);
         let now = T0;
         for (let i = 0; i < 60; i++) {
           now += Math.floor(rnd() * (rnd() < 0.1 ? 20_000 : 1_500));
           const f = state.inFlight[0];
-          const command: TaskCommand = f && f.deadline !== null && rnd() < 0.4 ? { type: 'RecordOutcome', outcome: { fireId: f.fireId, attempt: f.attempt, status: 'succeeded', at: now } } : advance(now);
+          const command: TaskCommand =
+            f && f.deadline !== null && rnd() < 0.4
+              ? {
+                  type: 'RecordOutcome',
+                  outcome: { fireId: f.fireId, attempt: f.attempt, status: 'succeeded', at: now },
+                }
+              : advance(now);
           for (const e of decide(command, state)) {
             log.push(e);
             state = evolve(state, e);
@@ -459,7 +564,10 @@ describe('state folding', () => {
   it('a retry attempt neither moves the cursor nor counts as a run', () => {
     const s = spec({ retry: { maxAttempts: 2, backoff: { initial: '1s', jitter: 0 } } });
     let h = fireAt([created(s)], T0 + S);
-    h = step(h, { type: 'RecordOutcome', outcome: { fireId: fireIdOf('t1', T0 + S), attempt: 1, status: 'failed', at: T0 + S + 100 } });
+    h = step(h, {
+      type: 'RecordOutcome',
+      outcome: { fireId: fireIdOf('t1', T0 + S), attempt: 1, status: 'failed', at: T0 + S + 100 },
+    });
     h = step(h, advance(T0 + 2 * S + 100));
     const state = foldTask('t1', h);
     expect(fired(h).at(-1)).toMatchObject({ data: { trigger: 'retry', attempt: 2 } });

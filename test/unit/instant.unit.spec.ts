@@ -3,7 +3,12 @@ import { toIso, toMillis } from '../../domain/time/instant.js';
 
 describe('instants', () => {
   it('reads the log’s own ISO form exactly like Date.parse', () => {
-    for (const iso of ['2026-03-29T01:00:00.000Z', '1970-01-01T00:00:00.000Z', '2024-02-29T23:59:59.999Z', '2099-12-31T12:34:56.789Z']) {
+    for (const iso of [
+      '2026-03-29T01:00:00.000Z',
+      '1970-01-01T00:00:00.000Z',
+      '2024-02-29T23:59:59.999Z',
+      '2099-12-31T12:34:56.789Z',
+    ]) {
       expect(toMillis(iso)).toBe(Date.parse(iso));
     }
   });

@@ -37,7 +37,9 @@ describe('SchedulerNode edge cases', () => {
     store = new InMemoryEventStore({ now: () => clock.now() });
   };
 
-  const boot = async (options: { nodeId?: string; epoch?: number; answer?: 'succeed' | 'fail' | 'none'; hibernateAfterMs?: number } = {}): Promise<Booted> => {
+  const boot = async (
+    options: { nodeId?: string; epoch?: number; answer?: 'succeed' | 'fail' | 'none'; hibernateAfterMs?: number } = {},
+  ): Promise<Booted> => {
     const nodeId = options.nodeId ?? 'n1';
     const target = new RecordingTarget();
     let coordinator: FixedLeaseCoordinator | undefined;
@@ -119,7 +121,15 @@ describe('SchedulerNode edge cases', () => {
     it('a fire in flight when its task is deleted reaches a final outcome (it is not left in flight for ever)', async () => {
       setup();
       const { node, target } = await boot({ answer: 'none' });
-      await node.createTask(specOf({ id: 'x', schedule: { every: '1h' }, timeout: '5s', retry: { maxAttempts: 3, backoff: { initial: '1s' } } }), user);
+      await node.createTask(
+        specOf({
+          id: 'x',
+          schedule: { every: '1h' },
+          timeout: '5s',
+          retry: { maxAttempts: 3, backoff: { initial: '1s' } },
+        }),
+        user,
+      );
       await run(clock, 3_600 * S + 100, 1_000);
       expect(target.delivered).toHaveLength(1);
       await node.deleteTask('x', user);
@@ -226,8 +236,14 @@ describe('SchedulerNode edge cases', () => {
     it('the node never hot-loops (no burst of zero-delay timers) across fires, retries, timeouts and pauses', async () => {
       setup();
       const { node } = await boot({ answer: 'none' });
-      await node.createTask(specOf({ id: 'a', timeout: '1500ms', retry: { maxAttempts: 2, backoff: { initial: '300ms' } } }), user);
-      await node.createTask(specOf({ id: 'b', schedule: { every: '1s', jitter: '700ms' }, overlap: 'buffer-one', timeout: '2500ms' }), user);
+      await node.createTask(
+        specOf({ id: 'a', timeout: '1500ms', retry: { maxAttempts: 2, backoff: { initial: '300ms' } } }),
+        user,
+      );
+      await node.createTask(
+        specOf({ id: 'b', schedule: { every: '1s', jitter: '700ms' }, overlap: 'buffer-one', timeout: '2500ms' }),
+        user,
+      );
       await node.createTask(specOf({ id: 'c', schedule: { delayAfter: '1s' }, timeout: '800ms' }), user);
       await run(clock, 10 * S, 50);
       await node.pauseTask('a', user);
@@ -262,11 +278,18 @@ describe('SchedulerNode edge cases', () => {
       const { node } = await boot();
       const spec = specOf({ id: 'ext' });
       await store.appendToStream('kairos-task-ext', [
-        { id: crypto.randomUUID(), type: 'TaskCreated', data: { v: 1, taskId: 'ext', spec, at: new Date(clock.now()).toISOString() }, metadata: { actor: 'user:other' } },
+        {
+          id: crypto.randomUUID(),
+          type: 'TaskCreated',
+          data: { v: 1, taskId: 'ext', spec, at: new Date(clock.now()).toISOString() },
+          metadata: { actor: 'user:other' },
+        },
       ]);
       await flush();
       await run(clock, 3 * S);
-      expect(firedOf(await store.readAll()).map((f) => f.scheduledAt)).toEqual([1, 2, 3].map((s) => new Date(T0 + s * S).toISOString()));
+      expect(firedOf(await store.readAll()).map((f) => f.scheduledAt)).toEqual(
+        [1, 2, 3].map((s) => new Date(T0 + s * S).toISOString()),
+      );
       expect(node.get('ext')?.state.owner).toMatchObject({ node: 'n1' });
     });
 
@@ -277,14 +300,23 @@ describe('SchedulerNode edge cases', () => {
       await run(clock, S);
       expect(target.delivered).toHaveLength(1);
       await store.appendToStream('kairos-task-p', [
-        { id: crypto.randomUUID(), type: 'TaskPaused', data: { v: 1, taskId: 'p', at: new Date(clock.now()).toISOString() }, metadata: { actor: 'user:other' } },
+        {
+          id: crypto.randomUUID(),
+          type: 'TaskPaused',
+          data: { v: 1, taskId: 'p', at: new Date(clock.now()).toISOString() },
+          metadata: { actor: 'user:other' },
+        },
       ]);
       await flush();
       target.answer(target.delivered[0]!, 'succeeded', clock.now());
       await flush();
       await run(clock, 5 * S);
       expect(firedOf(await store.readAll())).toHaveLength(1);
-      expect(node.get('p')?.state).toMatchObject({ status: 'paused', inFlight: [], lastOutcome: { status: 'succeeded' } });
+      expect(node.get('p')?.state).toMatchObject({
+        status: 'paused',
+        inFlight: [],
+        lastOutcome: { status: 'succeeded' },
+      });
       await expectLiveStateIsTheFold(node, 'p');
     });
   });
@@ -323,7 +355,15 @@ describe('SchedulerNode edge cases', () => {
     it('an outcome arriving after the timeout is ignored; the retry fires once and its outcome counts', async () => {
       setup();
       const { node, target } = await boot({ answer: 'none' });
-      await node.createTask(specOf({ id: 't', schedule: { every: '1h' }, timeout: '2s', retry: { maxAttempts: 2, backoff: { initial: '1s', jitter: 0 } } }), user);
+      await node.createTask(
+        specOf({
+          id: 't',
+          schedule: { every: '1h' },
+          timeout: '2s',
+          retry: { maxAttempts: 2, backoff: { initial: '1s', jitter: 0 } },
+        }),
+        user,
+      );
       await run(clock, 3_600 * S, 10_000);
       await run(clock, 2_500, 100); // the first attempt times out
       target.answer(target.delivered[0]!, 'succeeded', clock.now());
@@ -334,7 +374,9 @@ describe('SchedulerNode edge cases', () => {
       target.answer(target.delivered[1]!, 'succeeded', clock.now());
       await flush();
       const log = await store.readAll();
-      expect(log.filter((e) => e.type === 'TaskSucceeded').map((e) => (e.data as { attempt: number }).attempt)).toEqual([2]);
+      expect(log.filter((e) => e.type === 'TaskSucceeded').map((e) => (e.data as { attempt: number }).attempt)).toEqual(
+        [2],
+      );
       expect(node.get('t')?.state.inFlight).toEqual([]);
     });
   });
@@ -350,13 +392,24 @@ describe('SchedulerNode edge cases', () => {
     /** A node whose target answers each delivery after a random delay (success, failure, or never). */
     const bootRandom = async (rnd: () => number, nodeId: string, epoch: number) => {
       const target = new RecordingTarget();
-      const node = new SchedulerNode({ nodeId, store, clock, target, hibernateAfterMs: Math.floor(rnd() * 3_000), coordinator: () => new FixedLeaseCoordinator(nodeId, epoch) });
+      const node = new SchedulerNode({
+        nodeId,
+        store,
+        clock,
+        target,
+        hibernateAfterMs: Math.floor(rnd() * 3_000),
+        coordinator: () => new FixedLeaseCoordinator(nodeId, epoch),
+      });
       target.listener = (o) => void node.reportOutcome(o);
       const deliver = target.deliver.bind(target);
       target.deliver = (fire) => {
         deliver(fire);
         const r = rnd();
-        if (r < 0.8) clock.setTimer(() => target.answer(fire, r < 0.55 ? 'succeeded' : 'failed', clock.now(), 'x'), 1 + Math.floor(rnd() * 2_500));
+        if (r < 0.8)
+          clock.setTimer(
+            () => target.answer(fire, r < 0.55 ? 'succeeded' : 'failed', clock.now(), 'x'),
+            1 + Math.floor(rnd() * 2_500),
+          );
       };
       await node.start();
       nodes.push(node);
@@ -370,72 +423,100 @@ describe('SchedulerNode edge cases', () => {
       expect(keys.length - new Set(keys).size).toBe(0);
       for (const id of ids) {
         const events = await streamOf(id);
-        const epochs = events.flatMap((e) => (e.type === 'TaskAssigned' || e.type === 'TaskReassigned' ? [e.data.epoch] : []));
+        const epochs = events.flatMap((e) =>
+          e.type === 'TaskAssigned' || e.type === 'TaskReassigned' ? [e.data.epoch] : [],
+        );
         expect(epochs).toEqual([...epochs].sort((a, b) => a - b));
         for (const n of live) expect(n.get(id)?.state).toEqual(foldTask(id, events));
       }
     };
 
-    it.each([1, 2, 3])('restarts and hot changes never fire a tick attempt twice, and state always equals the fold (seed %i)', async (seed) => {
-      setup();
-      const rnd = prng(seed);
-      let epoch = 1;
-      let node = await bootRandom(rnd, 'n1', epoch++);
-      const ids = ['a', 'b', 'c', 'd'];
-      const schedules = [{ every: '1s' }, { every: '2s', jitter: '1500ms' }, { cron: '*/3 * * * * *' }];
-      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
-      for (const id of ids) {
-        await node.createTask(specOf({ id, schedule: pick(schedules), overlap: pick(overlaps), misfire: { policy: pick(policies), maxCatchUp: 3 }, timeout: '2s', retry: { maxAttempts: 2, backoff: { initial: '500ms' } } }), user);
-      }
-      for (let i = 0; i < 200; i++) {
-        const r = rnd();
-        const id = pick(ids);
-        try {
-          if (r < 0.03) {
-            await node.stop();
-            clock.increment(Math.floor(rnd() * 8_000));
-            node = await bootRandom(rnd, `n${epoch}`, epoch++);
-          } else if (r < 0.06) await node.pauseTask(id, user);
-          else if (r < 0.09) await node.resumeTask(id, user);
-          else if (r < 0.1) await node.deleteTask(id, user);
-          else if (r < 0.12) await node.restoreTask(id, user);
-          else if (r < 0.14) await node.triggerTask(id, user);
-          else if (r < 0.16) await node.updateTask(specOf({ id, schedule: pick(schedules), timeout: '2s' }), user);
-        } catch (err) {
-          expect(String(err)).toMatch(/deleted/);
+    it.each([1, 2, 3])(
+      'restarts and hot changes never fire a tick attempt twice, and state always equals the fold (seed %i)',
+      async (seed) => {
+        setup();
+        const rnd = prng(seed);
+        let epoch = 1;
+        let node = await bootRandom(rnd, 'n1', epoch++);
+        const ids = ['a', 'b', 'c', 'd'];
+        const schedules = [{ every: '1s' }, { every: '2s', jitter: '1500ms' }, { cron: '*/3 * * * * *' }];
+        const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+        for (const id of ids) {
+          await node.createTask(
+            specOf({
+              id,
+              schedule: pick(schedules),
+              overlap: pick(overlaps),
+              misfire: { policy: pick(policies), maxCatchUp: 3 },
+              timeout: '2s',
+              retry: { maxAttempts: 2, backoff: { initial: '500ms' } },
+            }),
+            user,
+          );
         }
-        clock.increment(Math.floor(rnd() * 400));
-        await flush();
-      }
-      await flush(10);
-      await checkLog(ids, [node]);
-    });
+        for (let i = 0; i < 200; i++) {
+          const r = rnd();
+          const id = pick(ids);
+          try {
+            if (r < 0.03) {
+              await node.stop();
+              clock.increment(Math.floor(rnd() * 8_000));
+              node = await bootRandom(rnd, `n${epoch}`, epoch++);
+            } else if (r < 0.06) await node.pauseTask(id, user);
+            else if (r < 0.09) await node.resumeTask(id, user);
+            else if (r < 0.1) await node.deleteTask(id, user);
+            else if (r < 0.12) await node.restoreTask(id, user);
+            else if (r < 0.14) await node.triggerTask(id, user);
+            else if (r < 0.16) await node.updateTask(specOf({ id, schedule: pick(schedules), timeout: '2s' }), user);
+          } catch (err) {
+            expect(String(err)).toMatch(/deleted/);
+          }
+          clock.increment(Math.floor(rnd() * 400));
+          await flush();
+        }
+        await flush(10);
+        await checkLog(ids, [node]);
+      },
+    );
 
-    it.each([1, 2, 3])('split brain (two nodes both holding the lease) never fires a tick attempt twice; after the newer epoch is recorded only it fires (seed %i)', async (seed) => {
-      setup();
-      const rnd = prng(seed);
-      const old = await bootRandom(rnd, 'old', 3);
-      const ids = ['x', 'y', 'z'];
-      for (const id of ids) {
-        await old.createTask(specOf({ id, schedule: { every: ['1s', '700ms', '2s'][Math.floor(rnd() * 3)] as string }, overlap: overlaps[Math.floor(rnd() * 5)], misfire: { policy: policies[Math.floor(rnd() * 3)] }, timeout: '1500ms', retry: { maxAttempts: 3, backoff: { initial: '300ms' } } }), user);
-      }
-      for (let i = 0; i < 30; i++) {
-        clock.increment(Math.floor(rnd() * 300));
-        await flush();
-      }
-      const young = await bootRandom(rnd, 'young', 7);
-      for (let i = 0; i < 150; i++) {
-        clock.increment(Math.floor(rnd() * 300));
-        await flush(Math.floor(rnd() * 4));
-      }
-      await flush(10);
-      await checkLog(ids, [old, young]);
-      for (const id of ids) {
-        const events = await streamOf(id);
-        const claimed = events.findIndex((e) => e.type === 'TaskReassigned');
-        expect(claimed).toBeGreaterThan(-1);
-        expect(events.slice(claimed).every((e) => e.type !== 'TaskFired' || e.data.epoch === 7)).toBe(true);
-      }
-    });
+    it.each([1, 2, 3])(
+      'split brain (two nodes both holding the lease) never fires a tick attempt twice; after the newer epoch is recorded only it fires (seed %i)',
+      async (seed) => {
+        setup();
+        const rnd = prng(seed);
+        const old = await bootRandom(rnd, 'old', 3);
+        const ids = ['x', 'y', 'z'];
+        for (const id of ids) {
+          await old.createTask(
+            specOf({
+              id,
+              schedule: { every: ['1s', '700ms', '2s'][Math.floor(rnd() * 3)] as string },
+              overlap: overlaps[Math.floor(rnd() * 5)],
+              misfire: { policy: policies[Math.floor(rnd() * 3)] },
+              timeout: '1500ms',
+              retry: { maxAttempts: 3, backoff: { initial: '300ms' } },
+            }),
+            user,
+          );
+        }
+        for (let i = 0; i < 30; i++) {
+          clock.increment(Math.floor(rnd() * 300));
+          await flush();
+        }
+        const young = await bootRandom(rnd, 'young', 7);
+        for (let i = 0; i < 150; i++) {
+          clock.increment(Math.floor(rnd() * 300));
+          await flush(Math.floor(rnd() * 4));
+        }
+        await flush(10);
+        await checkLog(ids, [old, young]);
+        for (const id of ids) {
+          const events = await streamOf(id);
+          const claimed = events.findIndex((e) => e.type === 'TaskReassigned');
+          expect(claimed).toBeGreaterThan(-1);
+          expect(events.slice(claimed).every((e) => e.type !== 'TaskFired' || e.data.epoch === 7)).toBe(true);
+        }
+      },
+    );
   });
 });

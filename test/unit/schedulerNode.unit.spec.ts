@@ -70,7 +70,9 @@ describe('SchedulerNode on a simulated clock', () => {
     const b = fired.filter((f) => f.taskId === 'b');
     expect(b.map((f) => (Date.parse(f.scheduledAt) - T0) / 1000)).toEqual([1, 2, 3, 13, 14, 15]);
     const log = await store.readAll();
-    expect(log.find((e) => e.type === 'TaskMisfired' && (e.data as { taskId: string }).taskId === 'b')?.data).toMatchObject({ action: 'coalesced', count: 9 });
+    expect(
+      log.find((e) => e.type === 'TaskMisfired' && (e.data as { taskId: string }).taskId === 'b')?.data,
+    ).toMatchObject({ action: 'coalesced', count: 9 });
     expect(log.some((e) => e.type === 'TaskReassigned')).toBe(true);
     expect(second.node.get('a')?.state.owner).toEqual({ node: 'n1', epoch: 2 });
   });
@@ -125,7 +127,9 @@ describe('SchedulerNode on a simulated clock', () => {
     const { node } = await boot({ store, clock, autoSucceed: true });
     await node.createTask(specOf({ id: 'a', schedule: { every: '10s' } }), actor);
     const paused = { type: 'TaskPaused', data: { v: 1, taskId: 'a', at: new Date(clock.now()).toISOString() } };
-    await store.appendToStream('kairos-task-a', [{ id: crypto.randomUUID(), ...paused, metadata: { actor: 'user:other' } }]);
+    await store.appendToStream('kairos-task-a', [
+      { id: crypto.randomUUID(), ...paused, metadata: { actor: 'user:other' } },
+    ]);
     await flush();
     expect(node.get('a')?.state.status).toBe('paused');
     await run(clock, 20_000, 1_000);
@@ -139,10 +143,15 @@ describe('SchedulerNode on a simulated clock', () => {
       target.delivered.push(fire);
       queueMicrotask(() => target.answer(fire, 'failed', clock.now(), `boom ${fire.attempt}`));
     };
-    await node.createTask(specOf({ id: 'a', schedule: { every: '1h' }, retry: { maxAttempts: 3, backoff: { initial: '1s', jitter: 0 } } }), actor);
+    await node.createTask(
+      specOf({ id: 'a', schedule: { every: '1h' }, retry: { maxAttempts: 3, backoff: { initial: '1s', jitter: 0 } } }),
+      actor,
+    );
     await run(clock, 3_600_000 + 5_000, 500);
     const log = await store.readAll();
-    const failed = log.filter((e) => e.type === 'TaskFailed').map((e) => e.data as { attempt: number; willRetryAt?: string; message: string });
+    const failed = log
+      .filter((e) => e.type === 'TaskFailed')
+      .map((e) => e.data as { attempt: number; willRetryAt?: string; message: string });
     expect(failed.map((f) => [f.attempt, f.message, f.willRetryAt !== undefined])).toEqual([
       [1, 'boom 1', true],
       [2, 'boom 2', true],

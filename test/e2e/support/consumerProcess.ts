@@ -3,7 +3,13 @@ import { resolve } from 'node:path';
 
 const FIXTURE = resolve(import.meta.dirname, '../fixtures/consumer.mjs');
 
-export type ConsumerLine = { consumer: string; event: 'ready' | 'received' | 'handled' | 'failing'; fireId?: string; attempt?: number; taskId?: string };
+export type ConsumerLine = {
+  consumer: string;
+  event: 'ready' | 'received' | 'handled' | 'failing';
+  fireId?: string;
+  attempt?: number;
+  taskId?: string;
+};
 
 export type ConsumerProcess = {
   id: string;
@@ -15,9 +21,24 @@ export type ConsumerProcess = {
 };
 
 /** A subscriber service as its own OS process (fixtures/consumer.mjs over the built SDK). */
-export const startConsumer = async (options: { url: string; group: string; topics: string[]; id: string; mode?: 'ok' | 'slow' | 'fail-before'; env?: Record<string, string> }): Promise<ConsumerProcess> => {
+export const startConsumer = async (options: {
+  url: string;
+  group: string;
+  topics: string[];
+  id: string;
+  mode?: 'ok' | 'slow' | 'fail-before';
+  env?: Record<string, string>;
+}): Promise<ConsumerProcess> => {
   const child = spawn(process.execPath, [FIXTURE], {
-    env: { ...process.env, KAIROS_URL: options.url, GROUP: options.group, TOPICS: options.topics.join(','), CONSUMER_ID: options.id, MODE: options.mode ?? 'ok', ...options.env },
+    env: {
+      ...process.env,
+      KAIROS_URL: options.url,
+      GROUP: options.group,
+      TOPICS: options.topics.join(','),
+      CONSUMER_ID: options.id,
+      MODE: options.mode ?? 'ok',
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines: ConsumerLine[] = [];
@@ -45,7 +66,11 @@ export const startConsumer = async (options: { url: string; group: string; topic
       };
       const timer = setTimeout(() => {
         waiters.delete(check);
-        fail(new Error(`consumer ${options.id}: no matching line within ${timeoutMs} ms; saw ${JSON.stringify(lines.slice(-5))}`));
+        fail(
+          new Error(
+            `consumer ${options.id}: no matching line within ${timeoutMs} ms; saw ${JSON.stringify(lines.slice(-5))}`,
+          ),
+        );
       }, timeoutMs);
       waiters.add(check);
       check();

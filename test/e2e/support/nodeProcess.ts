@@ -33,7 +33,12 @@ export type NodeProcess = {
 };
 
 /** Starts `kairos start` as an OS process and waits until `/readyz` says ready. */
-export const startNodeProcess = async (options: { dataDir: string; port: number; nodeId?: string; env?: Record<string, string> }): Promise<NodeProcess> => {
+export const startNodeProcess = async (options: {
+  dataDir: string;
+  port: number;
+  nodeId?: string;
+  env?: Record<string, string>;
+}): Promise<NodeProcess> => {
   const child = spawn(process.execPath, [CLI, 'start'], {
     env: {
       ...process.env,
@@ -87,7 +92,15 @@ export const api = async <T>(url: string, method: string, path: string, body?: u
   return JSON.parse(text) as T;
 };
 
-export type LogEvent = { position: number; stream: string; revision: number; type: string; data: Record<string, unknown>; metadata: Record<string, unknown>; time: string };
+export type LogEvent = {
+  position: number;
+  stream: string;
+  revision: number;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  time: string;
+};
 
 /** The whole log through `GET /api/events`, page by page. */
 export const readLog = async (url: string): Promise<LogEvent[]> => {

@@ -21,7 +21,15 @@ export class RecordingTarget implements Target {
   }
   async close(): Promise<void> {}
   answer(fire: FireDelivery, status: 'succeeded' | 'failed', at: number, message?: string): void {
-    this.listener({ taskId: fire.taskId, fireId: fire.fireId, attempt: fire.attempt, status, at, details: [], ...(message ? { message } : {}) });
+    this.listener({
+      taskId: fire.taskId,
+      fireId: fire.fireId,
+      attempt: fire.attempt,
+      status,
+      at,
+      details: [],
+      ...(message ? { message } : {}),
+    });
   }
 }
 
@@ -87,6 +95,19 @@ export const specOf = (input: Partial<TaskSpecInput> & { id: string }): TaskSpec
   TaskSpec.parse({ schedule: { every: '1s' }, target: { topic: 'jobs' }, ...input });
 
 export const firedOf = (events: readonly RecordedEvent[]) =>
-  events.filter((e) => e.type === 'TaskFired').map((e) => e.data as { taskId: string; fireId: string; scheduledAt: string; attempt: number; trigger: string; node: string; epoch: number });
+  events
+    .filter((e) => e.type === 'TaskFired')
+    .map(
+      (e) =>
+        e.data as {
+          taskId: string;
+          fireId: string;
+          scheduledAt: string;
+          attempt: number;
+          trigger: string;
+          node: string;
+          epoch: number;
+        },
+    );
 
 export const scheduledMs = (iso: string): number => toMillis(iso);

@@ -11,7 +11,10 @@ export const LEASE: Lease = { node: 'n1', epoch: 7 };
 export const spec = (over: Partial<TaskSpecInput> = {}): TaskSpec =>
   TaskSpec.parse({ id: 't1', schedule: { every: '1s' }, target: { topic: 'jobs' }, ...over });
 
-export const created = (s: TaskSpec = spec(), at = T0): TaskEvent => ({ type: 'TaskCreated', data: { v: 1, taskId: s.id, spec: s, at: toIso(at) } });
+export const created = (s: TaskSpec = spec(), at = T0): TaskEvent => ({
+  type: 'TaskCreated',
+  data: { v: 1, taskId: s.id, spec: s, at: toIso(at) },
+});
 
 /** Given/When/Then for the task decider, in emmett's style: events in, command, events out (or an error). */
 export const given = (events: TaskEvent[], taskId = 't1') => {
