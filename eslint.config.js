@@ -10,7 +10,10 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       'no-restricted-syntax': 'off',
     },
   },
@@ -19,10 +22,20 @@ export default tseslint.config(
     files: ['domain/**/*.ts'],
     rules: {
       'no-restricted-globals': ['error', 'setTimeout', 'setInterval', 'setImmediate', 'process', 'fetch'],
-      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'domain/ takes time as data: inject it' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'domain/ takes time as data: inject it' },
+      ],
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/src/**', 'node:*', 'fs', 'net', 'http'], message: 'domain/ imports nothing from src/ and does no I/O' }] },
+        {
+          patterns: [
+            {
+              group: ['**/src/**', 'node:*', 'fs', 'net', 'http'],
+              message: 'domain/ imports nothing from src/ and does no I/O',
+            },
+          ],
+        },
       ],
     },
   },

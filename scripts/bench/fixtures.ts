@@ -21,14 +21,23 @@ export const benchDir = (): { path: string; remove(): void } => {
  * Registers tasks by appending their `TaskCreated` events straight to the log, in batches: the
  * benchmarks measure firing and recovery, not the API.
  */
-export const seedTasks = async (store: EventStore, count: number, input: (i: number) => Omit<TaskSpecInput, 'id'>, at: number): Promise<void> => {
+export const seedTasks = async (
+  store: EventStore,
+  count: number,
+  input: (i: number) => Omit<TaskSpecInput, 'id'>,
+  at: number,
+): Promise<void> => {
   const BATCH = 5_000;
   for (let start = 0; start < count; start += BATCH) {
     const appends: StreamAppend[] = [];
     for (let i = start; i < Math.min(count, start + BATCH); i++) {
       const spec = TaskSpec.parse({ id: `task-${i}`, ...input(i) });
       const event: TaskEvent = { type: 'TaskCreated', data: { v: 1, taskId: spec.id, spec, at: toIso(at) } };
-      appends.push({ stream: taskStreamOf(spec.id), events: [{ id: randomUUID(), type: event.type, data: event.data, metadata: { actor: 'user:bench' } }], expectedRevision: 'no_stream' });
+      appends.push({
+        stream: taskStreamOf(spec.id),
+        events: [{ id: randomUUID(), type: event.type, data: event.data, metadata: { actor: 'user:bench' } }],
+        expectedRevision: 'no_stream',
+      });
     }
     const results = await store.appendBatch(appends);
     const failed = results.find((r) => !r.ok);
@@ -41,25 +50,43 @@ export class InstantTarget implements Target {
   listener: OutcomeListener = () => {};
   constructor(private readonly answer: boolean) {}
   deliver(fire: FireDelivery): void {
-    if (this.answer) setImmediate(() => this.listener({ taskId: fire.taskId, fireId: fire.fireId, attempt: fire.attempt, status: 'succeeded', at: Date.now(), details: [] }));
+    if (this.answer)
+      setImmediate(() =>
+        this.listener({
+          taskId: fire.taskId,
+          fireId: fire.fireId,
+          attempt: fire.attempt,
+          status: 'succeeded',
+          at: Date.now(),
+          details: [],
+        }),
+      );
   }
   cancel(): void {}
   async close(): Promise<void> {}
 }
 
-export const openNode = (options: { dataDir: string; store: SqliteEventStore; answer: boolean; coordinator?: (maxEpoch: number) => Coordinator }) => {
+export const openNode = (options: {
+  dataDir: string;
+  store: SqliteEventStore;
+  answer: boolean;
+  coordinator?: (maxEpoch: number) => Coordinator;
+}) => {
   const target = new InstantTarget(options.answer);
   const node = new SchedulerNode({
     nodeId: 'bench',
     store: options.store,
     target,
-    coordinator: ({ maxEpoch }) => options.coordinator?.(maxEpoch) ?? new LocalCoordinator({ nodeId: 'bench', dataDir: options.dataDir, minEpoch: () => maxEpoch }),
+    coordinator: ({ maxEpoch }) =>
+      options.coordinator?.(maxEpoch) ??
+      new LocalCoordinator({ nodeId: 'bench', dataDir: options.dataDir, minEpoch: () => maxEpoch }),
   });
   target.listener = (o) => void node.reportOutcome(o);
   return node;
 };
 
-export const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+export const percentile = (sorted: readonly number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
 export const mib = (bytes: number): string => `${(bytes / 1_048_576).toFixed(0)} MiB`;
 

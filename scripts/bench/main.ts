@@ -32,15 +32,24 @@ if (child >= 0) {
 const quick = args.includes('--quick');
 const onlyIndex = args.indexOf('--only');
 const names = onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : Object.keys(scenarios);
-process.stdout.write(`Kairos benchmarks — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB${quick ? ' (quick)' : ''}\n\n`);
+process.stdout.write(
+  `Kairos benchmarks — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB${quick ? ' (quick)' : ''}\n\n`,
+);
 const self = fileURLToPath(import.meta.url);
 for (const name of names) {
   const output = await new Promise<string>((resolve, reject) => {
     let out = '';
-    const p = fork(self, ['--scenario', name, ...(quick ? ['--quick'] : [])], { execArgv: ['--expose-gc', '--max-old-space-size=8192'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    const p = fork(self, ['--scenario', name, ...(quick ? ['--quick'] : [])], {
+      execArgv: ['--expose-gc', '--max-old-space-size=8192'],
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
     p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`scenario ${name} exited with ${code}`))));
   });
   const result = JSON.parse(output.trim().split('\n').at(-1) as string) as Result;
-  process.stdout.write(`${Object.entries(result).map(([k, v]) => `| ${k} | ${v} |`).join('\n')}\n\n`);
+  process.stdout.write(
+    `${Object.entries(result)
+      .map(([k, v]) => `| ${k} | ${v} |`)
+      .join('\n')}\n\n`,
+  );
 }

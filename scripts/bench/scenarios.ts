@@ -12,7 +12,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Lateness is measured twice: when the fire was decided (`firedAt - scheduledAt`, what the log
  * records) and when its append was durable (fsynced) — the instant delivery may start.
  */
-export const lateness = async (tasks: number, seconds: number, spread: 'aligned' | 'spread', synchronous: 'FULL' | 'NORMAL' = 'FULL'): Promise<Result> => {
+export const lateness = async (
+  tasks: number,
+  seconds: number,
+  spread: 'aligned' | 'spread',
+  synchronous: 'FULL' | 'NORMAL' = 'FULL',
+): Promise<Result> => {
   const dir = benchDir();
   const store = SqliteEventStore.open(join(dir.path, 'kairos.db'), { synchronous });
   try {
@@ -22,7 +27,11 @@ export const lateness = async (tasks: number, seconds: number, spread: 'aligned'
     await seedTasks(
       store,
       tasks,
-      (i) => ({ schedule: { every: '1s', startAt: new Date(start + offset(i)).toISOString() }, target: { topic: 'bench' }, overlap: 'allow' }),
+      (i) => ({
+        schedule: { every: '1s', startAt: new Date(start + offset(i)).toISOString() },
+        target: { topic: 'bench' },
+        overlap: 'allow',
+      }),
       Date.now(),
     );
     const node = openNode({ dataDir: dir.path, store, answer: true });
@@ -68,7 +77,12 @@ export const burst = async (tasks: number): Promise<Result> => {
   const store = SqliteEventStore.open(join(dir.path, 'kairos.db'));
   try {
     const at = Date.now() + 60_000;
-    await seedTasks(store, tasks, () => ({ schedule: { at: new Date(at).toISOString() }, target: { topic: 'bench' } }), Date.now());
+    await seedTasks(
+      store,
+      tasks,
+      () => ({ schedule: { at: new Date(at).toISOString() }, target: { topic: 'bench' } }),
+      Date.now(),
+    );
     const node = openNode({ dataDir: dir.path, store, answer: false });
     let fired = 0;
     let last = 0;
@@ -102,7 +116,15 @@ export const memory = async (tasks: number): Promise<Result> => {
   const store = SqliteEventStore.open(join(dir.path, 'kairos.db'));
   try {
     const created = Date.now();
-    await seedTasks(store, tasks, (i) => ({ schedule: { every: '1h', startAt: new Date(created + 600_000 + (i % 3_600) * 1000).toISOString() }, target: { topic: `bench.${i % 100}` } }), created);
+    await seedTasks(
+      store,
+      tasks,
+      (i) => ({
+        schedule: { every: '1h', startAt: new Date(created + 600_000 + (i % 3_600) * 1000).toISOString() },
+        target: { topic: `bench.${i % 100}` },
+      }),
+      created,
+    );
     const before = await settleMemory();
     const node = openNode({ dataDir: dir.path, store, answer: false });
     const t = Date.now();
@@ -135,7 +157,12 @@ export const recovery = async (tasks: number, fires: number): Promise<Result> =>
     {
       const store = SqliteEventStore.open(file);
       const start = Math.ceil(Date.now() / 1000) * 1000 + 3_000;
-      await seedTasks(store, tasks, () => ({ schedule: { every: '1s', startAt: new Date(start).toISOString() }, target: { topic: 'bench' } }), Date.now());
+      await seedTasks(
+        store,
+        tasks,
+        () => ({ schedule: { every: '1s', startAt: new Date(start).toISOString() }, target: { topic: 'bench' } }),
+        Date.now(),
+      );
       const node = openNode({ dataDir: dir.path, store, answer: true });
       await node.start();
       await sleep(start + fires * 1000 - Date.now() + 500);
@@ -150,7 +177,11 @@ export const recovery = async (tasks: number, fires: number): Promise<Result> =>
     const ready = Date.now() - t;
     await node.stop();
     await store.close();
-    return { scenario: `recovery: ${tasks} tasks, ${events} events in the log`, 'ready ms': ready, 'events/s replayed': Math.round(events / (ready / 1000)) };
+    return {
+      scenario: `recovery: ${tasks} tasks, ${events} events in the log`,
+      'ready ms': ready,
+      'events/s replayed': Math.round(events / (ready / 1000)),
+    };
   } finally {
     dir.remove();
   }
