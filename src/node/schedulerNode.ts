@@ -109,12 +109,7 @@ export class SchedulerNode {
       'log replayed',
     );
 
-    this.#subscriptions.push(
-      this.#store.subscribeToAll({ after: this.#position, streamPrefixes: [TASK_STREAM_PREFIX] }).subscribe({
-        next: (e) => this.#follow(e),
-        error: (err: unknown) => this.#log.error({ err }, 'log subscription failed'),
-      }),
-    );
+    this.#followLog();
     const coordinator = this.#makeCoordinator({ maxEpoch: this.#maxEpoch });
     this.#coordinator = coordinator;
     this.#subscriptions.push(
@@ -347,6 +342,25 @@ export class SchedulerNode {
       }
       this.#applyRecorded(record, recorded);
     }
+  }
+
+  /** Follows the log from the last position seen; a failed subscription is renewed from there. */
+  #followLog(): void {
+    let failed = false;
+    const subscription = this.#store
+      .subscribeToAll({ after: this.#position, streamPrefixes: [TASK_STREAM_PREFIX] })
+      .subscribe({
+        next: (e) => this.#follow(e),
+        error: (err: unknown) => {
+          failed = true;
+          this.#log.error({ err, position: String(this.#position) }, 'log subscription failed; renewing it in 1 s');
+          this.#subscriptions = this.#subscriptions.filter((s) => !s.closed);
+          this.#clock.setTimer(() => {
+            if (this.#status === 'starting' || this.#status === 'running') this.#followLog();
+          }, 1_000);
+        },
+      });
+    if (!failed) this.#subscriptions.push(subscription);
   }
 
   /** Events appended by anyone (this node included) after recovery. */

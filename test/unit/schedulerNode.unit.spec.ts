@@ -1,3 +1,4 @@
+import { throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from '../../src/clock/simulatedClock.js';
 import { InMemoryEventStore } from '../../src/store/inMemoryEventStore.js';
@@ -134,6 +135,34 @@ describe('SchedulerNode on a simulated clock', () => {
     expect(node.get('a')?.state.status).toBe('paused');
     await run(clock, 20_000, 1_000);
     expect(firedOf(await store.readAll())).toHaveLength(0);
+  });
+
+  it('renews a failed log subscription from where it stopped, missing nothing', async () => {
+    setup();
+    let failures = 1;
+    const subscribe = store.subscribeToAll.bind(store);
+    store.subscribeToAll = (options) => {
+      if (failures-- > 0) return throwError(() => new Error('connection to the log lost'));
+      return subscribe(options);
+    };
+    const { node } = await boot({ store, clock, autoSucceed: true });
+    await store.appendToStream('kairos-task-b', [
+      {
+        id: crypto.randomUUID(),
+        type: 'TaskCreated',
+        data: {
+          v: 1,
+          taskId: 'b',
+          spec: specOf({ id: 'b', schedule: { every: '1h' } }),
+          at: new Date(clock.now()).toISOString(),
+        },
+        metadata: { actor: 'user:other' },
+      },
+    ]);
+    await flush();
+    expect(node.get('b')).toBeUndefined();
+    await run(clock, 1_000);
+    expect(node.get('b')?.state.status).toBe('active');
   });
 
   it('failures drive retries with backoff; the final failure is recorded once', async () => {
