@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TaskSpec } from './spec.js';
+import { MisfirePolicy, TaskSpec } from './spec.js';
 
 /**
  * Every fact of a task's life, one stream per task (`kairos-task-<taskId>`). Each event's `data`
@@ -48,7 +48,7 @@ export const TaskFired = event('TaskFired', {
   node,
   epoch,
   attempt: z.number().int().positive(),
-  trigger: z.enum(['schedule', 'manual', 'catch-up', 'retry']),
+  trigger: z.enum(Trigger),
   /** When the attempt counts as timed out if no outcome arrived. */
   deadline: Iso,
 });
@@ -73,7 +73,7 @@ export const TaskFailed = event('TaskFailed', {
   fireId,
   attempt: z.number().int().positive(),
   at: Iso,
-  reason: z.enum(['error', 'timeout', 'cancelled']),
+  reason: z.enum(FailureReason),
   message: z.string(),
   durationMs: z.number().nonnegative(),
   /** Present when another attempt follows; absent when this failure is final. */
@@ -104,7 +104,7 @@ export const TaskMisfired = event('TaskMisfired', {
   until: Iso,
   count: z.number().int().nonnegative().nullable(),
   action: z.enum(['coalesced', 'dropped']),
-  policy: z.enum(['fire-once', 'fire-all', 'skip']),
+  policy: z.enum(MisfirePolicy),
   at: Iso,
 });
 
@@ -128,10 +128,6 @@ export type TaskEvent = z.output<typeof TaskEvent>;
 export type TaskEventType = TaskEvent['type'];
 export type TaskEventOf<T extends TaskEventType> = Extract<TaskEvent, { type: T }>;
 export type TaskEventData<T extends TaskEventType> = TaskEventOf<T>['data'];
-
-export const taskEventTypes = TaskEvent.options.map((o) => o.shape.type.value) as readonly TaskEventType[];
-const taskEventTypeSet = new Set<string>(taskEventTypes);
-export const isTaskEventType = (type: string): type is TaskEventType => taskEventTypeSet.has(type);
 
 /** Who caused an event and in answer to what; stored beside every event. */
 export const EventMetadata = z.object({

@@ -101,7 +101,7 @@ export const MisfirePolicy = { fireOnce: 'fire-once', fireAll: 'fire-all', skip:
 export type MisfirePolicy = (typeof MisfirePolicy)[keyof typeof MisfirePolicy];
 
 export const MisfireSpec = z.strictObject({
-  policy: z.enum(['fire-once', 'fire-all', 'skip']).default('fire-once'),
+  policy: z.enum(MisfirePolicy).default('fire-once'),
   /** Ticks older than this when finally handled are dropped (recorded as `TaskMisfired`); unlimited when absent. */
   catchUpWindow: Duration.optional(),
   /** `fire-all` fires at most this many missed ticks (the most recent ones); older ones are dropped. */
@@ -148,7 +148,7 @@ export const TaskSpec = z.strictObject({
   target: TargetSpec,
   payload: z.json().default(null),
   misfire: MisfireSpec.prefault({}),
-  overlap: z.enum(['skip', 'buffer-one', 'buffer-all', 'allow', 'cancel-previous']).default('skip'),
+  overlap: z.enum(OverlapPolicy).default('skip'),
   retry: RetrySpec.prefault({}),
   /** Per-attempt timeout: an attempt with no outcome after this long is failed (and retried by policy). */
   timeout: Duration.refine((v) => v >= 1, 'must be at least 1ms').default(60_000),
@@ -158,9 +158,6 @@ export const TaskSpec = z.strictObject({
 });
 export type TaskSpec = z.output<typeof TaskSpec>;
 export type TaskSpecInput = z.input<typeof TaskSpec>;
-
-export const scheduleKindOf = (s: ScheduleSpec): 'cron' | 'every' | 'delayAfter' | 'at' =>
-  'cron' in s ? 'cron' : 'every' in s ? 'every' : 'delayAfter' in s ? 'delayAfter' : 'at';
 
 /** Structural equality of two compiled specs, used to make `apply` and `PUT` idempotent. */
 export const sameSpec = (a: TaskSpec, b: TaskSpec): boolean => canonicalJson(a) === canonicalJson(b);

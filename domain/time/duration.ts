@@ -33,13 +33,3 @@ const parseDurationText = (text: string): number | undefined => {
   const value = ms(trimmed as ms.StringValue);
   return Number.isNaN(value) ? undefined : Math.round(value);
 };
-
-/** Parses a duration or throws a plain Error; for config and CLI flags that are not zod-validated objects. */
-export const parseDuration = (value: string | number): number => {
-  const result = Duration.safeParse(value);
-  if (!result.success) throw new Error(result.error.issues[0]?.message ?? 'invalid duration');
-  return result.data;
-};
-
-/** Renders milliseconds the way users write them (`1500` → `"1.5s"`). */
-export const formatDuration = (millis: number): string => ms(millis);

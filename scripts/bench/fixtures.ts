@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { taskStreamOf, type TaskEvent } from '../../domain/task/events.js';
 import { TaskSpec, type TaskSpecInput } from '../../domain/task/spec.js';
 import { toIso } from '../../domain/time/instant.js';
-import type { Coordinator } from '../../src/coordination/coordinator.js';
 import { LocalCoordinator } from '../../src/coordination/localCoordinator.js';
 import { SchedulerNode } from '../../src/node/schedulerNode.js';
 import type { EventStore, StreamAppend } from '../../src/store/eventStore.js';
@@ -66,19 +65,13 @@ export class InstantTarget implements Target {
   async close(): Promise<void> {}
 }
 
-export const openNode = (options: {
-  dataDir: string;
-  store: SqliteEventStore;
-  answer: boolean;
-  coordinator?: (maxEpoch: number) => Coordinator;
-}) => {
+export const openNode = (options: { dataDir: string; store: SqliteEventStore; answer: boolean }) => {
   const target = new InstantTarget(options.answer);
   const node = new SchedulerNode({
     nodeId: 'bench',
     store: options.store,
     target,
     coordinator: ({ maxEpoch }) =>
-      options.coordinator?.(maxEpoch) ??
       new LocalCoordinator({ nodeId: 'bench', dataDir: options.dataDir, minEpoch: () => maxEpoch }),
   });
   target.listener = (o) => void node.reportOutcome(o);

@@ -37,8 +37,11 @@ export const buildServer = async (deps: ApiDeps): Promise<FastifyInstance> => {
   const openapi = openApiDocument(deps.version);
   app.get('/healthz', async () => ({ status: 'ok', node: deps.node.nodeId }));
   app.get('/readyz', async (_request, reply) => {
-    const ready = deps.node.status === 'running';
-    return reply.status(ready ? 200 : 503).send({ ready, status: deps.node.status, node: deps.node.nodeId });
+    const problem = deps.node.storeProblem;
+    const ready = deps.node.status === 'running' && problem === null;
+    return reply
+      .status(ready ? 200 : 503)
+      .send({ ready, status: deps.node.status, node: deps.node.nodeId, ...(problem ? { problem } : {}) });
   });
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   app.get('/openapi.json', async () => openapi);

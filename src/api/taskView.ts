@@ -1,4 +1,5 @@
 import { nextTickAt } from '../../domain/task/decide.js';
+import { lifecycleOf } from '../../domain/task/machine.js';
 import type { TaskSpec } from '../../domain/task/spec.js';
 import { toIso } from '../../domain/time/instant.js';
 import type { TaskRecord } from '../node/taskRecord.js';
@@ -34,7 +35,9 @@ export const withKeptSecret = (
 
 export const taskViewOf = (record: TaskRecord, wakeAt?: number) => {
   const s = record.state;
-  const lifecycle = s.status === 'active' ? (s.inFlight.length > 0 ? 'running' : 'idle') : s.status;
+  // The statechart's value, flattened for the view: `{active: 'running'}` reads as `running`.
+  const value = lifecycleOf(s);
+  const lifecycle = typeof value === 'string' ? value : (Object.values(value)[0] as string);
   return {
     id: s.taskId,
     name: s.spec?.name ?? s.taskId,

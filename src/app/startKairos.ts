@@ -1,7 +1,8 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { buildServer } from '../api/server.js';
+import { kairosVersion } from './version.js';
 import type { Clock } from '../clock/clock.js';
 import { systemClock } from '../clock/clock.js';
 import type { CompiledConfig } from '../config/config.js';
@@ -21,17 +22,6 @@ export type RunningKairos = {
   /** Base URL the API listens on. */
   url: string;
   close(): Promise<void>;
-};
-
-export const kairosVersion = (): string => {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
 };
 
 /**
@@ -56,7 +46,7 @@ export const startKairos = async (
     clock,
     logger,
   });
-  const target = new RoutingTarget({ topics: hub, http: new HttpTarget(onOutcome, { clock }) });
+  const target = new RoutingTarget({ topics: hub, http: new HttpTarget(onOutcome, { clock, logger }) });
   const node = new SchedulerNode({
     nodeId: config.nodeId,
     store,
@@ -67,7 +57,14 @@ export const startKairos = async (
       new LocalCoordinator({ nodeId: config.nodeId, dataDir: config.dataDir, minEpoch: () => maxEpoch }),
   });
   const server = await buildServer({ node, store, hub, logger, version: kairosVersion() });
-  await server.listen({ port: config.port, host: config.host });
+  try {
+    await server.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    // A port in use must not leave the store (and its writer thread) open behind it.
+    await Promise.allSettled([server.close(), target.close()]);
+    await store.close();
+    throw err;
+  }
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;

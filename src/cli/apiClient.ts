@@ -23,6 +23,16 @@ const actor = (): string => {
   }
 };
 
+/** JSON when it is (the node always answers JSON); a proxy's HTML error page becomes its first line as a message. */
+const parseBody = (text: string): unknown => {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return { message: text.trim().split('\n')[0]?.slice(0, 200) };
+  }
+};
+
 /** Thin client of the node's HTTP API for the CLI. */
 export const apiClient = (baseUrl: string) => {
   const call = async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
@@ -40,7 +50,7 @@ export const apiClient = (baseUrl: string) => {
       );
     }
     const text = await response.text();
-    const parsed: unknown = text ? JSON.parse(text) : undefined;
+    const parsed = parseBody(text);
     if (!response.ok) {
       const e = (parsed ?? {}) as { code?: string; message?: string; details?: unknown };
       throw new ApiError(

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { eventJsonOf } from '../api/eventRoutes.js';
 import { NodeUnreachableError, type ApiClient } from './apiClient.js';
@@ -23,14 +22,13 @@ const print = (events: readonly EventJson[], format: string): void => {
  * Opening a SQLite store creates it: a wrong data directory would print an empty log and leave an
  * empty store behind. Reading asks for a store that is there.
  */
-const mustExist = (store: string): void => {
+const mustExist = (store: string, sqliteFileOf: (url: string) => string | undefined): void => {
   if (store.startsWith('memory:'))
     throw new Error(
       'the node is not reachable and its store is memory: (gone with the node); pass --store or --data-dir',
     );
-  if (!store.startsWith('sqlite:')) return;
-  const file = resolve(store.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
-  if (!existsSync(file))
+  const file = sqliteFileOf(store);
+  if (file !== undefined && !existsSync(file))
     throw new Error(
       `the node is not reachable and there is no event store at ${file}; pass --data-dir (KAIROS_DATA_DIR) or --store (KAIROS_STORE)`,
     );
@@ -70,13 +68,13 @@ export const registerEvents = (program: Command, client: () => ApiClient): void 
       } catch (err) {
         if (!(err instanceof NodeUnreachableError) || next !== from) throw err;
       }
-      const [{ compileConfig }, { openEventStore }, { eventJsonOf }] = await Promise.all([
+      const [{ compileConfig }, { openEventStore, sqliteFileOf }, { eventJsonOf }] = await Promise.all([
         import('../config/config.js'),
         import('../store/openEventStore.js'),
         import('../api/eventRoutes.js'),
       ]);
       const config = compileConfig({ env: process.env, flags: { store: flags.store, dataDir: flags.dataDir } });
-      mustExist(config.store);
+      mustExist(config.store, sqliteFileOf);
       process.stderr.write(`node not reachable; reading ${config.store}\n`);
       const store = await openEventStore(config.store);
       try {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { kairosVersion } from '../app/version.js';
 import { apiClient } from './apiClient.js';
 import { registerApply } from './applyCommand.js';
 import { registerEvents } from './eventsCommand.js';
@@ -10,23 +10,12 @@ import { registerTaskCommands } from './taskCommands.js';
 
 // Commands import what they need (the node, the store, the schemas) when they run: a `kairos task ...`
 // call then loads commander and fetch only, and starts several times faster.
-const version = (): string => {
-  try {
-    return (
-      (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string })
-        .version ?? '0.0.0'
-    );
-  } catch {
-    return '0.0.0';
-  }
-};
-
 const defaultUrl = (): string =>
   process.env.KAIROS_URL ?? `http://${process.env.KAIROS_HOST ?? '127.0.0.1'}:${process.env.KAIROS_PORT ?? '8080'}`;
 
 const program = new Command('kairos')
   .description('Kairos: a distributed, event-sourced cron scheduler')
-  .version(version())
+  .version(kairosVersion())
   .option('--url <url>', 'node API URL (KAIROS_URL; default http://KAIROS_HOST:KAIROS_PORT)')
   .showHelpAfterError();
 

@@ -1,6 +1,6 @@
 import { EMPTY, Subject, defer, expand, from, lastValueFrom, tap, type Subscription } from 'rxjs';
 import type { Logger } from 'pino';
-import { ErrorCode, IllegalStateError, KairosError, isFencedError } from '../../domain/errors/index.js';
+import { ErrorCode, IllegalStateError, KairosError, isFencedError, isKairosError } from '../../domain/errors/index.js';
 import { decide, nextWakeAt, type Lease as DomainLease, type TaskCommand } from '../../domain/task/decide.js';
 import {
   TASK_STREAM_PREFIX,
@@ -75,6 +75,8 @@ export class SchedulerNode {
   /** Consecutive failed decisions per task, for backing off. */
   readonly #failures = new Map<string, number>();
   readonly #timers: TimerQueue;
+  /** Why the last append failed because the store is unavailable; null once one succeeds again. */
+  #storeFailing: string | null = null;
   #coordinator: Coordinator | null = null;
   #subscriptions: Subscription[] = [];
   #status: NodeStatus = 'created';
@@ -95,6 +97,11 @@ export class SchedulerNode {
 
   get status(): NodeStatus {
     return this.#status;
+  }
+
+  /** Why the node cannot record decisions right now (the store is unavailable), or null. For readiness. */
+  get storeProblem(): string | null {
+    return this.#storeFailing;
   }
 
   /** Replays the log into task states, takes the leases, then arms every task and redelivers unfinished fires. */
@@ -243,7 +250,9 @@ export class SchedulerNode {
   ): Promise<TaskEvent[]> {
     return this.#serially(taskId, async () => {
       for (let conflicts = 0; ; conflicts++) {
-        const record = this.#records.get(taskId) ?? new TaskRecord(taskId);
+        // One record per task, in the map before the append: the log subscription may bring the
+        // appended events back before the append resolves, and must find this same record.
+        const record = this.#recordOf(taskId);
         const command = build(record);
         if (!command) return [];
         let events: TaskEvent[];
@@ -266,7 +275,7 @@ export class SchedulerNode {
             events.map((e) => encodeTaskEvent(e, metadata)),
             { expectedRevision: expected < 0n ? 'no_stream' : expected },
           );
-          if (!this.#records.has(taskId)) this.#records.set(taskId, record);
+          this.#storeFailing = null;
           const first = result.nextExpectedRevision - BigInt(events.length) + 1n;
           events.forEach((e, i) => this.#applyAt(record, e, first + BigInt(i)));
           this.#effects(record, events);
@@ -274,15 +283,24 @@ export class SchedulerNode {
           this.appended$.next({ taskId, events, firstRevision: first });
           return events;
         } catch (err) {
+          if (isKairosError(err) && err.code === ErrorCode.unavailable) this.#storeFailing = err.message;
           // Either error means the stream moved on since this state was folded (another node appended,
           // possibly the very same fire): re-read and decide again on what is really there.
           if (!(isWrongExpectedVersionError(err) || isDuplicateEventIdError(err)) || conflicts >= MAX_CONFLICT_RETRIES)
             throw err;
           await this.#catchUp(record);
-          if (!this.#records.has(taskId) && record.revision >= 0n) this.#records.set(taskId, record);
         }
       }
     });
+  }
+
+  #recordOf(taskId: string): TaskRecord {
+    let record = this.#records.get(taskId);
+    if (!record) {
+      record = new TaskRecord(taskId);
+      this.#records.set(taskId, record);
+    }
+    return record;
   }
 
   /** Applies an event only at the next revision: our own append and the log subscription may both bring it. */
@@ -290,6 +308,9 @@ export class SchedulerNode {
     if (revision !== record.revision + 1n) return;
     record.apply(event, revision);
     this.#noteEpoch(event);
+    // However the outcome arrived (our append, another process's), the attempt has left the target.
+    if (event.type === 'TaskSucceeded' || event.type === 'TaskFailed')
+      this.#delivered.delete(`${event.data.fireId}#${event.data.attempt}`);
   }
 
   #noteEpoch(event: TaskEvent): void {
@@ -335,11 +356,7 @@ export class SchedulerNode {
       this.#position = recorded.position;
       const taskId = taskIdOfStream(recorded.stream);
       if (taskId === undefined) continue;
-      let record = this.#records.get(taskId);
-      if (!record) {
-        record = new TaskRecord(taskId);
-        this.#records.set(taskId, record);
-      }
+      const record = this.#recordOf(taskId);
       this.#applyRecorded(record, recorded);
     }
   }
@@ -368,20 +385,16 @@ export class SchedulerNode {
     this.#position = recorded.position;
     const taskId = taskIdOfStream(recorded.stream);
     if (taskId === undefined) return;
-    let record = this.#records.get(taskId);
-    if (!record) {
-      record = new TaskRecord(taskId);
-      this.#records.set(taskId, record);
-    }
+    const record = this.#recordOf(taskId);
     if (recorded.revision <= record.revision) return;
     if (recorded.revision === record.revision + 1n) {
       this.#applyRecorded(record, recorded);
       this.#settle(record);
     } else {
-      void this.#serially(taskId, async () => {
+      this.#serially(taskId, async () => {
         await this.#catchUp(record);
         this.#settle(record);
-      });
+      }).catch((err: unknown) => this.#log.error({ err, taskId }, 'could not catch up with a task stream'));
     }
   }
 
@@ -446,7 +459,10 @@ export class SchedulerNode {
     }).then(
       () => this.#failures.delete(taskId),
       (err: unknown) => {
-        if (isFencedError(err)) return;
+        if (isFencedError(err)) {
+          this.#failures.delete(taskId);
+          return;
+        }
         // A failed decision leaves the state as it was: try again, backing off from 1 s to a minute
         // so a store outage or a persistent conflict does not turn into a hot loop.
         const failures = (this.#failures.get(taskId) ?? 0) + 1;
@@ -478,10 +494,8 @@ export class SchedulerNode {
     for (const e of events) {
       try {
         if (e.type === 'TaskFired') this.#deliverFired(record, e.data);
-        else if (e.type === 'TaskSucceeded' || e.type === 'TaskFailed') {
-          this.#delivered.delete(`${e.data.fireId}#${e.data.attempt}`);
-          if (e.type === 'TaskFailed' && e.data.reason !== 'error') this.#target.cancel(e.data.fireId, e.data.attempt);
-        }
+        else if (e.type === 'TaskFailed' && e.data.reason !== 'error')
+          this.#target.cancel(e.data.fireId, e.data.attempt);
       } catch (err) {
         this.#log.error({ err, taskId: record.taskId, event: e.type }, 'effect of a recorded event failed');
       }

@@ -31,11 +31,6 @@ export class TaskRecord {
     return this.#actor !== null;
   }
 
-  /** The actor's lifecycle state value (`{active: 'running'}`, `paused`, ...). */
-  get lifecycle(): unknown {
-    return this.#actor ? this.#actor.getSnapshot().value : snapshotOf(this.#state).value;
-  }
-
   /** Applies a recorded event at `revision`. Replay while hibernated uses `evolve` directly: same function, no actor. */
   apply(event: TaskEvent, revision: bigint): void {
     if (this.#actor) this.#actor.send(event);

@@ -29,6 +29,9 @@ export class TimerQueue {
     if (this.#due.get(key) === at) return;
     this.#due.set(key, at);
     this.#push(at, key);
+    // Replaced entries are dropped lazily when they surface; a key rescheduled earlier leaves its old
+    // entry deep in the heap, so rebuild it before the stale ones outnumber the live ones.
+    if (this.#heapAt.length > 2 * this.#due.size + 1024) this.#rebuild();
     if (!this.#armed || at < this.#armed.at) this.#arm();
   }
 
@@ -78,6 +81,17 @@ export class TimerQueue {
       this.#pop();
     }
     return undefined;
+  }
+
+  #rebuild(): void {
+    this.#heapAt = [];
+    this.#heapKey = [];
+    for (const [key, at] of this.#due) this.#push(at, key);
+  }
+
+  /** Entries in the heap, current and replaced: bounded by about twice the scheduled keys. */
+  get entries(): number {
+    return this.#heapAt.length;
   }
 
   #push(at: number, key: string): void {

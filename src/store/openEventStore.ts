@@ -11,6 +11,23 @@ export type OpenEventStoreOptions = {
   cwd?: string;
 };
 
+/** The file a `sqlite:` store URL names (absolute), or undefined for another scheme. */
+export const sqliteFileOf = (url: string, cwd = process.cwd()): string | undefined => {
+  if (!url.startsWith('sqlite:')) return undefined;
+  // Tolerate the URL spelling `sqlite://` for an absolute path too (`sqlite:///var/x.db`).
+  const raw = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+  if (raw.length === 0) {
+    throw new KairosError(
+      ErrorCode.validation,
+      "the event store URL 'sqlite:' names no file; write e.g. sqlite:data/kairos.db",
+      {
+        url,
+      },
+    );
+  }
+  return isAbsolute(raw) ? raw : resolve(cwd, raw);
+};
+
 /**
  * Opens the event store a URL names:
  * - `sqlite:<path>`: the embedded store in that file (relative to `cwd`, or absolute; parent folders
@@ -24,19 +41,8 @@ export const openEventStore = async (url: string, options: OpenEventStoreOptions
     });
   }
   if (url.startsWith('memory:')) return new InMemoryEventStore(options.memory);
-  if (url.startsWith('sqlite:')) {
-    // Tolerate the URL spelling `sqlite://` for an absolute path too (`sqlite:///var/x.db`).
-    const raw = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (raw.length === 0) {
-      throw new KairosError(
-        ErrorCode.validation,
-        "the event store URL 'sqlite:' names no file; write e.g. sqlite:data/kairos.db",
-        { url },
-      );
-    }
-    const file = isAbsolute(raw) ? raw : resolve(options.cwd ?? process.cwd(), raw);
-    return SqliteEventStore.open(file, options.sqlite);
-  }
+  const file = sqliteFileOf(url, options.cwd);
+  if (file !== undefined) return SqliteEventStore.open(file, options.sqlite);
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
   throw new KairosError(
     ErrorCode.validation,

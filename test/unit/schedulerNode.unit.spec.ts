@@ -1,5 +1,6 @@
 import { throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorCode, KairosError } from '../../domain/errors/index.js';
 import { SimulatedClock } from '../../src/clock/simulatedClock.js';
 import { InMemoryEventStore } from '../../src/store/inMemoryEventStore.js';
 import { firedOf, flush, run, specOf, startNode } from './support/nodeHarness.js';
@@ -163,6 +164,22 @@ describe('SchedulerNode on a simulated clock', () => {
     expect(node.get('b')).toBeUndefined();
     await run(clock, 1_000);
     expect(node.get('b')?.state.status).toBe('active');
+  });
+
+  it('reports the store as a problem while appends fail, and recovers when they succeed', async () => {
+    setup();
+    const { node } = await boot({ store, clock, autoSucceed: true });
+    await node.createTask(specOf({ id: 'a' }), actor);
+    const append = store.appendToStream.bind(store);
+    store.appendToStream = () => Promise.reject(new KairosError(ErrorCode.unavailable, 'disk full'));
+    await run(clock, 1_000);
+    expect(node.storeProblem).toBe('disk full');
+    expect(firedOf(await store.readAll())).toHaveLength(0);
+    store.appendToStream = append;
+    await run(clock, 3_000);
+    expect(node.storeProblem).toBeNull();
+    // Nothing was lost while the store was down: the missed tick is handled by the misfire policy.
+    expect(firedOf(await store.readAll()).length).toBeGreaterThan(0);
   });
 
   it('failures drive retries with backoff; the final failure is recorded once', async () => {

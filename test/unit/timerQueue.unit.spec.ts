@@ -84,3 +84,19 @@ describe('SimulatedClock', () => {
     expect(() => clock.set(10)).toThrow(/backwards/);
   });
 });
+
+describe('TimerQueue memory', () => {
+  it('does not accumulate replaced entries when keys keep moving earlier', () => {
+    const clock = new SimulatedClock(0);
+    const queue = new TimerQueue(clock, () => {});
+    for (let round = 0; round < 200; round++) {
+      // Each key is armed far ahead, then moved earlier: the far entry is left behind in the heap.
+      for (let k = 0; k < 100; k++) {
+        queue.schedule(`k${k}`, 3_600_000 + round);
+        queue.schedule(`k${k}`, 1_000 + round);
+      }
+    }
+    expect(queue.size).toBe(100);
+    expect(queue.entries).toBeLessThanOrEqual(2 * 100 + 1024 + 1);
+  });
+});

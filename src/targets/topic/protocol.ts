@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { fieldIssuesOf } from '../../../domain/errors/index.js';
 import { TopicTarget } from '../../../domain/task/spec.js';
+import { Trigger } from '../../../domain/task/events.js';
 
 /**
  * The wire protocol between a node's topic hub and subscribers, one JSON object per WebSocket text
@@ -106,7 +107,7 @@ export const FireMessage = z.object({
   topic: z.string(),
   scheduledAt: z.string(),
   firedAt: z.string(),
-  trigger: z.enum(['schedule', 'manual', 'catch-up', 'retry']),
+  trigger: z.enum(Trigger),
   payload: z.unknown(),
   /** Epoch ms after which the attempt counts as timed out whatever the consumer does. */
   deadline: z.number(),
