@@ -258,7 +258,7 @@ const recordOutcome = (state: TaskState, outcome: OutcomeReport): TaskEvent[] =>
   return [failedEvent(state, fire, outcome.at, 'error', outcome.message ?? 'failed', outcome.details ?? [])];
 };
 
-/** The schedule as it stands: `delayAfter` counts from the last completion. */
+/** The schedule as it stands: `delayAfter` counts from the later of the last completion and the last restart. */
 export const scheduleOfState = (state: TaskState): Schedule | null => {
   const spec = state.spec;
   if (!spec) return null;

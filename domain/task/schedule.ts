@@ -18,7 +18,7 @@ export interface Schedule {
 }
 
 /** `anchor`: for `every`, ticks are anchor + k*period (k >= 0), no drift; for `delayAfter`, the single tick anchor + delay
- *  (the caller passes the last completion time, or the creation time); ignored for cron and at. */
+ *  (the caller passes the later of the last completion and the last restart); ignored for cron and at. */
 export function scheduleOf(spec: ScheduleSpec, anchor: number): Schedule {
   const window = windowOf(spec);
   if ('cron' in spec) return cronSchedule(compile(spec.cron), zoneOf(spec.timezone), window);

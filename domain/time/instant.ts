@@ -1,9 +1,9 @@
 import { z } from 'zod';
 
-/** An instant as ISO-8601 text with an offset (`2026-03-29T01:30:00Z`), or epoch milliseconds. */
 /** Latest instant a task may name: the end of year 9999, the last one ISO-8601 writes with four digits. */
 export const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
+/** An instant as ISO-8601 text with an offset (`2026-03-29T01:30:00Z`), or epoch milliseconds. */
 export const Instant = z.union([
   z.iso.datetime({ offset: true }),
   z

@@ -149,7 +149,8 @@ export const memory = async (tasks: number): Promise<Result> => {
 
 /**
  * Recovery: a node with `tasks` tasks and some history (each fired `fires` times with outcomes) is
- * killed; a new node replays the log and is ready to fire.
+ * stopped; a new node replays the log and is ready to fire. (A `kill -9` leaves the same log: nothing
+ * is written on stop.)
  */
 export const recovery = async (tasks: number, fires: number): Promise<Result> => {
   const dir = benchDir();

@@ -10,7 +10,7 @@ const EventsQuery = z.object({
   limit: QueryInt(1, 10_000).default(1_000),
 });
 
-/** The raw log as JSON, the same shape `kairos events` prints and `kairos export` writes. */
+/** The raw log as JSON, the same shape `kairos events --format ndjson` prints. */
 export const eventJsonOf = (e: RecordedEvent) => ({
   position: Number(e.position),
   id: e.id,

@@ -23,7 +23,10 @@ const action = (summary: string) => ({
   },
 });
 
-/** `/openapi.json`, generated from the same zod schemas that validate requests, so it cannot drift. */
+/**
+ * `/openapi.json`. The task document's schema is generated from the zod schema that validates it, so
+ * the body contract cannot drift; the routes and their query parameters are listed here by hand.
+ */
 export const openApiDocument = (version: string) => ({
   openapi: '3.1.0',
   info: { title: 'Kairos', version, description: 'Distributed, event-sourced cron scheduler' },
@@ -118,5 +121,12 @@ export const openApiDocument = (version: string) => ({
     '/metrics': {
       get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text/plain exposition' } } },
     },
+    '/api/subscribers': {
+      get: {
+        summary: 'Connected topic consumers and delivery counters',
+        responses: { '200': { description: '`{stats, consumers}`' } },
+      },
+    },
+    '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
   },
 });

@@ -69,6 +69,8 @@ export const registerTaskCommands = (program: Command, client: () => ApiClient):
         })),
         ['id', 'status', 'schedule', 'next', 'runs', 'last', 'owner'],
       );
+      if (body.total > body.tasks.length)
+        process.stdout.write(`(${body.tasks.length} of ${body.total} shown; use --json or the API to page)\n`);
     });
 
   task

@@ -7,7 +7,7 @@ type TaskActor = Actor<typeof taskMachine>;
 
 /**
  * One task on this node: its folded state at a stream revision, and — while its next fire is near —
- * its XState actor. Far-future tasks hibernate as the plain state only (a few hundred bytes instead of
+ * its XState actor. Far-future tasks hibernate as the plain state only (about 1 KB, mostly its spec, instead of
  * ~4 KB and an actor) and are woken again by the node ahead of need (design §9). Asleep or awake,
  * events are applied by the same pure `evolve`.
  */

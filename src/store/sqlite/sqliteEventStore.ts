@@ -87,7 +87,7 @@ const compileOptions = (options: SqliteEventStoreOptions = {}): CompiledOptions 
   };
 };
 
-/** Counters for tests and /metrics. */
+/** Counters of the writer, for tests and benchmarks. */
 export type SqliteEventStoreMetrics = { transactions: number; eventsWritten: number; busyRetries: number };
 
 type Lifecycle = 'open' | 'closing' | 'closed';
