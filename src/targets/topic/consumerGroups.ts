@@ -21,18 +21,40 @@ export class ConsumerGroups<M extends GroupMember> {
 
   add(member: M): void {
     this.#members.set(member.group, [...(this.#members.get(member.group) ?? []), member]);
+    // Live again for these topics: no longer a group in grace.
+    for (const topic of member.topicSet) this.#forget(topic, member.group);
   }
 
   /** Removes a member; a topic it was the group's last consumer of remembers the group from `now`. */
   remove(member: M, now: number): void {
     const rest = (this.#members.get(member.group) ?? []).filter((m) => m !== member);
     if (rest.length > 0) this.#members.set(member.group, rest);
-    else this.#members.delete(member.group);
+    else {
+      this.#members.delete(member.group);
+      this.#cursor.delete(member.group);
+    }
     for (const topic of member.topicSet) {
       if (rest.some((m) => m.topicSet.has(topic))) continue;
       const seen = this.#lastSeen.get(topic) ?? new Map<string, number>();
       this.#lastSeen.set(topic, seen.set(member.group, now));
     }
+    // Groups and topics come and go (a group per process, say): drop what is past its grace.
+    for (const [topic, seen] of this.#lastSeen) {
+      for (const [group, at] of seen) if (now - at > this.groupGrace) this.#forget(topic, group);
+    }
+  }
+
+  #forget(topic: string, group: string): void {
+    const seen = this.#lastSeen.get(topic);
+    seen?.delete(group);
+    if (seen?.size === 0) this.#lastSeen.delete(topic);
+  }
+
+  /** Topics with groups still in grace, for tests: what the hub remembers of consumers that left. */
+  get remembered(): number {
+    let n = 0;
+    for (const seen of this.#lastSeen.values()) n += seen.size;
+    return n;
   }
 
   find(group: string, consumerId: string): M | undefined {
