@@ -44,7 +44,7 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
   switch (command.type) {
     case 'CreateTask': {
       if (command.spec.id !== taskId) {
-        throw new ValidationError([{ path: 'id', message: `must be '${taskId}' (the id in the path)` }]);
+        throw new ValidationError([{ path: 'id', message: `must be '${taskId}' (the task's id)` }]);
       }
       if (state.status !== 'absent') {
         throw new AlreadyExistsError(
