@@ -127,6 +127,12 @@ export const openApiDocument = (version: string) => ({
         responses: { '200': { description: '`{stats, consumers}`' } },
       },
     },
+    '/api/verify': {
+      get: {
+        summary: "Check the log's invariants: no tick fired twice or lost, epochs only grow, no orphaned fire",
+        responses: { '200': { description: '`{ok, tasks, events, fires, inFlight, violations, counts}`' } },
+      },
+    },
     '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
   },
 });

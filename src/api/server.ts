@@ -5,6 +5,7 @@ import type { SchedulerNode } from '../node/schedulerNode.js';
 import type { EventStore } from '../store/eventStore.js';
 import { topicRoutes } from '../targets/topic/topicRoutes.js';
 import type { TopicHub } from '../targets/topic/topicHub.js';
+import { verifyStore } from '../verify/verifyStore.js';
 import { installErrorHandling, sendInputError } from './errorHandler.js';
 import { eventRoutes } from './eventRoutes.js';
 import { nodeMetrics } from './metrics.js';
@@ -46,5 +47,7 @@ export const buildServer = async (deps: ApiDeps): Promise<FastifyInstance> => {
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   app.get('/openapi.json', async () => openapi);
   app.get('/api/subscribers', async () => ({ stats: deps.hub.stats(), consumers: deps.hub.consumers() }));
+  // The log's invariants, checked over the whole log; `ok` says whether it is clean.
+  app.get('/api/verify', async () => verifyStore(deps.store));
   return app;
 };

@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { eventJsonOf } from '../api/eventRoutes.js';
 import { NodeUnreachableError, type ApiClient } from './apiClient.js';
+import { openDirectStore } from './directStore.js';
 
 type EventJson = ReturnType<typeof eventJsonOf>;
 type EventsFlags = { from: string; limit?: string; format: string; store?: string; dataDir?: string };
@@ -16,22 +16,6 @@ const print = (events: readonly EventJson[], format: string): void => {
         `${e.position}\t${e.time}\t${e.stream}@${e.revision}\t${e.type}\t${JSON.stringify(e.data)}\n`,
       );
   }
-};
-
-/**
- * Opening a SQLite store creates it: a wrong data directory would print an empty log and leave an
- * empty store behind. Reading asks for a store that is there.
- */
-const mustExist = (store: string, sqliteFileOf: (url: string) => string | undefined): void => {
-  if (store.startsWith('memory:'))
-    throw new Error(
-      'the node is not reachable and its store is memory: (gone with the node); pass --store or --data-dir',
-    );
-  const file = sqliteFileOf(store);
-  if (file !== undefined && !existsSync(file))
-    throw new Error(
-      `the node is not reachable and there is no event store at ${file}; pass --data-dir (KAIROS_DATA_DIR) or --store (KAIROS_STORE)`,
-    );
 };
 
 /** Pages through the log via the API, or straight from the embedded store when the node is down. */
@@ -68,15 +52,8 @@ export const registerEvents = (program: Command, client: () => ApiClient): void 
       } catch (err) {
         if (!(err instanceof NodeUnreachableError) || next !== from) throw err;
       }
-      const [{ compileConfig }, { openEventStore, sqliteFileOf }, { eventJsonOf }] = await Promise.all([
-        import('../config/config.js'),
-        import('../store/openEventStore.js'),
-        import('../api/eventRoutes.js'),
-      ]);
-      const config = compileConfig({ env: process.env, flags: { store: flags.store, dataDir: flags.dataDir } });
-      mustExist(config.store, sqliteFileOf);
-      process.stderr.write(`node not reachable; reading ${config.store}\n`);
-      const store = await openEventStore(config.store);
+      const { eventJsonOf } = await import('../api/eventRoutes.js');
+      const store = await openDirectStore(flags);
       try {
         let after = from > 0 ? BigInt(from - 1) : 0n;
         while (left > 0) {

@@ -7,6 +7,7 @@ import { registerEvents } from './eventsCommand.js';
 import { reportError } from './output.js';
 import { registerStart } from './startCommand.js';
 import { registerTaskCommands } from './taskCommands.js';
+import { registerVerify } from './verifyCommand.js';
 
 // Commands import what they need (the node, the store, the schemas) when they run: a `kairos task ...`
 // call then loads commander and fetch only, and starts several times faster.
@@ -25,5 +26,6 @@ registerStart(program);
 registerTaskCommands(program, client);
 registerApply(program, client);
 registerEvents(program, client);
+registerVerify(program, client);
 
 program.parseAsync(process.argv).catch(reportError);

@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  CLI,
   api,
   freePort,
   readLog,
@@ -56,7 +58,18 @@ describe('kill -9 and restart of a single node', () => {
     const restartedAt = Date.now();
     await sleep(4_000);
     const log = await readLog(second.url);
+    // The node's own check of the log's invariants agrees.
+    const verified = await api<{ ok: boolean; violations: unknown[]; fires: number }>(second.url, 'GET', '/api/verify');
+    expect(verified.violations).toEqual([]);
+    expect(verified.ok).toBe(true);
     await second.kill('SIGTERM');
+    // And so does `kairos verify` reading the store itself, with the node down.
+    const cli = spawnSync(process.execPath, [CLI, 'verify'], {
+      env: { ...process.env, KAIROS_DATA_DIR: dir.path, KAIROS_PORT: String(port) },
+      encoding: 'utf8',
+    });
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/^ok: 20 tasks/);
 
     const fired = log.filter((e: LogEvent) => e.type === 'TaskFired').map((e) => e.data as unknown as Fired);
     const context = `\nnode output:\n${first.output()}\n${second.output()}`;
