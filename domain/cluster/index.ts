@@ -1,0 +1,14 @@
+export {
+  assignSlots,
+  movedSlots,
+  ownerOf,
+  rendezvousDraw,
+  rendezvousOwner,
+  rendezvousScore,
+  slotCountsOf,
+} from './assignment.js';
+export type { Candidate } from './assignment.js';
+export { Member, NodeId, isPinned, matchesRunOn } from './members.js';
+export type { MemberInput, RunOn } from './members.js';
+export { murmurHash3 } from './murmurHash3.js';
+export { DEFAULT_SLOT_COUNT, MAX_SLOT_COUNT, SLOT_HASH_SEED, SlotCount, checkSlotCount, slotOf } from './slots.js';
