@@ -7,6 +7,7 @@ import type { Clock } from '../clock/clock.js';
 import { systemClock } from '../clock/clock.js';
 import type { CompiledConfig } from '../config/config.js';
 import { LocalCoordinator } from '../coordination/localCoordinator.js';
+import { ZooKeeperCoordinator } from '../coordination/zookeeper/zookeeperCoordinator.js';
 import { SchedulerNode } from '../node/schedulerNode.js';
 import type { EventStore } from '../store/eventStore.js';
 import { openEventStore } from '../store/openEventStore.js';
@@ -54,7 +55,9 @@ export const startKairos = async (
     clock,
     logger,
     coordinator: ({ maxEpoch }) =>
-      new LocalCoordinator({ nodeId: config.nodeId, dataDir: config.dataDir, minEpoch: () => maxEpoch }),
+      config.zk
+        ? new ZooKeeperCoordinator({ nodeId: config.nodeId, zk: config.zk, member: { address: url } })
+        : new LocalCoordinator({ nodeId: config.nodeId, dataDir: config.dataDir, minEpoch: () => maxEpoch }),
   });
   const server = await buildServer({ node, store, hub, logger, version: kairosVersion() });
   try {

@@ -38,6 +38,15 @@ export const KairosOptions = z.strictObject({
   /** `sqlite:<file>` (default `sqlite:<dataDir>/kairos.db`) or `memory:`. */
   store: z.string().min(1).optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** ZooKeeper ensemble with chroot (`127.0.0.1:2181,127.0.0.1:2182/kairos/prod`): cluster mode. Absent: a single node. */
+  zk: z.string().min(1).optional(),
+  /** ZooKeeper session timeout: how long a silent node keeps its tasks. */
+  zkSessionTimeout: Duration.default(5_000),
+  /** Digest credentials `user:password`; Kairos' znodes are then readable and writable by that identity only. */
+  zkAuth: z
+    .string()
+    .regex(/^[^:]+:.+$/, 'must be user:password')
+    .optional(),
   subscribers: z
     .strictObject({
       /** A consumer that has not acknowledged receipt of a fire by then loses it to another consumer of its group. */
@@ -57,6 +66,8 @@ export type CompiledConfig = {
   store: string;
   logLevel: z.output<typeof KairosOptions>['logLevel'];
   subscribers: { ackTimeout: number; groupGrace: number };
+  /** Cluster mode when set. */
+  zk: { connectionString: string; sessionTimeoutMs: number; auth?: string } | null;
 };
 
 /** Environment variable → option path. */
@@ -67,6 +78,9 @@ const ENV: Record<string, string[]> = {
   KAIROS_NODE_ID: ['nodeId'],
   KAIROS_STORE: ['store'],
   KAIROS_LOG_LEVEL: ['logLevel'],
+  KAIROS_ZK: ['zk'],
+  KAIROS_ZK_SESSION_TIMEOUT: ['zkSessionTimeout'],
+  KAIROS_ZK_AUTH: ['zkAuth'],
   KAIROS_ACK_TIMEOUT: ['subscribers', 'ackTimeout'],
   KAIROS_GROUP_GRACE: ['subscribers', 'groupGrace'],
 };
@@ -139,6 +153,9 @@ export const compileConfig = (layers: {
     nodeId: o.nodeId ?? safeNodeId(hostname()),
     store: o.store ?? `sqlite:${resolve(dataDir, 'kairos.db')}`,
     logLevel: o.logLevel,
+    zk: o.zk
+      ? { connectionString: o.zk, sessionTimeoutMs: o.zkSessionTimeout, ...(o.zkAuth ? { auth: o.zkAuth } : {}) }
+      : null,
     subscribers: o.subscribers,
   };
 };

@@ -39,6 +39,7 @@ describe('compileConfig: defaults', () => {
       store: `sqlite:${resolve('./data', 'kairos.db')}`,
       logLevel: 'info',
       subscribers: { ackTimeout: 5_000, groupGrace: 60_000 },
+      zk: null,
     });
     expect(config.nodeId).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/);
   });
@@ -71,6 +72,9 @@ describe('compileConfig: environment', () => {
         KAIROS_LOG_LEVEL: 'debug',
         KAIROS_ACK_TIMEOUT: '2s',
         KAIROS_GROUP_GRACE: '5m',
+        KAIROS_ZK: '127.0.0.1:2181,127.0.0.1:2182/kairos/prod',
+        KAIROS_ZK_SESSION_TIMEOUT: '8s',
+        KAIROS_ZK_AUTH: 'kairos:s3cret',
       },
     });
     expect(config).toEqual({
@@ -81,6 +85,11 @@ describe('compileConfig: environment', () => {
       store: 'memory:',
       logLevel: 'debug',
       subscribers: { ackTimeout: 2_000, groupGrace: 300_000 },
+      zk: {
+        connectionString: '127.0.0.1:2181,127.0.0.1:2182/kairos/prod',
+        sessionTimeoutMs: 8_000,
+        auth: 'kairos:s3cret',
+      },
     });
   });
 
