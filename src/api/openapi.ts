@@ -127,6 +127,17 @@ export const openApiDocument = (version: string) => ({
         responses: { '200': { description: '`{stats, consumers}`' } },
       },
     },
+    '/api/cluster': {
+      get: {
+        summary: 'The cluster as this node sees it: members, slots and tasks per node, connection state',
+        responses: {
+          '200': {
+            description:
+              '`{mode, nodeId, connection, slotCount, members, heldSlots, leader, slotsPerNode, tasksPerNode}`',
+          },
+        },
+      },
+    },
     '/api/verify': {
       get: {
         summary: "Check the log's invariants: no tick fired twice or lost, epochs only grow, no orphaned fire",

@@ -7,6 +7,7 @@ import { topicRoutes } from '../targets/topic/topicRoutes.js';
 import type { TopicHub } from '../targets/topic/topicHub.js';
 import { verifyStore } from '../verify/verifyStore.js';
 import { installErrorHandling, sendInputError } from './errorHandler.js';
+import { clusterRoutes } from './clusterRoutes.js';
 import { eventRoutes } from './eventRoutes.js';
 import { nodeMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -33,6 +34,7 @@ export const buildServer = async (deps: ApiDeps): Promise<FastifyInstance> => {
   await app.register(topicRoutes(deps.hub));
   await app.register(taskRoutes(deps.node, deps.store));
   await app.register(eventRoutes(deps.store));
+  await app.register(clusterRoutes(deps.node));
 
   const registry = nodeMetrics(deps.node, deps.hub);
   const openapi = openApiDocument(deps.version);

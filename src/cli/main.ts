@@ -8,6 +8,7 @@ import { reportError } from './output.js';
 import { registerStart } from './startCommand.js';
 import { registerTaskCommands } from './taskCommands.js';
 import { registerVerify } from './verifyCommand.js';
+import { registerCluster } from './clusterCommand.js';
 
 // Commands import what they need (the node, the store, the schemas) when they run: a `kairos task ...`
 // call then loads commander and fetch only, and starts several times faster.
@@ -27,5 +28,6 @@ registerTaskCommands(program, client);
 registerApply(program, client);
 registerEvents(program, client);
 registerVerify(program, client);
+registerCluster(program, client);
 
 program.parseAsync(process.argv).catch(reportError);

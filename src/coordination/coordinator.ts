@@ -14,11 +14,25 @@ export type CoordinatorEvent =
   /** The set of slots this node holds changed; re-check every task's lease. */
   | { type: 'leases-changed' };
 
+/** What a node knows of its cluster, for `GET /api/cluster` and `kairos cluster status`. */
+export type ClusterView = {
+  mode: 'single' | 'zookeeper';
+  nodeId: string;
+  connection: ConnectionState;
+  /** Slots of the cluster; null in single-node mode (the node holds every task). */
+  slotCount: number | null;
+  /** Live members as this node last saw them. */
+  members: Array<{ id: string; address?: string; weight: number; labels: Record<string, string> }>;
+  /** How many slots this node holds a lease on. */
+  heldSlots: number | null;
+};
+
 export interface Coordinator {
   readonly nodeId: string;
   start(): Promise<void>;
   /** The lease this node holds for the task's slot, or null when it must not fire the task. Cheap. */
   leaseFor(taskId: string): Lease | null;
   readonly events$: Observable<CoordinatorEvent>;
+  describe(): ClusterView;
   stop(): Promise<void>;
 }

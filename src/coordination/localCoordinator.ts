@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Subject } from 'rxjs';
-import type { Coordinator, CoordinatorEvent, Lease } from './coordinator.js';
+import type { ClusterView, Coordinator, CoordinatorEvent, Lease } from './coordinator.js';
 
 /**
  * Single-node coordination: this node holds every slot. Its epoch must still grow across restarts
@@ -32,6 +32,17 @@ export class LocalCoordinator implements Coordinator {
 
   leaseFor(_taskId: string): Lease | null {
     return this.#lease;
+  }
+
+  describe(): ClusterView {
+    return {
+      mode: 'single',
+      nodeId: this.nodeId,
+      connection: this.#lease ? 'connected' : 'lost',
+      slotCount: null,
+      members: [{ id: this.nodeId, weight: 1, labels: {} }],
+      heldSlots: null,
+    };
   }
 
   async stop(): Promise<void> {

@@ -12,7 +12,7 @@ import {
 import type { TaskSpec } from '../../domain/task/spec.js';
 import { toMillis } from '../../domain/time/instant.js';
 import { systemClock, type Clock } from '../clock/clock.js';
-import type { Coordinator } from '../coordination/coordinator.js';
+import type { ClusterView, Coordinator } from '../coordination/coordinator.js';
 import {
   isDuplicateEventIdError,
   isWrongExpectedVersionError,
@@ -97,6 +97,11 @@ export class SchedulerNode {
 
   get status(): NodeStatus {
     return this.#status;
+  }
+
+  /** The cluster as this node sees it; null before it has started. */
+  cluster(): ClusterView | null {
+    return this.#coordinator?.describe() ?? null;
   }
 
   /** Why the node cannot record decisions right now (the store is unavailable), or null. For readiness. */

@@ -251,6 +251,12 @@ describe('kairos task', () => {
     }
   });
 
+  it('cluster status shows the single node holding every task', async () => {
+    const out = await ok(['cluster', 'status']);
+    expect(out).toMatch(/^single cluster seen from cli-node \(connected\)\n/);
+    expect(out).toMatch(/\ncli-node\s+-\s+1\s+all\s+\d+/);
+  });
+
   it('trigger fires now; history shows the fire', async () => {
     const out = await ok(['task', 'trigger', 'hook']);
     const fireId = /^fired hook: (\S+)\n$/.exec(out)?.[1];

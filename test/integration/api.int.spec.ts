@@ -253,6 +253,27 @@ describe('task routes: success paths', () => {
     expect((await call<TaskView>('GET', '/api/tasks/alpha')).body.spec?.schedule).toEqual({ every: 3_600_000 });
   });
 
+  it('GET /api/cluster describes a single node holding every task', async () => {
+    const res = await call<{
+      mode: string;
+      slotCount: number | null;
+      members: Array<{ id: string }>;
+      tasksPerNode: Record<string, number>;
+    }>('GET', '/api/cluster');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      mode: 'single',
+      connection: 'connected',
+      slotCount: null,
+      leader: null,
+      slotsPerNode: null,
+    });
+    expect(res.body.members).toHaveLength(1);
+    const total = (await call<{ total: number }>('GET', '/api/tasks?status=all')).body.total;
+    const live = total - (await call<{ total: number }>('GET', '/api/tasks?status=deleted')).body.total;
+    expect(Object.values(res.body.tasksPerNode).reduce((a, b) => a + b, 0)).toBe(live);
+  });
+
   it('GET /api/tasks lists tasks by id, filters by status, pages', async () => {
     const all = await call<{ total: number; tasks: TaskView[] }>('GET', '/api/tasks');
     expect(all.status).toBe(200);

@@ -9,6 +9,17 @@ import { verifyStore } from '../../src/verify/verifyStore.js';
 import { useZkEnsemble } from './support/zkEnsemble.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+type ClusterJson = {
+  mode: string;
+  nodeId: string;
+  connection: string;
+  slotCount: number | null;
+  members: Array<{ id: string }>;
+  slotsPerNode: Record<string, number> | null;
+  tasksPerNode: Record<string, number>;
+};
+const cluster = async (url: string): Promise<ClusterJson> =>
+  (await (await fetch(`${url}/api/cluster`)).json()) as ClusterJson;
 type Fired = { taskId: string; scheduledAt: string; node: string; epoch: number; trigger: string; attempt: number };
 
 /**
@@ -62,6 +73,11 @@ describe('a cluster of two nodes on one log', () => {
       (await b.store.readAll({ maxCount: 100_000 })).filter((e) => e.type === 'TaskFired').map((e) => e.data as Fired);
     const before = await firedBy();
     expect(new Set(before.map((f) => f.node))).toEqual(new Set(['node-a', 'node-b']));
+    const both = await cluster(b.url);
+    expect(both).toMatchObject({ mode: 'zookeeper', nodeId: 'node-b', connection: 'connected', slotCount: 1024 });
+    expect(both.members.map((m) => m.id).sort()).toEqual(['node-a', 'node-b']);
+    expect(Object.values(both.slotsPerNode ?? {}).reduce((x, y) => x + y, 0)).toBe(1024);
+    expect(Object.values(both.tasksPerNode).reduce((x, y) => x + y, 0)).toBe(20);
 
     const stoppedAt = Date.now();
     await a.close();
@@ -75,6 +91,7 @@ describe('a cluster of two nodes on one log', () => {
       .filter((f) => f.attempt === 1 && f.trigger !== 'manual')
       .map((f) => `${f.taskId}@${f.scheduledAt}`);
     expect(new Set(keys).size).toBe(keys.length);
+    expect((await cluster(b.url)).tasksPerNode).toEqual({ 'node-b': 20 });
     const report = await verifyStore(b.store);
     expect(report.violations).toEqual([]);
     expect(report.tasks).toBe(20);

@@ -1,7 +1,7 @@
 import { Subject, type Subscription } from 'rxjs';
 import { DEFAULT_SLOT_COUNT, Member, assignSlots, checkSlotCount, slotOf } from '../../../domain/cluster/index.js';
 import { AlreadyExistsError, IllegalStateError } from '../../../domain/errors/index.js';
-import type { ConnectionState, Coordinator, CoordinatorEvent, Lease } from '../coordinator.js';
+import type { ClusterView, ConnectionState, Coordinator, CoordinatorEvent, Lease } from '../coordinator.js';
 import { CreateMode, type ZkClient, type ZkClientOptions, connectZk } from './zkClient.js';
 import { isZkError } from './zkErrors.js';
 
@@ -90,6 +90,22 @@ export class ZooKeeperCoordinator implements Coordinator {
   }
 
   /** Resolves once the reconciliation in progress, if any, has finished. */
+  describe(): ClusterView {
+    return {
+      mode: 'zookeeper',
+      nodeId: this.nodeId,
+      connection: this.#connection,
+      slotCount: this.#slotCount || null,
+      members: (this.#session?.members ?? []).map((m) => ({
+        id: m.id,
+        ...(m.address ? { address: m.address } : {}),
+        weight: m.weight,
+        labels: m.labels,
+      })),
+      heldSlots: this.#held.size,
+    };
+  }
+
   async settled(): Promise<void> {
     while (this.#loop) await this.#loop;
   }

@@ -3,7 +3,7 @@ import { toMillis } from '../../../domain/time/instant.js';
 import type { TaskSpecInput } from '../../../domain/task/spec.js';
 import { TaskSpec } from '../../../domain/task/spec.js';
 import { type SimulatedClock } from '../../../src/clock/simulatedClock.js';
-import type { Coordinator, CoordinatorEvent, Lease } from '../../../src/coordination/coordinator.js';
+import type { ClusterView, Coordinator, CoordinatorEvent, Lease } from '../../../src/coordination/coordinator.js';
 import { SchedulerNode } from '../../../src/node/schedulerNode.js';
 import type { EventStore, RecordedEvent } from '../../../src/store/eventStore.js';
 import type { FireDelivery, FireOutcome, Target } from '../../../src/targets/dispatcher.js';
@@ -45,6 +45,16 @@ export class FixedLeaseCoordinator implements Coordinator {
   }
   leaseFor(): Lease {
     return { node: this.nodeId, epoch: this.epoch };
+  }
+  describe(): ClusterView {
+    return {
+      mode: 'single',
+      nodeId: this.nodeId,
+      connection: 'connected',
+      slotCount: null,
+      members: [],
+      heldSlots: null,
+    };
   }
   async stop(): Promise<void> {}
 }
