@@ -7,6 +7,7 @@ import {
   type ExpectedRevision,
   type ReadAllOptions,
   type ReadStreamOptions,
+  type RecordedEvent,
   type StreamAppend,
   type SubscribeOptions,
 } from './eventStore.js';
@@ -21,6 +22,21 @@ import {
 export type PreparedEvent = { id: string; type: string; data: string; metadata: string | null };
 
 export type PreparedAppend = { stream: string; events: PreparedEvent[]; expectedRevision: ExpectedRevision };
+
+/** A stored event as both adapters keep it: data and metadata as JSON text, time in epoch ms. */
+export type StoredEvent = PreparedEvent & { stream: string; revision: bigint; position: bigint; time: number | bigint };
+
+/** A stored event as the port hands it out: parsed afresh on every read, so no reader shares an object. */
+export const recordedEventOf = (s: StoredEvent): RecordedEvent => ({
+  id: s.id,
+  stream: s.stream,
+  revision: s.revision,
+  position: s.position,
+  type: s.type,
+  data: JSON.parse(s.data) as unknown,
+  metadata: s.metadata === null ? undefined : (JSON.parse(s.metadata) as unknown),
+  time: new Date(Number(s.time)),
+});
 
 /** Where an already stored event id lives. */
 export type StoredId = { stream: string; revision: bigint; position: bigint };

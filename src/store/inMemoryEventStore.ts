@@ -8,8 +8,9 @@ import {
   matchesPrefixes,
   prepareAppend,
   prepareBatchEntry,
+  recordedEventOf,
   type PreparedAppend,
-  type PreparedEvent,
+  type StoredEvent,
   type StoredId,
 } from './appendRules.js';
 import type {
@@ -33,7 +34,7 @@ export type InMemoryEventStoreOptions = {
   now?: () => number;
 };
 
-type Stored = PreparedEvent & { stream: string; revision: bigint; position: bigint; time: number };
+type Stored = StoredEvent & { time: number };
 
 /**
  * The in-memory twin of the SQLite adapter: same validation, same append decision, same subscription
@@ -195,17 +196,7 @@ export class InMemoryEventStore implements EventStore {
   }
 
   private at(position: number | undefined): RecordedEvent {
-    const s = this.log[(position as number) - 1] as Stored;
-    return {
-      id: s.id,
-      stream: s.stream,
-      revision: s.revision,
-      position: s.position,
-      type: s.type,
-      data: JSON.parse(s.data) as unknown,
-      metadata: s.metadata === null ? undefined : (JSON.parse(s.metadata) as unknown),
-      time: new Date(s.time),
-    };
+    return recordedEventOf(this.log[(position as number) - 1] as Stored);
   }
 
   private read<T>(fn: () => T): Promise<T> {

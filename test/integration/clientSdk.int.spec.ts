@@ -9,15 +9,7 @@ import { SimulatedClock } from '../../src/clock/simulatedClock.js';
 import type { FireDelivery, FireOutcome } from '../../src/targets/dispatcher.js';
 import { TopicHub, type TopicHubOptions } from '../../src/targets/topic/topicHub.js';
 import { topicRoutes } from '../../src/targets/topic/topicRoutes.js';
-
-const until = async (condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep, until } from './support/waiting.js';
 
 const fireOf = (payload: unknown, overrides: Partial<FireDelivery> = {}): FireDelivery => ({
   taskId: 'nightly-export',

@@ -4,17 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FireDelivery, FireOutcome } from '../../src/targets/dispatcher.js';
 import { HttpTarget, signatureOf, verifySignature } from '../../src/targets/http/httpTarget.js';
+import { sleep, until } from './support/waiting.js';
 
 type Received = { method: string; url: string; headers: IncomingMessage['headers']; body: string; aborted: boolean };
-
-const until = async (condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const SECRET = 'a-webhook-secret-of-some-length';
 

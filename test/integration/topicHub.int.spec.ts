@@ -8,6 +8,7 @@ import type { FireDelivery, FireOutcome } from '../../src/targets/dispatcher.js'
 import type { FireMessage, ServerMessage } from '../../src/targets/topic/protocol.js';
 import { TopicHub, type TopicHubOptions } from '../../src/targets/topic/topicHub.js';
 import { topicRoutes } from '../../src/targets/topic/topicRoutes.js';
+import { sleep, until } from './support/waiting.js';
 
 /** How a raw test consumer answers fires: it speaks the protocol by hand, so tests control every frame. */
 type Mode = 'succeed' | 'fail' | 'ack-only' | 'silent';
@@ -49,15 +50,6 @@ class RawConsumer {
     this.send({ type: 'outcome', deliveryId: fire.deliveryId, status, ...(message ? { message } : {}) });
   }
 }
-
-const until = async (condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const fireOf = (topic: string, overrides: Partial<FireDelivery> = {}): FireDelivery => {
   const now = new Date().toISOString();

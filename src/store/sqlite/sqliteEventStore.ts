@@ -10,6 +10,7 @@ import {
   matchesPrefixes,
   prepareAppend,
   prepareBatchEntry,
+  recordedEventOf,
   type PreparedAppend,
 } from '../appendRules.js';
 import type {
@@ -28,7 +29,7 @@ import { CursorHub, type CursorSource } from '../positionCursor.js';
 import { appendWriter, type Written } from './appendToStream.js';
 import { busyBackoffMs, GroupCommit, isBusy, type Outcome } from './groupCommit.js';
 import { configure, migrate, setBusyTimeout, type Synchronous } from './schema.js';
-import { NO_LIMIT, prepareStatements, toRecordedEvent, type EventRow, type Statements } from './statements.js';
+import { NO_LIMIT, prepareStatements, type EventRow, type Statements } from './statements.js';
 import { ThreadWriter } from './threadWriter.js';
 
 export type SqliteEventStoreOptions = {
@@ -202,7 +203,7 @@ export class SqliteEventStore implements EventStore {
         : // Past the end, backwards starts at the last event, as in EventStoreDB.
           this.st.readBackwards(stream, fromRevision ?? MAX_INT64, maxCount),
     );
-    return rows.map(toRecordedEvent);
+    return rows.map(recordedEventOf);
   }
 
   async streamRevision(stream: string): Promise<bigint | undefined> {
@@ -212,7 +213,7 @@ export class SqliteEventStore implements EventStore {
 
   async readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
     const { after = 0n, maxCount = NO_LIMIT } = checkReadAll(options);
-    return (await this.read(() => this.st.readAll(after, maxCount))).map(toRecordedEvent);
+    return (await this.read(() => this.st.readAll(after, maxCount))).map(recordedEventOf);
   }
 
   headPosition(): Promise<bigint> {
@@ -272,7 +273,7 @@ export class SqliteEventStore implements EventStore {
             .filter((r) => r.position > after && r.position <= upTo && matchesPrefixes(r.stream, prefixes))
             .slice(0, limit);
           return {
-            events: rows.map(toRecordedEvent),
+            events: rows.map(recordedEventOf),
             through: rows.length === limit ? (rows[limit - 1] as EventRow).position : upTo,
           };
         }
@@ -282,7 +283,7 @@ export class SqliteEventStore implements EventStore {
         const end = upTo < window ? upTo : window;
         const rows = readRange(after, end, limit);
         return {
-          events: rows.map(toRecordedEvent),
+          events: rows.map(recordedEventOf),
           through: rows.length === limit ? (rows[limit - 1] as EventRow).position : end,
         };
       },

@@ -1,6 +1,5 @@
 import type Database from 'better-sqlite3';
 import type { StoredId, StreamHead } from '../appendRules.js';
-import type { RecordedEvent } from '../eventStore.js';
 import { prefixCondition } from './prefixFilter.js';
 
 /** A row of `events` as read with safe integers. */
@@ -18,17 +17,6 @@ export type EventRow = {
 const COLUMNS = 'position, id, stream, revision, type, data, metadata, time';
 // LIMIT -1 is SQLite's "no limit".
 export const NO_LIMIT = -1;
-
-export const toRecordedEvent = (row: EventRow): RecordedEvent => ({
-  id: row.id,
-  stream: row.stream,
-  revision: row.revision,
-  position: row.position,
-  type: row.type,
-  data: JSON.parse(row.data) as unknown,
-  metadata: row.metadata === null ? undefined : (JSON.parse(row.metadata) as unknown),
-  time: new Date(Number(row.time)),
-});
 
 /** Every statement the adapter runs, prepared once per connection. */
 export const prepareStatements = (db: Database.Database) => {
