@@ -14,6 +14,9 @@ export type CoordinatorEvent =
   /** The set of slots this node holds changed; re-check every task's lease. */
   | { type: 'leases-changed' };
 
+/** A live member as the coordination sees it (`members/<nodeId>`). */
+export type ClusterMember = { id: string; address?: string; weight: number; labels: Record<string, string> };
+
 /** What a node knows of its cluster, for `GET /api/cluster` and `kairos cluster status`. */
 export type ClusterView = {
   mode: 'single' | 'zookeeper';
@@ -22,7 +25,7 @@ export type ClusterView = {
   /** Slots of the cluster; null in single-node mode (the node holds every task). */
   slotCount: number | null;
   /** Live members as this node last saw them. */
-  members: Array<{ id: string; address?: string; weight: number; labels: Record<string, string> }>;
+  members: ClusterMember[];
   /** How many slots this node holds a lease on. */
   heldSlots: number | null;
 };
@@ -33,6 +36,8 @@ export interface Coordinator {
   /** The lease this node holds for the task's slot, or null when it must not fire the task. Cheap. */
   leaseFor(taskId: string): Lease | null;
   readonly events$: Observable<CoordinatorEvent>;
+  /** The live members (this node included), now and after every change; completes on stop. */
+  readonly members$: Observable<readonly ClusterMember[]>;
   describe(): ClusterView;
   stop(): Promise<void>;
 }

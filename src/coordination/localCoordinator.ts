@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Subject } from 'rxjs';
-import type { ClusterView, Coordinator, CoordinatorEvent, Lease } from './coordinator.js';
+import { BehaviorSubject, Subject } from 'rxjs';
+import type { ClusterMember, ClusterView, Coordinator, CoordinatorEvent, Lease } from './coordinator.js';
 
 /**
  * Single-node coordination: this node holds every slot. Its epoch must still grow across restarts
@@ -11,6 +11,7 @@ import type { ClusterView, Coordinator, CoordinatorEvent, Lease } from './coordi
 export class LocalCoordinator implements Coordinator {
   readonly nodeId: string;
   readonly events$ = new Subject<CoordinatorEvent>();
+  readonly members$: BehaviorSubject<readonly ClusterMember[]>;
   readonly #file: string;
   readonly #minEpoch: () => number;
   #lease: Lease | null = null;
@@ -20,6 +21,7 @@ export class LocalCoordinator implements Coordinator {
     this.nodeId = options.nodeId;
     this.#file = join(options.dataDir, 'epoch');
     this.#minEpoch = options.minEpoch;
+    this.members$ = new BehaviorSubject<readonly ClusterMember[]>([{ id: this.nodeId, weight: 1, labels: {} }]);
   }
 
   async start(): Promise<void> {
@@ -40,7 +42,7 @@ export class LocalCoordinator implements Coordinator {
       nodeId: this.nodeId,
       connection: this.#lease ? 'connected' : 'lost',
       slotCount: null,
-      members: [{ id: this.nodeId, weight: 1, labels: {} }],
+      members: [...this.members$.value],
       heldSlots: null,
     };
   }
@@ -49,6 +51,7 @@ export class LocalCoordinator implements Coordinator {
     this.#lease = null;
     this.events$.next({ type: 'leases-changed' });
     this.events$.complete();
+    this.members$.complete();
   }
 }
 

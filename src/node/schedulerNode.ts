@@ -1,4 +1,4 @@
-import { EMPTY, Subject, defer, expand, from, lastValueFrom, tap, type Subscription } from 'rxjs';
+import { EMPTY, Subject, defer, expand, from, lastValueFrom, tap, type Observable, type Subscription } from 'rxjs';
 import type { Logger } from 'pino';
 import { ErrorCode, IllegalStateError, KairosError, isFencedError, isKairosError } from '../../domain/errors/index.js';
 import { decide, nextWakeAt, type Lease as DomainLease, type TaskCommand } from '../../domain/task/decide.js';
@@ -12,7 +12,7 @@ import {
 import type { TaskSpec } from '../../domain/task/spec.js';
 import { toMillis } from '../../domain/time/instant.js';
 import { systemClock, type Clock } from '../clock/clock.js';
-import type { ClusterView, Coordinator } from '../coordination/coordinator.js';
+import type { ClusterMember, ClusterView, Coordinator } from '../coordination/coordinator.js';
 import {
   isDuplicateEventIdError,
   isWrongExpectedVersionError,
@@ -102,6 +102,11 @@ export class SchedulerNode {
   /** The cluster as this node sees it; null before it has started. */
   cluster(): ClusterView | null {
     return this.#coordinator?.describe() ?? null;
+  }
+
+  /** The live members of the cluster (this node included), now and after every change; empty before start. */
+  members$(): Observable<readonly ClusterMember[]> {
+    return this.#coordinator?.members$ ?? EMPTY;
   }
 
   /** Why the node cannot record decisions right now (the store is unavailable), or null. For readiness. */

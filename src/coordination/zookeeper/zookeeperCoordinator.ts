@@ -1,7 +1,14 @@
-import { Subject, type Subscription } from 'rxjs';
+import { BehaviorSubject, Subject, type Subscription } from 'rxjs';
 import { DEFAULT_SLOT_COUNT, Member, assignSlots, checkSlotCount, slotOf } from '../../../domain/cluster/index.js';
 import { AlreadyExistsError, IllegalStateError } from '../../../domain/errors/index.js';
-import type { ClusterView, ConnectionState, Coordinator, CoordinatorEvent, Lease } from '../coordinator.js';
+import type {
+  ClusterMember,
+  ClusterView,
+  ConnectionState,
+  Coordinator,
+  CoordinatorEvent,
+  Lease,
+} from '../coordinator.js';
 import { CreateMode, type ZkClient, type ZkClientOptions, connectZk } from './zkClient.js';
 import { isZkError } from './zkErrors.js';
 
@@ -43,6 +50,7 @@ type SessionState = {
 export class ZooKeeperCoordinator implements Coordinator {
   readonly nodeId: string;
   readonly events$ = new Subject<CoordinatorEvent>();
+  readonly members$ = new BehaviorSubject<readonly ClusterMember[]>([]);
   readonly #options: ZooKeeperCoordinatorOptions;
   readonly #member: Member;
   #slotCount = 0;
@@ -96,12 +104,7 @@ export class ZooKeeperCoordinator implements Coordinator {
       nodeId: this.nodeId,
       connection: this.#connection,
       slotCount: this.#slotCount || null,
-      members: (this.#session?.members ?? []).map((m) => ({
-        id: m.id,
-        ...(m.address ? { address: m.address } : {}),
-        weight: m.weight,
-        labels: m.labels,
-      })),
+      members: [...this.members$.value],
       heldSlots: this.#held.size,
     };
   }
@@ -131,6 +134,7 @@ export class ZooKeeperCoordinator implements Coordinator {
       await session.client.close();
     }
     this.events$.complete();
+    this.members$.complete();
   }
 
   async #connect(): Promise<ZkClient> {
@@ -164,7 +168,9 @@ export class ZooKeeperCoordinator implements Coordinator {
       client.state$.subscribe((state) => this.#onState(session, state)),
       this.#watch(session, MEMBERS, async (names, current) => {
         const members = await this.#readMembers(client, names);
-        if (current()) session.members = members;
+        if (!current()) return;
+        session.members = members;
+        this.members$.next(members.map(memberView));
       }),
       this.#watch(session, SLOTS, async (names) => {
         session.present = new Set(names.map(Number).filter(Number.isInteger));
@@ -382,6 +388,13 @@ export class ZooKeeperCoordinator implements Coordinator {
     await client.delete(path, stat.version).catch(ignoreMissing);
   }
 }
+
+const memberView = (m: Member): ClusterMember => ({
+  id: m.id,
+  ...(m.address ? { address: m.address } : {}),
+  weight: m.weight,
+  labels: m.labels,
+});
 
 const ignoreMissing = (err: unknown): void => {
   if (!isZkError(err, 'NONODE')) throw err;

@@ -1,9 +1,15 @@
-import { Subject } from 'rxjs';
+import { BehaviorSubject, Subject } from 'rxjs';
 import { toMillis } from '../../../domain/time/instant.js';
 import type { TaskSpecInput } from '../../../domain/task/spec.js';
 import { TaskSpec } from '../../../domain/task/spec.js';
 import { type SimulatedClock } from '../../../src/clock/simulatedClock.js';
-import type { ClusterView, Coordinator, CoordinatorEvent, Lease } from '../../../src/coordination/coordinator.js';
+import type {
+  ClusterMember,
+  ClusterView,
+  Coordinator,
+  CoordinatorEvent,
+  Lease,
+} from '../../../src/coordination/coordinator.js';
 import { SchedulerNode } from '../../../src/node/schedulerNode.js';
 import type { EventStore, RecordedEvent } from '../../../src/store/eventStore.js';
 import type { FireDelivery, FireOutcome, Target } from '../../../src/targets/dispatcher.js';
@@ -36,10 +42,13 @@ export class RecordingTarget implements Target {
 /** A coordinator that holds every slot at a fixed epoch: lets a test play two nodes that both believe they own a task. */
 export class FixedLeaseCoordinator implements Coordinator {
   readonly events$ = new Subject<CoordinatorEvent>();
+  readonly members$: BehaviorSubject<readonly ClusterMember[]>;
   constructor(
     readonly nodeId: string,
     readonly epoch: number,
-  ) {}
+  ) {
+    this.members$ = new BehaviorSubject<readonly ClusterMember[]>([{ id: nodeId, weight: 1, labels: {} }]);
+  }
   async start(): Promise<void> {
     this.events$.next({ type: 'leases-changed' });
   }
