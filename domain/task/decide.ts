@@ -149,8 +149,9 @@ const mustBeLive = (state: TaskState, action: string): void => {
 const withClaim = (state: TaskState, lease: Lease, now: number, events: TaskEvent[]): TaskEvent[] => {
   // The floor outlives a release: once an epoch is recorded, no older lease may act again.
   if (lease.epoch < state.epochFloor) throw new FencedError(state.taskId, lease.epoch, state.epochFloor);
-  const recorded = state.owner;
-  if (events.length === 0 || (recorded && recorded.epoch === lease.epoch)) return events;
+  if (events.length === 0 || state.owner?.epoch === lease.epoch) return events;
+  // After a graceful release the next owner takes over from the releaser: a hand-off, not a first start.
+  const recorded = state.owner ?? state.releasedBy;
   const at = toIso(now);
   const claim: TaskEvent = recorded
     ? {
@@ -162,7 +163,7 @@ const withClaim = (state: TaskState, lease: Lease, now: number, events: TaskEven
           epoch: lease.epoch,
           previousNode: recorded.node,
           previousEpoch: recorded.epoch,
-          reason: lease.reason ?? 'recovered',
+          reason: lease.reason ?? (state.owner ? 'recovered' : 'drain'),
           at,
         },
       }

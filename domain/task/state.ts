@@ -41,6 +41,8 @@ export type TaskState = {
   /** Scheduled fires so far (for `maxRuns`; manual fires and retries do not count). */
   runs: number;
   owner: { node: string; epoch: number } | null;
+  /** The owner that released the task (graceful hand-off), until the next one claims it. */
+  releasedBy: { node: string; epoch: number } | null;
   /** The highest epoch ever recorded, released or not: a lease below it is stale (fencing). */
   epochFloor: number;
   /** Manual fires so far: part of a manual fire's id, so two triggers in one millisecond are two fires. */
@@ -64,6 +66,7 @@ export const initialTaskState = (taskId: string): TaskState => ({
   cursor: 0,
   runs: 0,
   owner: null,
+  releasedBy: null,
   epochFloor: 0,
   manualFires: 0,
   inFlight: [],
@@ -140,10 +143,13 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
       return {
         ...state,
         owner: { node: event.data.node, epoch: event.data.epoch },
+        releasedBy: null,
         epochFloor: Math.max(state.epochFloor, event.data.epoch),
       };
     case 'TaskReleased':
-      return state.owner && state.owner.epoch === event.data.epoch ? { ...state, owner: null } : state;
+      return state.owner && state.owner.epoch === event.data.epoch
+        ? { ...state, owner: null, releasedBy: state.owner }
+        : state;
     case 'TaskFired': {
       const d = event.data;
       const scheduledAt = toMillis(d.scheduledAt);

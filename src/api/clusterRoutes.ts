@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { assignSlots, slotCountsOf, slotOf } from '../../domain/cluster/index.js';
+import { assignSlots, isPinned, ownerOf, slotCountsOf, slotOf } from '../../domain/cluster/index.js';
 import { NotFoundError } from '../../domain/errors/index.js';
 import type { SchedulerNode } from '../node/schedulerNode.js';
 
 /**
- * `GET /api/cluster`: the cluster as this node sees it — members, how the slots divide among them,
- * and how many live tasks each one holds by that division.
+ * `GET /api/cluster`: the cluster as this node sees it — members, leader, how the slots divide among
+ * them, how many live tasks each one holds by that division (pinned tasks by their `runOn`), and the
+ * pinned tasks no live member may hold.
  */
 export const clusterRoutes = (node: SchedulerNode) => async (app: FastifyInstance) => {
   app.get('/api/cluster', async () => {
@@ -15,13 +16,19 @@ export const clusterRoutes = (node: SchedulerNode) => async (app: FastifyInstanc
     const owners =
       view.slotCount !== null && view.members.length > 0 ? assignSlots(view.slotCount, view.members) : null;
     const tasksPerNode: Record<string, number> = {};
+    const unplaceable = new Set(view.unplaceable);
     for (const record of live) {
-      const owner = owners ? owners[slotOf(record.taskId, view.slotCount as number)] : view.nodeId;
-      if (owner !== undefined) tasksPerNode[owner] = (tasksPerNode[owner] ?? 0) + 1;
+      if (unplaceable.has(record.taskId)) continue;
+      const runOn = record.state.spec?.runOn;
+      const owner = !owners
+        ? view.nodeId
+        : isPinned(runOn)
+          ? ownerOf(record.taskId, runOn, view.slotCount as number, view.members)
+          : owners[slotOf(record.taskId, view.slotCount as number)];
+      if (owner) tasksPerNode[owner] = (tasksPerNode[owner] ?? 0) + 1;
     }
     return {
       ...view,
-      leader: null,
       slotsPerNode: owners ? Object.fromEntries(slotCountsOf(owners)) : null,
       tasksPerNode,
     };

@@ -133,7 +133,7 @@ export const openApiDocument = (version: string) => ({
         responses: {
           '200': {
             description:
-              '`{mode, nodeId, connection, slotCount, members, heldSlots, leader, slotsPerNode, tasksPerNode}`',
+              '`{mode, nodeId, connection, slotCount, members, heldSlots, leader, unplaceable, slotsPerNode, tasksPerNode}`',
           },
         },
       },

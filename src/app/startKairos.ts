@@ -54,10 +54,20 @@ export const startKairos = async (
     target,
     clock,
     logger,
+    drainTimeoutMs: config.drainTimeoutMs,
     coordinator: ({ maxEpoch }) =>
       config.zk
-        ? new ZooKeeperCoordinator({ nodeId: config.nodeId, zk: config.zk, member: { address: url } })
-        : new LocalCoordinator({ nodeId: config.nodeId, dataDir: config.dataDir, minEpoch: () => maxEpoch }),
+        ? new ZooKeeperCoordinator({
+            nodeId: config.nodeId,
+            zk: config.zk,
+            member: { address: url, ...config.member, version: kairosVersion() },
+          })
+        : new LocalCoordinator({
+            nodeId: config.nodeId,
+            dataDir: config.dataDir,
+            minEpoch: () => maxEpoch,
+            labels: config.member.labels,
+          }),
   });
   const server = await buildServer({ node, store, hub, logger, version: kairosVersion() });
   try {

@@ -7,6 +7,19 @@ import { ValidationError, fieldIssuesOf } from '../../domain/errors/index.js';
 import { Duration } from '../../domain/time/duration.js';
 
 const PORT = 'must be a port number from 0 to 65535';
+const WEIGHT = 'must be a positive number up to 1000';
+const LABELS_TEXT = /^\s*$|^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$/;
+
+const parseLabels = (text: string): Record<string, string> =>
+  Object.fromEntries(
+    text
+      .split(',')
+      .filter((pair) => pair.trim() !== '')
+      .map((pair) => {
+        const eq = pair.indexOf('=');
+        return [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()];
+      }),
+  );
 
 /**
  * Node configuration: defaults (embedded single node) < config file (`KAIROS_CONFIG` or `--config`,
@@ -47,6 +60,32 @@ export const KairosOptions = z.strictObject({
     .string()
     .regex(/^[^:]+:.+$/, 'must be user:password')
     .optional(),
+  /** Relative capacity in a cluster: a node of weight 2 holds about twice the slots of one of weight 1. */
+  nodeWeight: z
+    .union(
+      [
+        z.number(),
+        z
+          .string()
+          .regex(/^\s*\d+(\.\d+)?\s*$/, WEIGHT)
+          .transform(Number),
+      ],
+      { error: WEIGHT },
+    )
+    .pipe(z.number().positive(WEIGHT).max(1_000, WEIGHT))
+    .default(1),
+  /** Labels matched by tasks' `runOn.labels`: a mapping, or text `zone=eu-1,gpu=true`. */
+  nodeLabels: z
+    .union([
+      z.record(z.string().min(1), z.string()),
+      z
+        .string()
+        .regex(LABELS_TEXT, 'must be key=value pairs separated by commas, e.g. zone=eu-1,gpu=true')
+        .transform(parseLabels),
+    ])
+    .default({}),
+  /** On SIGTERM, how long to wait for fires under way to report before handing them to the next owner. */
+  drainTimeout: Duration.default(5_000),
   subscribers: z
     .strictObject({
       /** A consumer that has not acknowledged receipt of a fire by then loses it to another consumer of its group. */
@@ -66,6 +105,9 @@ export type CompiledConfig = {
   store: string;
   logLevel: z.output<typeof KairosOptions>['logLevel'];
   subscribers: { ackTimeout: number; groupGrace: number };
+  /** What this node announces to the cluster (`runOn` matches the labels). */
+  member: { weight: number; labels: Record<string, string> };
+  drainTimeoutMs: number;
   /** Cluster mode when set. */
   zk: { connectionString: string; sessionTimeoutMs: number; auth?: string } | null;
 };
@@ -81,6 +123,9 @@ const ENV: Record<string, string[]> = {
   KAIROS_ZK: ['zk'],
   KAIROS_ZK_SESSION_TIMEOUT: ['zkSessionTimeout'],
   KAIROS_ZK_AUTH: ['zkAuth'],
+  KAIROS_NODE_WEIGHT: ['nodeWeight'],
+  KAIROS_NODE_LABELS: ['nodeLabels'],
+  KAIROS_DRAIN_TIMEOUT: ['drainTimeout'],
   KAIROS_ACK_TIMEOUT: ['subscribers', 'ackTimeout'],
   KAIROS_GROUP_GRACE: ['subscribers', 'groupGrace'],
 };
@@ -157,6 +202,8 @@ export const compileConfig = (layers: {
       ? { connectionString: o.zk, sessionTimeoutMs: o.zkSessionTimeout, ...(o.zkAuth ? { auth: o.zkAuth } : {}) }
       : null,
     subscribers: o.subscribers,
+    member: { weight: o.nodeWeight, labels: o.nodeLabels },
+    drainTimeoutMs: o.drainTimeout,
   };
 };
 

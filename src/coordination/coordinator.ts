@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { RunOn } from '../../domain/cluster/index.js';
 
 /**
  * The coordination port (design §4): who may fire which task. A node fires a task only while it holds
@@ -12,10 +13,18 @@ export type ConnectionState = 'connected' | 'suspended' | 'lost';
 export type CoordinatorEvent =
   | { type: 'connection'; state: ConnectionState }
   /** The set of slots this node holds changed; re-check every task's lease. */
-  | { type: 'leases-changed' };
+  | { type: 'leases-changed' }
+  /** The set of pinned tasks no live member may hold changed. */
+  | { type: 'unplaceable-changed' };
 
 /** A live member as the coordination sees it (`members/<nodeId>`). */
-export type ClusterMember = { id: string; address?: string; weight: number; labels: Record<string, string> };
+export type ClusterMember = {
+  id: string;
+  address?: string;
+  weight: number;
+  labels: Record<string, string>;
+  version?: string;
+};
 
 /** What a node knows of its cluster, for `GET /api/cluster` and `kairos cluster status`. */
 export type ClusterView = {
@@ -28,7 +37,14 @@ export type ClusterView = {
   members: ClusterMember[];
   /** How many slots this node holds a lease on. */
   heldSlots: number | null;
+  /** The member that leads housekeeping, as this node last saw it. */
+  leader: string | null;
+  /** Pinned tasks no live member may hold (this node's view; the leader records changes). */
+  unplaceable: string[];
 };
+
+/** A lease znode held by the session of no live member, removed by the leader. */
+export type OrphanedLease = { lease: string; session: string };
 
 export interface Coordinator {
   readonly nodeId: string;
@@ -39,5 +55,19 @@ export interface Coordinator {
   /** The live members (this node included), now and after every change; completes on stop. */
   readonly members$: Observable<readonly ClusterMember[]>;
   describe(): ClusterView;
+  /** The leader's node id (null while there is none), now and after every change; completes on stop. */
+  readonly leader$: Observable<string | null>;
+  /**
+   * Where a task may run (its `runOn`), told by the node on every definition change: a pinned task is held
+   * through a lease of its own by a matching member; undefined makes it an ordinary slot task again.
+   */
+  place(taskId: string, runOn: RunOn | undefined): void;
+  /**
+   * The log records an epoch above this node's lease for the task although the node holds the lease now
+   * (the task was held under another lease meanwhile, e.g. while pinned): take a fresh, higher epoch.
+   */
+  renewLease(taskId: string): void;
+  /** Leader duty: deletes leases whose session belongs to no live member, and says which. */
+  removeOrphanedLeases(): Promise<OrphanedLease[]>;
   stop(): Promise<void>;
 }

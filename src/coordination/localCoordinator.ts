@@ -1,7 +1,8 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BehaviorSubject, Subject } from 'rxjs';
-import type { ClusterMember, ClusterView, Coordinator, CoordinatorEvent, Lease } from './coordinator.js';
+import { type RunOn, isPinned, matchesRunOn } from '../../domain/cluster/index.js';
+import type { ClusterMember, ClusterView, Coordinator, CoordinatorEvent, Lease, OrphanedLease } from './coordinator.js';
 
 /**
  * Single-node coordination: this node holds every slot. Its epoch must still grow across restarts
@@ -12,16 +13,22 @@ export class LocalCoordinator implements Coordinator {
   readonly nodeId: string;
   readonly events$ = new Subject<CoordinatorEvent>();
   readonly members$: BehaviorSubject<readonly ClusterMember[]>;
+  readonly leader$: BehaviorSubject<string | null>;
   readonly #file: string;
   readonly #minEpoch: () => number;
   #lease: Lease | null = null;
+  /** Tasks pinned elsewhere than this node: held by nobody. */
+  readonly #unplaceable = new Set<string>();
 
   /** `minEpoch`: the highest epoch already recorded in the log (read after recovery). */
-  constructor(options: { nodeId: string; dataDir: string; minEpoch: () => number }) {
+  constructor(options: { nodeId: string; dataDir: string; minEpoch: () => number; labels?: Record<string, string> }) {
     this.nodeId = options.nodeId;
     this.#file = join(options.dataDir, 'epoch');
     this.#minEpoch = options.minEpoch;
-    this.members$ = new BehaviorSubject<readonly ClusterMember[]>([{ id: this.nodeId, weight: 1, labels: {} }]);
+    this.leader$ = new BehaviorSubject<string | null>(this.nodeId);
+    this.members$ = new BehaviorSubject<readonly ClusterMember[]>([
+      { id: this.nodeId, weight: 1, labels: options.labels ?? {} },
+    ]);
   }
 
   async start(): Promise<void> {
@@ -32,8 +39,8 @@ export class LocalCoordinator implements Coordinator {
     this.events$.next({ type: 'leases-changed' });
   }
 
-  leaseFor(_taskId: string): Lease | null {
-    return this.#lease;
+  leaseFor(taskId: string): Lease | null {
+    return this.#unplaceable.has(taskId) ? null : this.#lease;
   }
 
   describe(): ClusterView {
@@ -44,7 +51,26 @@ export class LocalCoordinator implements Coordinator {
       slotCount: null,
       members: [...this.members$.value],
       heldSlots: null,
+      leader: this.nodeId,
+      unplaceable: [...this.#unplaceable].sort(),
     };
+  }
+
+  /** A task pinned to other nodes or labels than this one's runs nowhere, as it would in a cluster without them. */
+  place(taskId: string, runOn: RunOn | undefined): void {
+    const self = this.members$.value[0]!;
+    const changed =
+      isPinned(runOn) && !matchesRunOn(self, runOn) ? !this.#unplaceable.has(taskId) : this.#unplaceable.has(taskId);
+    if (!changed) return;
+    if (this.#unplaceable.has(taskId)) this.#unplaceable.delete(taskId);
+    else this.#unplaceable.add(taskId);
+  }
+
+  /** The node's one epoch is above everything in the log from its start on. */
+  renewLease(): void {}
+
+  async removeOrphanedLeases(): Promise<OrphanedLease[]> {
+    return [];
   }
 
   async stop(): Promise<void> {
@@ -52,6 +78,7 @@ export class LocalCoordinator implements Coordinator {
     this.events$.next({ type: 'leases-changed' });
     this.events$.complete();
     this.members$.complete();
+    this.leader$.complete();
   }
 }
 

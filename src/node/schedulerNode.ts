@@ -20,6 +20,7 @@ import {
   type RecordedEvent,
 } from '../store/eventStore.js';
 import type { FireDelivery, FireOutcome, Target } from '../targets/dispatcher.js';
+import { ClusterHousekeeper } from './clusterHousekeeper.js';
 import { silentLogger } from './logger.js';
 import { decodeTaskEvent, encodeTaskEvent } from './taskCodec.js';
 import { TaskRecord } from './taskRecord.js';
@@ -42,12 +43,26 @@ export type SchedulerNodeOptions = {
   hibernateAfterMs?: number;
   /** Events read per page during recovery. @default 5_000 */
   recoveryPageSize?: number;
+  /**
+   * On stop, how long to wait for fires this node handed to its targets to report an outcome before
+   * leaving them to the next owner (who delivers them again). @default 5_000
+   */
+  drainTimeoutMs?: number;
+  /** How often the cluster leader looks for orphaned leases besides reacting to changes. @default 5_000 */
+  housekeepingIntervalMs?: number;
 };
 
 /** What the node appended for one task, after it is durable: for metrics, live feeds and tests. */
 export type AppendedBatch = { taskId: string; events: TaskEvent[]; firstRevision: bigint };
 
 const MAX_CONFLICT_RETRIES = 8;
+/** Events that change where a task may run. */
+const DEFINITION_EVENTS: ReadonlySet<TaskEvent['type']> = new Set([
+  'TaskCreated',
+  'TaskUpdated',
+  'TaskDeleted',
+  'TaskRestored',
+]);
 const WAKE_SLICE = 256;
 const DUE_SLICE = 1_000;
 const MAX_WAKE_QUEUE = 1_000_000;
@@ -67,6 +82,8 @@ export class SchedulerNode {
   readonly #hibernateAfter: number;
   readonly #pageSize: number;
   readonly #makeCoordinator: SchedulerNodeOptions['coordinator'];
+  readonly #drainTimeout: number;
+  readonly #housekeepingInterval: number;
   readonly #records = new Map<string, TaskRecord>();
   readonly #chains = new Map<string, Promise<unknown>>();
   readonly #toWake = new Set<TaskRecord>();
@@ -78,6 +95,7 @@ export class SchedulerNode {
   /** Why the last append failed because the store is unavailable; null once one succeeds again. */
   #storeFailing: string | null = null;
   #coordinator: Coordinator | null = null;
+  #housekeeper: ClusterHousekeeper | null = null;
   #subscriptions: Subscription[] = [];
   #status: NodeStatus = 'created';
   #maxEpoch = 0;
@@ -92,6 +110,8 @@ export class SchedulerNode {
     this.#hibernateAfter = options.hibernateAfterMs ?? 60_000;
     this.#pageSize = options.recoveryPageSize ?? 5_000;
     this.#makeCoordinator = options.coordinator;
+    this.#drainTimeout = options.drainTimeoutMs ?? 5_000;
+    this.#housekeepingInterval = options.housekeepingIntervalMs ?? 5_000;
     this.#timers = new TimerQueue(this.#clock, (ids) => this.#onDue(ids));
   }
 
@@ -129,27 +149,94 @@ export class SchedulerNode {
     this.#followLog();
     const coordinator = this.#makeCoordinator({ maxEpoch: this.#maxEpoch });
     this.#coordinator = coordinator;
+    for (const record of this.#records.values()) this.#place(record);
     this.#subscriptions.push(
       coordinator.events$.subscribe((e) => e.type === 'leases-changed' && this.#onLeasesChanged()),
     );
     await coordinator.start();
     this.#status = 'running';
     this.#onLeasesChanged();
+    // One node has no cluster to keep a record of.
+    if (coordinator.describe().mode === 'zookeeper') {
+      this.#housekeeper = new ClusterHousekeeper({
+        store: this.#store,
+        coordinator,
+        clock: this.#clock,
+        logger: this.#log,
+        intervalMs: this.#housekeepingInterval,
+      });
+      this.#housekeeper.start();
+    }
     this.#log.info({ node: this.nodeId, tasks: this.#records.size, ms: this.#clock.now() - started }, 'node ready');
   }
 
-  /** Stops firing, lets decisions under way finish, and leaves the store open (it belongs to the caller). */
+  /**
+   * Leaves gracefully (design: hand-off): stops firing, lets decisions under way finish, waits up to the
+   * drain timeout for fires handed to the targets to report, records `TaskReleased` for every task it
+   * owns with nothing left in flight (a task still waiting for an outcome stays recorded as this node's,
+   * and its next owner delivers the fire again), then gives up its leases. The store stays open (it
+   * belongs to the caller).
+   */
   async stop(): Promise<void> {
     if (this.#status === 'stopped' || this.#status === 'stopping') return;
+    const wasRunning = this.#status === 'running';
     this.#status = 'stopping';
     this.#timers.stop();
     await Promise.allSettled([...this.#chains.values()]);
+    await this.#housekeeper?.stop();
+    if (wasRunning) {
+      await this.#drain();
+      await this.#releaseAll();
+    }
     for (const s of this.#subscriptions) s.unsubscribe();
     this.#subscriptions = [];
     await this.#coordinator?.stop();
     for (const record of this.#records.values()) record.hibernate();
     this.#status = 'stopped';
     this.appended$.complete();
+  }
+
+  /** Waits, up to the drain timeout, until no attempt this process handed to a target still awaits its outcome. */
+  async #drain(): Promise<void> {
+    // Real time, not the injected clock: a simulated clock that nobody advances must not hold up a stop.
+    const deadline = Date.now() + this.#drainTimeout;
+    const pending = (): boolean => {
+      const now = this.#clock.now();
+      for (const record of this.#records.values()) {
+        for (const fire of record.state.inFlight) {
+          if (fire.deadline !== null && fire.deadline > now && this.#delivered.has(`${fire.fireId}#${fire.attempt}`))
+            return true;
+        }
+      }
+      return false;
+    };
+    while (pending() && Date.now() < deadline) await new Promise<void>((resolve) => setTimeout(resolve, 50));
+    await Promise.allSettled([...this.#chains.values()]);
+  }
+
+  /** Records `TaskReleased` for the tasks this node owns under its current leases and has nothing in flight for. */
+  async #releaseAll(): Promise<void> {
+    const coordinator = this.#coordinator;
+    if (!coordinator) return;
+    const ctx = { actor: `node:${this.nodeId}` };
+    const releases: Promise<unknown>[] = [];
+    for (const record of this.#records.values()) {
+      const owner = record.state.owner;
+      const lease = coordinator.leaseFor(record.taskId);
+      if (!owner || owner.node !== this.nodeId || record.state.inFlight.length > 0) continue;
+      if (!lease || lease.epoch !== owner.epoch) continue;
+      releases.push(
+        this.#execute(record.taskId, ctx, () => ({
+          type: 'ReleaseTask',
+          now: this.#clock.now(),
+          lease,
+          reason: 'shutdown',
+        })),
+      );
+    }
+    const results = await Promise.allSettled(releases);
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    this.#log.info({ released: results.length - failed, failed }, 'tasks released');
   }
 
   get(taskId: string): TaskRecord | undefined {
@@ -318,9 +405,17 @@ export class SchedulerNode {
     if (revision !== record.revision + 1n) return;
     record.apply(event, revision);
     this.#noteEpoch(event);
+    if (DEFINITION_EVENTS.has(event.type)) this.#place(record);
     // However the outcome arrived (our append, another process's), the attempt has left the target.
     if (event.type === 'TaskSucceeded' || event.type === 'TaskFailed')
       this.#delivered.delete(`${event.data.fireId}#${event.data.attempt}`);
+  }
+
+  /** Tells the coordinator where a live task may run; a deleted task needs no lease of its own. */
+  #place(record: TaskRecord): void {
+    const { status, spec } = record.state;
+    const live = status === 'active' || status === 'paused';
+    if (spec?.runOn || !live) this.#coordinator?.place(record.taskId, live ? spec?.runOn : undefined);
   }
 
   #noteEpoch(event: TaskEvent): void {
@@ -421,6 +516,10 @@ export class SchedulerNode {
   /** Re-arms the task's wake-up and hibernates it when nothing is near. */
   #settle(record: TaskRecord): void {
     if (this.#status !== 'running') return;
+    const lease = this.#leaseOf(record.taskId);
+    // Held under another lease meanwhile (say, while pinned elsewhere): this lease needs a newer epoch.
+    if (lease && record.state.epochFloor > lease.epoch && record.state.status !== 'deleted')
+      this.#coordinator?.renewLease(record.taskId);
     const wake = this.#mayFire(record) ? nextWakeAt(record.state) : null;
     this.#timers.schedule(record.taskId, wake);
     const near =

@@ -253,7 +253,7 @@ describe('task routes: success paths', () => {
     expect((await call<TaskView>('GET', '/api/tasks/alpha')).body.spec?.schedule).toEqual({ every: 3_600_000 });
   });
 
-  it('GET /api/cluster describes a single node holding every task', async () => {
+  it('GET /api/cluster describes a single node holding every task and leading itself', async () => {
     const res = await call<{
       mode: string;
       slotCount: number | null;
@@ -265,7 +265,8 @@ describe('task routes: success paths', () => {
       mode: 'single',
       connection: 'connected',
       slotCount: null,
-      leader: null,
+      leader: (res.body as { nodeId?: string }).nodeId,
+      unplaceable: [],
       slotsPerNode: null,
     });
     expect(res.body.members).toHaveLength(1);

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { TaskSpec } from '../../domain/task/spec.js';
 import { startKairos, type RunningKairos } from '../../src/app/startKairos.js';
 import { compileConfig } from '../../src/config/config.js';
 import { verifyStore } from '../../src/verify/verifyStore.js';
+import { waitUntil } from './support/waiting.js';
 import { useZkEnsemble } from './support/zkEnsemble.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -17,6 +19,8 @@ type ClusterJson = {
   members: Array<{ id: string }>;
   slotsPerNode: Record<string, number> | null;
   tasksPerNode: Record<string, number>;
+  leader: string | null;
+  unplaceable: string[];
 };
 const cluster = async (url: string): Promise<ClusterJson> =>
   (await (await fetch(`${url}/api/cluster`)).json()) as ClusterJson;
@@ -27,7 +31,7 @@ type Fired = { taskId: string; scheduledAt: string; node: string; epoch: number;
  * divided between them, and when one leaves the other takes its tasks over — no tick fired twice,
  * none lost, and `verify` clean at the end.
  */
-describe('a cluster of two nodes on one log', () => {
+describe('a cluster of nodes on one shared log', () => {
   const zk = useZkEnsemble();
   const dir = mkdtempSync(join(tmpdir(), 'kairos-cluster-'));
   const nodes: RunningKairos[] = [];
@@ -36,17 +40,18 @@ describe('a cluster of two nodes on one log', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const start = async (nodeId: string): Promise<RunningKairos> => {
+  const start = async (nodeId: string, options: { chroot?: string; labels?: string } = {}): Promise<RunningKairos> => {
     const node = await startKairos(
       compileConfig({
+        env: options.labels ? { KAIROS_NODE_LABELS: options.labels } : {},
         flags: {
           port: 0,
           host: '127.0.0.1',
           nodeId,
           dataDir: join(dir, nodeId),
-          store: `sqlite:${join(dir, 'shared.db')}`,
+          store: `sqlite:${join(dir, `${options.chroot?.replaceAll('/', '-') ?? 'shared'}.db`)}`,
           logLevel: 'silent',
-          zk: `${zk.ensemble.connectionString}/kairos/test`,
+          zk: `${zk.ensemble.connectionString}${options.chroot ?? '/kairos/test'}`,
           zkSessionTimeout: '2s',
         },
       }),
@@ -95,5 +100,94 @@ describe('a cluster of two nodes on one log', () => {
     const report = await verifyStore(b.store);
     expect(report.violations).toEqual([]);
     expect(report.tasks).toBe(20);
+  });
+
+  it('records the cluster in kairos-cluster, hands tasks off with TaskReleased on a graceful stop, and places pinned tasks by label', async () => {
+    // A webhook that answers at once: fires complete, so a stopping node has nothing left in flight.
+    const hook: Server = createServer((_req, res) => res.writeHead(200).end('ok'));
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const port = (hook.address() as { port: number }).port;
+    try {
+      const chroot = '/kairos/handoff';
+      const a = await start('node-a', { chroot, labels: 'zone=a' });
+      const b = await start('node-b', { chroot, labels: 'zone=b' });
+      const c = await start('node-c', { chroot, labels: 'zone=c' });
+      const task = (id: string, runOn?: object) =>
+        TaskSpec.parse({
+          id,
+          schedule: { every: '1s' },
+          target: { http: { url: `http://127.0.0.1:${port}/hook` } },
+          misfire: { policy: 'fire-all' },
+          ...(runOn ? { runOn } : {}),
+        });
+      for (let i = 0; i < 30; i++) await b.node.createTask(task(`job-${i}`), { actor: 'user:test' });
+      await b.node.createTask(task('zone-c-only', { labels: { zone: 'c' } }), { actor: 'user:test' });
+      await b.node.createTask(task('nowhere', { labels: { zone: 'mars' } }), { actor: 'user:test' });
+      await sleep(3_000);
+
+      const log = async () => b.store.readAll({ maxCount: 100_000 });
+      const clusterEvents = async () =>
+        (await b.store.readStream('kairos-cluster')).map((e) => ({
+          type: e.type,
+          data: e.data as Record<string, unknown>,
+        }));
+      const view = await cluster(c.url);
+      expect(view.leader).toBe('node-a');
+      expect(view.unplaceable).toEqual(['nowhere']);
+      await waitUntil(
+        async () => (await clusterEvents()).some((e) => e.type === 'TasksUnplaceable'),
+        'the leader to record the unplaceable task',
+      );
+      let recorded = await clusterEvents();
+      expect(recorded[0]).toMatchObject({ type: 'LeaderElected', data: { node: 'node-a', previous: null } });
+      const joined = recorded.filter((e) => e.type === 'NodeJoined').map((e) => e.data.node);
+      expect(joined.sort()).toEqual(['node-a', 'node-b', 'node-c']);
+      expect(recorded.filter((e) => e.type === 'SlotsMoved').length).toBeGreaterThanOrEqual(1);
+      expect(recorded.filter((e) => e.type === 'TasksUnplaceable').at(-1)).toMatchObject({
+        type: 'TasksUnplaceable',
+        data: { count: 1, taskIds: ['nowhere'] },
+      });
+
+      // The pinned task fires on its zone's node only; the unplaceable one nowhere.
+      const fired = (await log()).filter((e) => e.type === 'TaskFired').map((e) => e.data as Fired);
+      expect(new Set(fired.filter((f) => f.taskId === 'zone-c-only').map((f) => f.node))).toEqual(new Set(['node-c']));
+      expect(fired.filter((f) => f.taskId === 'nowhere')).toEqual([]);
+
+      // Graceful stop of the leader: every task it held is released, then taken over as a hand-off.
+      const heldByA = new Set(fired.filter((f) => f.node === 'node-a').map((f) => f.taskId));
+      expect(heldByA.size).toBeGreaterThan(0);
+      await a.close();
+      await sleep(3_000);
+      const events = await log();
+      const released = events
+        .filter((e) => e.type === 'TaskReleased')
+        .map((e) => e.data as { taskId: string; node: string });
+      expect(new Set(released.map((r) => r.taskId))).toEqual(heldByA);
+      expect(new Set(released.map((r) => r.node))).toEqual(new Set(['node-a']));
+      const handedOff = events
+        .filter((e) => e.type === 'TaskReassigned')
+        .map((e) => e.data as { taskId: string; previousNode: string; reason: string });
+      for (const taskId of heldByA) {
+        expect(handedOff).toContainEqual(expect.objectContaining({ taskId, previousNode: 'node-a', reason: 'drain' }));
+      }
+      const afterStop = await cluster(b.url);
+      expect(afterStop.leader).toMatch(/^node-[bc]$/);
+      recorded = await clusterEvents();
+      expect(recorded.map((e) => e.type)).toEqual(expect.arrayContaining(['NodeLeft']));
+      expect(recorded.find((e) => e.type === 'NodeLeft')?.data.node).toBe('node-a');
+      expect(recorded.filter((e) => e.type === 'LeaderElected').at(-1)?.data).toMatchObject({
+        node: afterStop.leader,
+        previous: 'node-a',
+      });
+
+      // No tick fired twice, none lost, and the survivors fire every task (except the unplaceable one).
+      const all = (await log()).filter((e) => e.type === 'TaskFired').map((e) => e.data as Fired);
+      const keys = all.filter((f) => f.trigger !== 'manual').map((f) => `${f.taskId}@${f.scheduledAt}#${f.attempt}`);
+      expect(new Set(keys).size).toBe(keys.length);
+      const report = await verifyStore(b.store);
+      expect(report.violations).toEqual([]);
+    } finally {
+      await new Promise((resolve) => hook.close(resolve));
+    }
   });
 });

@@ -131,6 +131,70 @@ describe('ZooKeeperCoordinator against a 3-server ensemble', () => {
     }
   });
 
+  it('elects one leader, each candidate watching only its predecessor; the next one leads when the leader goes', async () => {
+    const chroot = '/kairos/coord-election';
+    const three = await started(chroot, 'node-1', 'node-2', 'node-3');
+    // The first to start leads; every node sees the same leader.
+    await waitFor(() => three.every((n) => n.leader$.value !== null));
+    const leader = three[0]!.leader$.value;
+    expect(three.map((n) => n.leader$.value)).toEqual([leader, leader, leader]);
+    const root = await inspector(chroot);
+    const candidates = await root.getChildren('/election');
+    expect(candidates).toHaveLength(3);
+    expect((await root.get(`/election/${candidates[0]}`))!.data.toString()).toBe(leader);
+    expect((await root.get('/leader'))!.data.toString()).toBe(leader);
+    // The leader's successor is the second candidate, whichever node that is.
+    const successor = (await root.get(`/election/${candidates[1]}`))!.data.toString();
+    const old = three.find((n) => n.nodeId === leader)!;
+    await old.stop();
+    const rest = three.filter((n) => n !== old);
+    await waitFor(() => rest.every((n) => n.leader$.value === successor));
+    expect(rest.find((n) => n.nodeId === successor)!.describe().leader).toBe(successor);
+  });
+
+  it('holds a pinned task through its own lease on a matching node only, and reports it unplaceable when none is live', async () => {
+    const chroot = '/kairos/coord-pinned';
+    const a = node(chroot, 'node-a', { member: { labels: { zone: 'a' } } });
+    const b = node(chroot, 'node-b', { member: { labels: { zone: 'b' } } });
+    await Promise.all([a.start(), b.start()]);
+    await waitForAssignment([a, b]);
+    for (const n of [a, b]) {
+      n.place('only-b', { labels: { zone: 'b' } });
+      n.place('only-c', { nodes: ['node-c'] });
+    }
+    await waitFor(() => b.leaseFor('only-b') !== null);
+    expect(a.leaseFor('only-b')).toBeNull();
+    const root = await inspector(chroot);
+    const stat = await root.exists('/pinned/only-b');
+    expect(b.leaseFor('only-b')).toEqual({ node: 'node-b', epoch: stat!.czxid });
+    expect([a.leaseFor('only-c'), b.leaseFor('only-c')]).toEqual([null, null]);
+    await waitFor(() => a.describe().unplaceable.length === 1);
+    expect(a.describe().unplaceable).toEqual(['only-c']);
+    // Unpinned again: back to its slot's owner, and the pinned lease is gone.
+    for (const n of [a, b]) n.place('only-b', undefined);
+    await waitFor(async () => (await root.exists('/pinned/only-b')) === null);
+    const slotOwner = [a, b].find((n) => n.heldSlots().has(slotOfTask(n, 'only-b')))!;
+    expect(slotOwner.leaseFor('only-b')).toEqual(slotOwner.heldSlots().get(slotOfTask(slotOwner, 'only-b')));
+  });
+
+  it('renews a lease to a higher epoch on request, and the leader removes leases of sessions that are no member', async () => {
+    const chroot = '/kairos/coord-orphans';
+    const [solo] = await started(chroot, 'solo');
+    await waitFor(() => solo!.heldSlots().size === SLOTS && solo!.leader$.value === 'solo');
+    const before = solo!.leaseFor('task-1')!;
+    solo!.renewLease('task-1');
+    await waitFor(() => (solo!.leaseFor('task-1')?.epoch ?? 0) > before.epoch);
+    // A stray lease: created by a session that never registered as a member.
+    const stray = await inspector(chroot);
+    await stray.create('/pinned/stray-task', 'ghost', 'ephemeral');
+    // Removed only when two scans in a row find it orphaned.
+    expect(await solo!.removeOrphanedLeases()).toEqual([]);
+    expect(await solo!.removeOrphanedLeases()).toEqual([{ lease: '/pinned/stray-task', session: stray.sessionId }]);
+    expect(await stray.exists('/pinned/stray-task')).toBeNull();
+    // The node's own leases are never orphans.
+    expect(solo!.heldSlots().size).toBe(SLOTS);
+  });
+
   it('moves a crashed node’s slots to the survivors after its session times out', async () => {
     const chroot = '/kairos/coord-crash';
     const child = spawn(

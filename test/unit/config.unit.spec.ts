@@ -40,6 +40,8 @@ describe('compileConfig: defaults', () => {
       logLevel: 'info',
       subscribers: { ackTimeout: 5_000, groupGrace: 60_000 },
       zk: null,
+      member: { weight: 1, labels: {} },
+      drainTimeoutMs: 5_000,
     });
     expect(config.nodeId).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/);
   });
@@ -75,6 +77,9 @@ describe('compileConfig: environment', () => {
         KAIROS_ZK: '127.0.0.1:2181,127.0.0.1:2182/kairos/prod',
         KAIROS_ZK_SESSION_TIMEOUT: '8s',
         KAIROS_ZK_AUTH: 'kairos:s3cret',
+        KAIROS_NODE_WEIGHT: '2.5',
+        KAIROS_NODE_LABELS: 'zone=eu-1, gpu=true,empty=',
+        KAIROS_DRAIN_TIMEOUT: '12s',
       },
     });
     expect(config).toEqual({
@@ -90,7 +95,28 @@ describe('compileConfig: environment', () => {
         sessionTimeoutMs: 8_000,
         auth: 'kairos:s3cret',
       },
+      member: { weight: 2.5, labels: { zone: 'eu-1', gpu: 'true', empty: '' } },
+      drainTimeoutMs: 12_000,
     });
+  });
+
+  it('takes node labels as a mapping from a file, and refuses malformed labels and weights by variable name', () => {
+    expect(compileConfig({ file: { nodeLabels: { zone: 'b' }, nodeWeight: 3 } }).member).toEqual({
+      weight: 3,
+      labels: { zone: 'b' },
+    });
+    expect(compileConfig({}).member).toEqual({ weight: 1, labels: {} });
+    for (const [name, value] of [
+      ['KAIROS_NODE_LABELS', 'zone'],
+      ['KAIROS_NODE_LABELS', '=x'],
+      ['KAIROS_NODE_WEIGHT', '0'],
+      ['KAIROS_NODE_WEIGHT', 'heavy'],
+      ['KAIROS_DRAIN_TIMEOUT', 'later'],
+    ] as const) {
+      expect(() => compileConfig({ env: { [name]: value } }), `${name}=${value}`).toThrow(
+        expect.objectContaining({ details: { issues: [expect.objectContaining({ path: name })] } }),
+      );
+    }
   });
 
   it('ignores unrelated and empty variables', () => {

@@ -71,6 +71,11 @@ export interface ZkClient {
    * event; `[]` while the node does not exist. Errors with `unavailable` when the session is lost.
    */
   children$(path: string): Observable<string[]>;
+  /**
+   * The node's data and stat now and after every change (null while it does not exist), from one-shot
+   * watches re-armed after each event. Errors with `unavailable` when the session is lost.
+   */
+  data$(path: string): Observable<{ data: Buffer; stat: ZkStat } | null>;
   /** Deletes `path`; `version` -1 matches any. */
   delete(path: string, version?: number): Promise<void>;
   /** Ends the session: its ephemeral nodes disappear at once. Idempotent. */
@@ -301,7 +306,40 @@ class Session implements ZkClient {
   }
 
   children$(path: string): Observable<string[]> {
-    return new Observable<string[]>((subscriber) => {
+    return this.watched<string[]>(
+      path,
+      'watch children',
+      (watcher, done) =>
+        this.native.aw_get_children(path, watcher, (rc: number, _e: unknown, children?: string[]) =>
+          done(rc, [...(children ?? [])].sort()),
+        ),
+      [],
+    ).pipe(distinctUntilChanged((a, b) => a.length === b.length && a.every((name, i) => name === b[i])));
+  }
+
+  data$(path: string): Observable<{ data: Buffer; stat: ZkStat } | null> {
+    return this.watched<{ data: Buffer; stat: ZkStat } | null>(
+      path,
+      'watch data',
+      (watcher, done) =>
+        this.native.aw_get(path, watcher, (rc: number, _e: unknown, stat: unknown, data: unknown) =>
+          done(rc, { stat: stat as ZkStat, data: toBuffer(data) }),
+        ),
+      null,
+    );
+  }
+
+  /**
+   * What `read` returns now and after every change of `path`, from one-shot watches re-armed after each
+   * event; `missing` while the node does not exist (an exists-watch then waits for its creation).
+   */
+  private watched<T>(
+    path: string,
+    operation: string,
+    read: (watcher: (type: number) => void, done: (rc: number, value: T) => void) => number,
+    missing: T,
+  ): Observable<T> {
+    return new Observable<T>((subscriber) => {
       let active = true;
       const rearmOn = (type: number): void => {
         // Session events reach every registered watcher without consuming it; only node events do.
@@ -320,7 +358,7 @@ class Session implements ZkClient {
       const fail = (rc: number): void => {
         if (!active) return;
         if (rc === ZkCode.CONNECTIONLOSS || rc === ZkCode.OPERATIONTIMEOUT) retryWhenConnected();
-        else subscriber.error(new ZkError(rc, 'watch children', path));
+        else subscriber.error(new ZkError(rc, operation, path));
       };
       const watchCreation = (): void => {
         const rc = this.native.aw_exists(path, rearmOn, (code: number) => {
@@ -332,11 +370,11 @@ class Session implements ZkClient {
       };
       const arm = (): void => {
         if (this.closed) return subscriber.error(new ZkUnavailableError(`ZooKeeper client is closed (${path})`));
-        const rc = this.native.aw_get_children(path, rearmOn, (code: number, _e: unknown, children?: string[]) => {
+        const rc = read(rearmOn, (code, value) => {
           if (!active) return;
-          if (code === ZkCode.OK) subscriber.next([...(children ?? [])].sort());
+          if (code === ZkCode.OK) subscriber.next(value);
           else if (code === ZkCode.NONODE) {
-            subscriber.next([]);
+            subscriber.next(missing);
             watchCreation();
           } else fail(code);
         });
@@ -346,7 +384,7 @@ class Session implements ZkClient {
       return () => {
         active = false;
       };
-    }).pipe(distinctUntilChanged((a, b) => a.length === b.length && a.every((name, i) => name === b[i])));
+    });
   }
 
   delete(path: string, version = -1): Promise<void> {

@@ -1,5 +1,14 @@
-import { BehaviorSubject, Subject, type Subscription } from 'rxjs';
-import { DEFAULT_SLOT_COUNT, Member, assignSlots, checkSlotCount, slotOf } from '../../../domain/cluster/index.js';
+import { BehaviorSubject, Subject, filter, take, type Subscription } from 'rxjs';
+import {
+  DEFAULT_SLOT_COUNT,
+  Member,
+  type RunOn,
+  assignSlots,
+  checkSlotCount,
+  isPinned,
+  ownerOf,
+  slotOf,
+} from '../../../domain/cluster/index.js';
 import { AlreadyExistsError, IllegalStateError } from '../../../domain/errors/index.js';
 import type {
   ClusterMember,
@@ -8,6 +17,7 @@ import type {
   Coordinator,
   CoordinatorEvent,
   Lease,
+  OrphanedLease,
 } from '../coordinator.js';
 import { CreateMode, type ZkClient, type ZkClientOptions, connectZk } from './zkClient.js';
 import { isZkError } from './zkErrors.js';
@@ -27,13 +37,22 @@ export type ZooKeeperCoordinatorOptions = {
 
 const MEMBERS = '/members';
 const SLOTS = '/slots';
+const PINNED = '/pinned';
+const ELECTION = '/election';
+const LEADER = '/leader';
 const CONFIG = '/config';
+/** A lease renewed less than this long ago is not renewed again (a persistent fence must not churn ZooKeeper). */
+const RENEW_INTERVAL_MS = 1_000;
 
 type SessionState = {
   readonly client: ZkClient;
   readonly subscriptions: Subscription[];
   members: Member[] | null;
-  present: Set<number> | null;
+  /** Lease paths present under `slots/` and `pinned/`, from their children watches. */
+  slots: Set<string> | null;
+  pinned: Set<string> | null;
+  /** This session's `election/n_<seq>` name once created. */
+  candidate: string | null;
   /** Resolves after the session's first complete reconciliation. */
   readonly ready: Promise<void>;
   markReady: () => void;
@@ -41,26 +60,41 @@ type SessionState = {
 
 /**
  * The coordination port on ZooKeeper (design §4): an ephemeral `members/<nodeId>`, the slot assignment
- * computed by every node from the live member set, and one ephemeral lease `slots/<n>` per held slot whose
- * `czxid` is the fencing epoch. Leases count only while the connection is `connected` (design §3.4).
+ * computed by every node from the live member set, and one ephemeral lease per held slot (`slots/<n>`)
+ * or pinned task (`pinned/<taskId>`) whose `czxid` is the fencing epoch. Leases count only while the
+ * connection is `connected` (design §3.4).
  *
- * Every lease change under `slots/` and every membership change re-runs one serialized reconciliation:
- * release slots no longer assigned here, create the leases of assigned slots that nobody holds.
+ * Every lease change and every membership change re-runs one serialized reconciliation: release what is
+ * no longer assigned here, create the leases of what is assigned here and nobody holds.
+ *
+ * Leader election: each node creates an ephemeral-sequential `election/n_` and watches only the one just
+ * before its own (no herd); the first one publishes itself in the ephemeral `leader`, which every node
+ * follows (`leader$`).
  */
 export class ZooKeeperCoordinator implements Coordinator {
   readonly nodeId: string;
   readonly events$ = new Subject<CoordinatorEvent>();
   readonly members$ = new BehaviorSubject<readonly ClusterMember[]>([]);
+  readonly leader$ = new BehaviorSubject<string | null>(null);
   readonly #options: ZooKeeperCoordinatorOptions;
   readonly #member: Member;
   #slotCount = 0;
   #session: SessionState | null = null;
   #connection: ConnectionState = 'lost';
-  #held = new Map<number, Lease>();
-  /** Slots whose create had an unknown outcome: the lease may be ours. */
-  #uncertain = new Set<number>();
-  /** Slots given up whose lease znode may still need deleting. */
-  #releasing = new Set<number>();
+  /** Held leases by znode path. */
+  #held = new Map<string, Lease>();
+  /** Leases whose create had an unknown outcome: they may be ours. */
+  #uncertain = new Set<string>();
+  /** Leases given up whose znode may still need deleting. */
+  #releasing = new Set<string>();
+  /** Leases to re-create for a higher epoch, and when each was last renewed. */
+  #renew = new Set<string>();
+  #renewedAt = new Map<string, number>();
+  /** Pinned tasks and where they may run. */
+  #pins = new Map<string, RunOn>();
+  #unplaceable: string[] = [];
+  /** Leases seen without a live member's session at the last scan, with `session@czxid`. */
+  #orphanSuspects = new Map<string, string>();
   #dirty = false;
   #loop: Promise<void> | null = null;
   #stopped = false;
@@ -83,7 +117,9 @@ export class ZooKeeperCoordinator implements Coordinator {
 
   /** The slots this node holds now, with their epochs (status pages and tests). */
   heldSlots(): ReadonlyMap<number, Lease> {
-    return new Map(this.#held);
+    const slots = new Map<number, Lease>();
+    for (const [path, lease] of this.#held) if (path.startsWith(`${SLOTS}/`)) slots.set(slotOfPath(path), lease);
+    return slots;
   }
 
   async start(): Promise<void> {
@@ -94,10 +130,22 @@ export class ZooKeeperCoordinator implements Coordinator {
 
   leaseFor(taskId: string): Lease | null {
     if (this.#connection !== 'connected' || this.#slotCount === 0) return null;
-    return this.#held.get(slotOf(taskId, this.#slotCount)) ?? null;
+    return this.#held.get(this.#leasePathOf(taskId)) ?? null;
   }
 
-  /** Resolves once the reconciliation in progress, if any, has finished. */
+  place(taskId: string, runOn: RunOn | undefined): void {
+    if (isPinned(runOn)) this.#pins.set(taskId, runOn!);
+    else if (!this.#pins.delete(taskId)) return;
+    if (this.#session) this.#schedule(this.#session);
+  }
+
+  renewLease(taskId: string): void {
+    const path = this.#leasePathOf(taskId);
+    if (!this.#held.has(path) || Date.now() - (this.#renewedAt.get(path) ?? 0) < RENEW_INTERVAL_MS) return;
+    this.#renew.add(path);
+    if (this.#session) this.#schedule(this.#session);
+  }
+
   describe(): ClusterView {
     return {
       mode: 'zookeeper',
@@ -105,12 +153,48 @@ export class ZooKeeperCoordinator implements Coordinator {
       connection: this.#connection,
       slotCount: this.#slotCount || null,
       members: [...this.members$.value],
-      heldSlots: this.#held.size,
+      heldSlots: this.heldSlots().size,
+      leader: this.leader$.value,
+      unplaceable: [...this.#unplaceable],
     };
   }
 
+  /** Resolves once the reconciliation in progress, if any, has finished. */
   async settled(): Promise<void> {
     while (this.#loop) await this.#loop;
+  }
+
+  /**
+   * Deletes leases held by sessions of no live member. A lease is removed only when the previous scan
+   * found it orphaned too, with the same session and epoch: a node that is stopping deletes its member
+   * node just before its leases, and must not lose them to this scan.
+   */
+  async removeOrphanedLeases(): Promise<OrphanedLease[]> {
+    const session = this.#session;
+    if (!session || this.#connection !== 'connected' || this.leader$.value !== this.nodeId) return [];
+    const { client } = session;
+    const names = await client.getChildren(MEMBERS);
+    const stats = await Promise.all(names.map((name) => client.exists(`${MEMBERS}/${name}`)));
+    const sessions = new Set(stats.flatMap((stat) => (stat ? [stat.ephemeralOwner] : [])));
+    const paths = [
+      ...(await client.getChildren(SLOTS)).map((n) => `${SLOTS}/${n}`),
+      ...(await client.getChildren(PINNED)).map((n) => `${PINNED}/${n}`),
+    ];
+    const leases = await Promise.all(paths.map(async (path) => ({ path, stat: await client.exists(path) })));
+    const suspects = new Map<string, string>();
+    const removed: OrphanedLease[] = [];
+    for (const { path, stat } of leases) {
+      if (!stat || sessions.has(stat.ephemeralOwner)) continue;
+      const key = `${stat.ephemeralOwner}@${stat.czxid}`;
+      if (this.#orphanSuspects.get(path) !== key) {
+        suspects.set(path, key);
+        continue;
+      }
+      await client.delete(path, stat.version).catch(ignoreMissing);
+      removed.push({ lease: path, session: stat.ephemeralOwner });
+    }
+    this.#orphanSuspects = suspects;
+    return removed;
   }
 
   async stop(): Promise<void> {
@@ -126,8 +210,11 @@ export class ZooKeeperCoordinator implements Coordinator {
       session.subscriptions.forEach((s) => s.unsubscribe());
       await this.#loop?.catch(() => undefined);
       try {
+        // Leadership first, so the next candidate takes over while this node still cleans up.
+        await this.#deleteOwn(session.client, LEADER);
+        if (session.candidate) await session.client.delete(`${ELECTION}/${session.candidate}`).catch(ignoreMissing);
         await session.client.delete(`${MEMBERS}/${this.nodeId}`).catch(ignoreMissing);
-        await Promise.all(held.map((slot) => this.#deleteOwnLease(session.client, slot)));
+        await Promise.all(held.map((path) => this.#deleteOwn(session.client, path)));
       } catch {
         // Closing the session below removes every ephemeral node anyway.
       }
@@ -135,6 +222,11 @@ export class ZooKeeperCoordinator implements Coordinator {
     }
     this.events$.complete();
     this.members$.complete();
+    this.leader$.complete();
+  }
+
+  #leasePathOf(taskId: string): string {
+    return this.#pins.has(taskId) ? `${PINNED}/${taskId}` : `${SLOTS}/${slotOf(taskId, this.#slotCount)}`;
   }
 
   async #connect(): Promise<ZkClient> {
@@ -146,8 +238,7 @@ export class ZooKeeperCoordinator implements Coordinator {
   async #openSession(rejoin: boolean): Promise<SessionState | null> {
     const client = await this.#connect();
     try {
-      await client.mkdirp(MEMBERS);
-      await client.mkdirp(SLOTS);
+      for (const path of [MEMBERS, SLOTS, PINNED, ELECTION]) await client.mkdirp(path);
       this.#slotCount = await this.#clusterSlotCount(client);
       await this.#register(client, rejoin);
     } catch (err) {
@@ -160,7 +251,16 @@ export class ZooKeeperCoordinator implements Coordinator {
     }
     let markReady = (): void => undefined;
     const ready = new Promise<void>((resolve) => (markReady = resolve));
-    const session: SessionState = { client, subscriptions: [], members: null, present: null, ready, markReady };
+    const session: SessionState = {
+      client,
+      subscriptions: [],
+      members: null,
+      slots: null,
+      pinned: null,
+      candidate: null,
+      ready,
+      markReady,
+    };
     this.#session = session;
     this.#connection = 'connected';
     this.events$.next({ type: 'connection', state: 'connected' });
@@ -173,9 +273,19 @@ export class ZooKeeperCoordinator implements Coordinator {
         this.members$.next(members.map(memberView));
       }),
       this.#watch(session, SLOTS, async (names) => {
-        session.present = new Set(names.map(Number).filter(Number.isInteger));
+        session.slots = new Set(names.map((n) => `${SLOTS}/${n}`));
+      }),
+      this.#watch(session, PINNED, async (names) => {
+        session.pinned = new Set(names.map((n) => `${PINNED}/${n}`));
+      }),
+      client.data$(LEADER).subscribe({
+        next: (leader) => {
+          if (this.#session === session) this.leader$.next(leader ? leader.data.toString() : null);
+        },
+        error: () => undefined,
       }),
     );
+    this.#campaign(session);
     return session;
   }
 
@@ -241,6 +351,64 @@ export class ZooKeeperCoordinator implements Coordinator {
   }
 
   /**
+   * Stands for leader: the candidate with the lowest sequence leads; any other watches only the candidate
+   * just before its own and looks again when that one goes. Retried while the session is current.
+   */
+  #campaign(session: SessionState): void {
+    const current = (): boolean => this.#session === session && !this.#stopped;
+    const step = async (): Promise<void> => {
+      const { client } = session;
+      if (!session.candidate) {
+        const created = await client.create(`${ELECTION}/n_`, this.nodeId, CreateMode.ephemeralSequential);
+        session.candidate = created.slice(created.lastIndexOf('/') + 1);
+      }
+      const candidates = await client.getChildren(ELECTION);
+      const mine = candidates.indexOf(session.candidate);
+      if (mine === -1) throw new IllegalStateError(`election node ${session.candidate} vanished`);
+      if (mine === 0) return this.#lead(session);
+      const predecessor = `${ELECTION}/${candidates[mine - 1]}`;
+      const watch = client
+        .data$(predecessor)
+        .pipe(
+          filter((node) => node === null),
+          take(1),
+        )
+        .subscribe({ next: () => current() && run(), error: () => current() && retry() });
+      session.subscriptions.push(watch);
+    };
+    const retry = (): void => void setTimeout(() => current() && run(), 500);
+    const run = (): void => void step().catch(() => current() && retry());
+    run();
+  }
+
+  /** Publishes this node in `leader`; a previous leader's node still there is waited out. */
+  async #lead(session: SessionState): Promise<void> {
+    const { client } = session;
+    try {
+      await client.create(LEADER, this.nodeId, CreateMode.ephemeral);
+      return;
+    } catch (err) {
+      if (!isZkError(err, 'NODEEXISTS')) throw err;
+    }
+    const stat = await client.exists(LEADER);
+    if (stat?.ephemeralOwner === client.sessionId) return;
+    const watch = client
+      .data$(LEADER)
+      .pipe(
+        filter((node) => node === null),
+        take(1),
+      )
+      .subscribe({
+        next: () => {
+          if (this.#session === session && !this.#stopped)
+            this.#lead(session).catch(() => this.#session === session && this.#campaign(session));
+        },
+        error: () => undefined,
+      });
+    session.subscriptions.push(watch);
+  }
+
+  /**
    * Follows the children of `path`. `apply` reads what it needs and stores it only while `current()`
    * (no newer list arrived meanwhile); a failed `apply` is retried, a failed watch re-armed, while the
    * session is current.
@@ -285,6 +453,9 @@ export class ZooKeeperCoordinator implements Coordinator {
       this.#held.clear();
       this.#uncertain.clear();
       this.#releasing.clear();
+      this.#renew.clear();
+      this.#orphanSuspects.clear();
+      this.leader$.next(null);
       void session.client.close();
     }
     this.events$.next({ type: 'leases-changed' });
@@ -321,79 +492,117 @@ export class ZooKeeperCoordinator implements Coordinator {
     });
   }
 
-  async #reconcile(session: SessionState): Promise<void> {
-    const { members, present, client } = session;
-    if (!members || !present || session.client.state !== 'connected') return;
+  /** The lease paths this node should hold with these members, and the pinned tasks nobody may hold. */
+  #assigned(members: readonly Member[]): { wanted: Set<string>; unplaceable: string[] } {
+    const wanted = new Set<string>();
     const owners = assignSlots(this.#slotCount, members);
+    owners.forEach((owner, slot) => owner === this.nodeId && wanted.add(`${SLOTS}/${slot}`));
+    const unplaceable: string[] = [];
+    for (const [taskId, runOn] of this.#pins) {
+      const owner = ownerOf(taskId, runOn, this.#slotCount, members);
+      if (owner === null) unplaceable.push(taskId);
+      else if (owner === this.nodeId) wanted.add(`${PINNED}/${taskId}`);
+    }
+    return { wanted, unplaceable: unplaceable.sort() };
+  }
+
+  async #reconcile(session: SessionState): Promise<void> {
+    const { members, slots, pinned, client } = session;
+    if (!members || !slots || !pinned || client.state !== 'connected') return;
+    const { wanted, unplaceable } = this.#assigned(members);
+    if (unplaceable.join('\n') !== this.#unplaceable.join('\n')) {
+      this.#unplaceable = unplaceable;
+      this.events$.next({ type: 'unplaceable-changed' });
+    }
+    const present = (path: string): boolean => (path.startsWith(`${PINNED}/`) ? pinned : slots).has(path);
     let changed = false;
-    for (const slot of [...this.#held.keys()]) {
-      if (owners[slot] === this.nodeId) continue;
-      this.#held.delete(slot);
-      this.#releasing.add(slot);
+    for (const path of [...this.#held.keys()]) {
+      if (wanted.has(path)) continue;
+      this.#held.delete(path);
+      this.#releasing.add(path);
+      changed = true;
+    }
+    // A held lease missing from the watch may have been removed by the leader (it found it orphaned).
+    for (const path of [...this.#held.keys()]) {
+      if (present(path)) continue;
+      const stat = await client.exists(path);
+      if (stat?.ephemeralOwner === client.sessionId) continue;
+      this.#held.delete(path);
+      changed = true;
+    }
+    const renewing = new Set<string>();
+    for (const path of this.#renew) {
+      this.#renew.delete(path);
+      if (!this.#held.has(path)) continue;
+      await this.#deleteOwn(client, path);
+      this.#held.delete(path);
+      this.#renewedAt.set(path, Date.now());
+      renewing.add(path);
       changed = true;
     }
     if (changed) this.events$.next({ type: 'leases-changed' });
     await Promise.all(
-      [...this.#releasing].map(async (slot) => {
-        await this.#deleteOwnLease(client, slot);
-        this.#releasing.delete(slot);
+      [...this.#releasing].map(async (path) => {
+        await this.#deleteOwn(client, path);
+        this.#releasing.delete(path);
       }),
     );
-    const wanted: number[] = [];
-    for (let slot = 0; slot < owners.length; slot++) {
-      if (owners[slot] !== this.nodeId || this.#held.has(slot)) continue;
-      if (!present.has(slot) || this.#uncertain.has(slot)) wanted.push(slot);
-    }
-    const acquired = await Promise.all(wanted.map((slot) => this.#acquire(client, slot)));
+    const acquiring = [...wanted].filter(
+      (path) => !this.#held.has(path) && (!present(path) || this.#uncertain.has(path) || renewing.has(path)),
+    );
+    const acquired = await Promise.all(acquiring.map((path) => this.#acquire(client, path)));
     if (this.#session !== session) return;
+    // Members or pins may have changed while the creates were under way.
+    const still = session.members ? this.#assigned(session.members).wanted : wanted;
     let gained = false;
     acquired.forEach((epoch, i) => {
-      const slot = wanted[i]!;
+      const path = acquiring[i]!;
       if (epoch === null) return;
-      if (session.members && assignSlots(this.#slotCount, session.members)[slot] !== this.nodeId) {
-        this.#releasing.add(slot);
+      if (!still.has(path)) {
+        this.#releasing.add(path);
         this.#dirty = true;
         return;
       }
-      this.#held.set(slot, { node: this.nodeId, epoch });
+      this.#held.set(path, { node: this.nodeId, epoch });
       gained = true;
     });
     if (gained) this.events$.next({ type: 'leases-changed' });
     session.markReady();
   }
 
-  /** Creates the lease of `slot`; its epoch, or null when another session holds it. */
-  async #acquire(client: ZkClient, slot: number): Promise<number | null> {
-    const path = `${SLOTS}/${slot}`;
+  /** Creates the lease znode; its epoch, or null when another session holds it. */
+  async #acquire(client: ZkClient, path: string): Promise<number | null> {
     try {
       await client.create(path, this.nodeId, CreateMode.ephemeral);
     } catch (err) {
       if (isZkError(err, 'NODEEXISTS')) {
         // Ours when an earlier create succeeded but its answer was lost with the connection.
       } else {
-        this.#uncertain.add(slot);
+        this.#uncertain.add(path);
         throw err;
       }
     }
     const stat = await client.exists(path);
-    this.#uncertain.delete(slot);
+    this.#uncertain.delete(path);
     return stat && stat.ephemeralOwner === client.sessionId ? stat.czxid : null;
   }
 
-  /** Deletes the lease of `slot` only if this session holds it (never another node's newer lease). */
-  async #deleteOwnLease(client: ZkClient, slot: number): Promise<void> {
-    const path = `${SLOTS}/${slot}`;
+  /** Deletes the ephemeral znode only if this session owns it (never another node's newer one). */
+  async #deleteOwn(client: ZkClient, path: string): Promise<void> {
     const stat = await client.exists(path);
     if (!stat || stat.ephemeralOwner !== client.sessionId) return;
     await client.delete(path, stat.version).catch(ignoreMissing);
   }
 }
 
+const slotOfPath = (path: string): number => Number(path.slice(SLOTS.length + 1));
+
 const memberView = (m: Member): ClusterMember => ({
   id: m.id,
   ...(m.address ? { address: m.address } : {}),
   weight: m.weight,
   labels: m.labels,
+  ...(m.version ? { version: m.version } : {}),
 });
 
 const ignoreMissing = (err: unknown): void => {

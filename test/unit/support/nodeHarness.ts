@@ -9,6 +9,7 @@ import type {
   Coordinator,
   CoordinatorEvent,
   Lease,
+  OrphanedLease,
 } from '../../../src/coordination/coordinator.js';
 import { SchedulerNode } from '../../../src/node/schedulerNode.js';
 import type { EventStore, RecordedEvent } from '../../../src/store/eventStore.js';
@@ -43,11 +44,13 @@ export class RecordingTarget implements Target {
 export class FixedLeaseCoordinator implements Coordinator {
   readonly events$ = new Subject<CoordinatorEvent>();
   readonly members$: BehaviorSubject<readonly ClusterMember[]>;
+  readonly leader$: BehaviorSubject<string | null>;
   constructor(
     readonly nodeId: string,
     readonly epoch: number,
   ) {
     this.members$ = new BehaviorSubject<readonly ClusterMember[]>([{ id: nodeId, weight: 1, labels: {} }]);
+    this.leader$ = new BehaviorSubject<string | null>(nodeId);
   }
   async start(): Promise<void> {
     this.events$.next({ type: 'leases-changed' });
@@ -63,7 +66,14 @@ export class FixedLeaseCoordinator implements Coordinator {
       slotCount: null,
       members: [],
       heldSlots: null,
+      leader: this.nodeId,
+      unplaceable: [],
     };
+  }
+  place(): void {}
+  renewLease(): void {}
+  async removeOrphanedLeases(): Promise<OrphanedLease[]> {
+    return [];
   }
   async stop(): Promise<void> {}
 }
@@ -96,6 +106,8 @@ export const startNode = async (options: {
     clock: options.clock,
     target,
     ...(options.recoveryPageSize ? { recoveryPageSize: options.recoveryPageSize } : {}),
+    // Targets here answer on the simulated clock, which nobody advances during a stop.
+    drainTimeoutMs: 0,
     coordinator: ({ maxEpoch }) => new FixedLeaseCoordinator(options.nodeId ?? 'n1', options.epoch ?? maxEpoch + 1),
   });
   target.listener = (o) => void node.reportOutcome(o);

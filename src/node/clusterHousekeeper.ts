@@ -1,0 +1,146 @@
+import { randomUUID } from 'node:crypto';
+import { combineLatest, type Subscription } from 'rxjs';
+import type { Logger } from 'pino';
+import {
+  ClusterEvent,
+  type ClusterLogState,
+  decideCluster,
+  emptyClusterLog,
+  evolveCluster,
+} from '../../domain/cluster/index.js';
+import { CLUSTER_STREAM } from '../../domain/task/events.js';
+import type { Clock, TimerHandle } from '../clock/clock.js';
+import type { Coordinator } from '../coordination/coordinator.js';
+import { isWrongExpectedVersionError, type EventStore } from '../store/eventStore.js';
+
+export type ClusterHousekeeperOptions = {
+  store: EventStore;
+  coordinator: Coordinator;
+  clock: Clock;
+  logger: Logger;
+  /** How often the leader scans for orphaned leases and unplaceable tasks besides reacting to changes. */
+  intervalMs: number;
+};
+
+/**
+ * The leader's duties (design §4): keep `kairos-cluster` up to date — leader changes, members that
+ * joined and left, the slot moves that follow, pinned tasks no live node may hold — and remove leases
+ * left by sessions of no live member. Runs on every node, acts only while this node leads. What to record
+ * is decided by comparing the stream's own fold with what the coordinator sees (`decideCluster`), and the
+ * append is made at the folded revision, so two nodes that both believe they lead cannot record twice.
+ */
+export class ClusterHousekeeper {
+  readonly #o: ClusterHousekeeperOptions;
+  #state: ClusterLogState = emptyClusterLog;
+  #revision = -1n;
+  #subscription: Subscription | null = null;
+  #timer: TimerHandle | null = null;
+  #running: Promise<void> | null = null;
+  #again = false;
+  #stopped = false;
+
+  constructor(options: ClusterHousekeeperOptions) {
+    this.#o = options;
+  }
+
+  /** What the stream has recorded, as this node last folded it (tests and status pages). */
+  get recorded(): ClusterLogState {
+    return this.#state;
+  }
+
+  start(): void {
+    const { coordinator } = this.#o;
+    this.#subscription = combineLatest([coordinator.leader$, coordinator.members$]).subscribe(([leader]) => {
+      if (leader === coordinator.nodeId) this.poke();
+    });
+    this.#subscription.add(
+      coordinator.events$.subscribe((e) => {
+        if (e.type === 'unplaceable-changed' && coordinator.describe().leader === coordinator.nodeId) this.poke();
+      }),
+    );
+    this.#tick();
+  }
+
+  /** Asks for a pass soon (something the leader records may have changed). */
+  poke(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#pass()
+      .catch((err: unknown) => {
+        if (!isWrongExpectedVersionError(err)) this.#o.logger.warn({ err }, 'cluster housekeeping failed');
+        // Another writer moved the stream on (a leader about to lose its place): fold it and look again.
+        this.#again = true;
+      })
+      .finally(() => {
+        this.#running = null;
+        if (this.#again && !this.#stopped) {
+          this.#again = false;
+          this.#o.clock.setTimer(() => this.poke(), 200);
+        }
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#subscription?.unsubscribe();
+    this.#timer?.cancel();
+    await this.#running;
+  }
+
+  #tick(): void {
+    this.#timer = this.#o.clock.setTimer(() => {
+      if (this.#stopped) return;
+      if (this.#o.coordinator.describe().leader === this.#o.coordinator.nodeId) this.poke();
+      this.#tick();
+    }, this.#o.intervalMs);
+  }
+
+  async #pass(): Promise<void> {
+    const { coordinator, store, clock, logger } = this.#o;
+    const view = coordinator.describe();
+    if (view.leader !== coordinator.nodeId || view.connection !== 'connected' || view.slotCount === null) return;
+    await this.#catchUp();
+    const events = decideCluster(this.#state, {
+      leader: coordinator.nodeId,
+      members: view.members,
+      slotCount: view.slotCount,
+      unplaceable: view.unplaceable,
+      now: clock.now(),
+    });
+    const orphans = await coordinator.removeOrphanedLeases();
+    for (const orphan of orphans) {
+      logger.warn(orphan, 'removed a lease held by the session of no live member');
+      events.push({ type: 'OrphanedLeaseRemoved', data: { v: 1, ...orphan, at: new Date(clock.now()).toISOString() } });
+    }
+    if (events.length === 0) return;
+    for (const e of events) {
+      if (e.type === 'TasksUnplaceable' && e.data.count > 0)
+        logger.warn({ count: e.data.count, taskIds: e.data.taskIds }, 'pinned tasks that no live node may hold');
+    }
+    const result = await store.appendToStream(
+      CLUSTER_STREAM,
+      events.map((e) => ({
+        id: randomUUID(),
+        type: e.type,
+        data: e.data,
+        metadata: { actor: `node:${coordinator.nodeId}` },
+      })),
+      { expectedRevision: this.#revision < 0n ? 'no_stream' : this.#revision },
+    );
+    for (const e of events) this.#state = evolveCluster(this.#state, e);
+    this.#revision = result.nextExpectedRevision;
+  }
+
+  async #catchUp(): Promise<void> {
+    const recorded = await this.#o.store.readStream(CLUSTER_STREAM, { fromRevision: this.#revision + 1n });
+    for (const r of recorded) {
+      const parsed = ClusterEvent.safeParse({ type: r.type, data: r.data });
+      if (parsed.success) this.#state = evolveCluster(this.#state, parsed.data);
+      else this.#o.logger.error({ stream: r.stream, revision: String(r.revision) }, 'undecodable cluster event');
+      this.#revision = r.revision;
+    }
+  }
+}
