@@ -153,7 +153,10 @@ export const TaskSpec = z.strictObject({
   /** Per-attempt timeout: an attempt with no outcome after this long is failed (and retried by policy). */
   timeout: Duration.refine((v) => v >= 1, 'must be at least 1ms').default(60_000),
   labels: z.record(z.string(), z.string()).default({}),
-  /** Restricts which nodes may hold the task. Accepted and stored; enforced from cluster mode on (a single node holds every task). */
+  /**
+   * Restricts which nodes may hold the task: node ids and/or labels (`KAIROS_NODE_LABELS`). A task no live
+   * node matches runs nowhere and is reported (`/api/cluster` `unplaceable`, `TasksUnplaceable`).
+   */
   runOn: RunOnSpec.optional(),
 });
 export type TaskSpec = z.output<typeof TaskSpec>;

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
+import { defer } from 'rxjs';
 import { buildServer } from '../api/server.js';
 import { kairosVersion } from './version.js';
 import type { Clock } from '../clock/clock.js';
@@ -13,6 +14,7 @@ import type { EventStore } from '../store/eventStore.js';
 import { openEventStore } from '../store/openEventStore.js';
 import { HttpTarget } from '../targets/http/httpTarget.js';
 import { RoutingTarget } from '../targets/routingTarget.js';
+import { ConsumerRelay } from '../targets/topic/consumerRelay.js';
 import { TopicHub } from '../targets/topic/topicHub.js';
 
 export type RunningKairos = {
@@ -60,7 +62,7 @@ export const startKairos = async (
         ? new ZooKeeperCoordinator({
             nodeId: config.nodeId,
             zk: config.zk,
-            member: { address: url, ...config.member, version: kairosVersion() },
+            member: { ...config.member, address: config.member.address ?? url, version: kairosVersion() },
           })
         : new LocalCoordinator({
             nodeId: config.nodeId,
@@ -83,10 +85,20 @@ export const startKairos = async (
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info({ url, node: config.nodeId, store: config.store }, 'API listening');
 
+  // Consumers connected here also get the fires of the tasks other members hold (docs/subscribers.md).
+  // The members are known once the node has started: `defer` reads them when the relay starts.
+  const relay = new ConsumerRelay({
+    nodeId: config.nodeId,
+    hub,
+    members$: defer(() => node.members$()),
+    clock,
+    logger,
+  });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await node.stop();
+      await relay.close();
       await target.close();
       await server.close();
       await store.close();
@@ -97,5 +109,6 @@ export const startKairos = async (
     await close();
     throw err;
   }
+  relay.start();
   return { node, store, hub, server, url, close };
 };

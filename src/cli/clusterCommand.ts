@@ -33,9 +33,10 @@ export const registerCluster = (program: Command, client: () => ApiClient): void
           node: m.id + (m.id === body.leader ? ' *' : ''),
           address: m.address,
           weight: m.weight,
-          labels: Object.entries(m.labels)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(','),
+          labels:
+            Object.entries(m.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(',') || undefined,
           slots: body.slotsPerNode?.[m.id] ?? (body.slotCount ? 0 : 'all'),
           tasks: body.tasksPerNode[m.id] ?? 0,
         })),

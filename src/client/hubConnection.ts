@@ -1,12 +1,21 @@
 import WebSocket from 'ws';
 import type { Clock, TimerHandle } from '../clock/clock.js';
-import { CloseCode, PROTOCOL_VERSION, parseServerMessage, type ServerMessage } from '../targets/topic/protocol.js';
-import type { FireRunner, Outcome } from './fireRunner.js';
+import {
+  CloseCode,
+  PROTOCOL_VERSION,
+  parseServerMessage,
+  type FireMessage,
+  type ServerMessage,
+} from '../targets/topic/protocol.js';
+import type { Outcome } from './fireRunner.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'failed';
 export type StateChange = { url: string; state: ConnectionState; error?: Error };
 export type ConnectionHooks = {
-  runner: FireRunner;
+  /** A fire for this consumer; its ack and outcome go back through `connection.send`. */
+  fired(message: FireMessage, connection: HubConnection): void;
+  /** The hub withdrew a delivery it sent on `connection`. */
+  cancelled(deliveryId: string, connection: HubConnection): void;
   clock: Clock;
   backoff: { initialDelay: number; maxDelay: number };
   welcomed(): void;
@@ -14,13 +23,17 @@ export type ConnectionHooks = {
   error(error: Error): void;
 };
 
-/** One node's socket, reconnected with backoff until closed or refused for good. */
+/**
+ * One node's socket, reconnected with backoff until closed or refused for good. What a fire means is up
+ * to the hooks: the SDK runs a handler, the cluster relay (`consumerRelay.ts`) forwards it.
+ */
 export class HubConnection {
   state: ConnectionState = 'connecting';
   #socket: WebSocket | undefined;
   #failures = 0;
   #retry: TimerHandle | undefined;
   #watchdog: TimerHandle | undefined;
+  #cutoff: TimerHandle | undefined;
   #lastHeard = 0;
   #lastError: Error | undefined;
   #stopping = false;
@@ -51,7 +64,11 @@ export class HubConnection {
     if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ v: PROTOCOL_VERSION, ...message }));
   }
 
-  close(): Promise<void> {
+  /**
+   * Closes the socket, waiting for the hub's close frame; with `graceMs`, a hub that has not answered by
+   * then (frozen, cut off) is not waited for: the socket is cut, which the hub sees as a lost consumer.
+   */
+  close(graceMs?: number): Promise<void> {
     this.#stopping = true;
     this.#retry?.cancel();
     const socket = this.#socket;
@@ -61,8 +78,12 @@ export class HubConnection {
     }
     return new Promise((resolve) => {
       this.#stopped = resolve;
-      if (socket.readyState === WebSocket.OPEN) socket.close(1000, 'consumer closing');
-      else socket.terminate();
+      if (socket.readyState !== WebSocket.OPEN) {
+        socket.terminate();
+        return;
+      }
+      socket.close(1000, 'consumer closing');
+      if (graceMs !== undefined) this.#cutoff = this.hooks.clock.setTimer(() => socket.terminate(), graceMs);
     });
   }
 
@@ -83,13 +104,10 @@ export class HubConnection {
         this.hooks.welcomed();
         return;
       case 'fire':
-        this.send({ type: 'ack', deliveryId: message.deliveryId });
-        this.hooks.runner.receive(message, (deliveryId, outcome) =>
-          this.send({ type: 'outcome', deliveryId, ...outcome }),
-        );
+        this.hooks.fired(message, this);
         return;
       case 'cancel':
-        this.hooks.runner.cancel(message.deliveryId);
+        this.hooks.cancelled(message.deliveryId, this);
         return;
       case 'error':
         this.#lastError = new Error(`${message.code}: ${message.message}`);
@@ -111,6 +129,7 @@ export class HubConnection {
   #onClose(code: number, reason: string): void {
     this.#socket = undefined;
     this.#watchdog?.cancel();
+    this.#cutoff?.cancel();
     if (this.#stopping) {
       this.#setState('closed');
       this.#stopped?.();

@@ -8,8 +8,9 @@ import { HubConnection, type ConnectionHooks, type ConnectionState, type StateCh
 
 export type SubscribeOptions = {
   /**
-   * A node's base URL (`http://host:8080`, `ws://host:8080`) or its full subscribe endpoint. Give every
-   * node of a cluster: each node delivers the fires of the tasks it holds, so one connection per node.
+   * A node's base URL (`http://host:8080`, `ws://host:8080`) or its full subscribe endpoint. In a cluster
+   * one node is enough: it relays the fires of the tasks the other nodes hold. Several URLs give one
+   * connection per node, for failover.
    */
   url: string | readonly string[];
   group: string;
@@ -83,8 +84,13 @@ class TopicSubscription implements Subscription {
       };
     const onError = guard(options.onError);
     const onStateChange = guard(options.onStateChange);
+    const runner = this.#runner;
     const hooks: ConnectionHooks = {
-      runner: this.#runner,
+      fired: (message, connection) => {
+        connection.send({ type: 'ack', deliveryId: message.deliveryId });
+        runner.receive(message, (deliveryId, outcome) => connection.send({ type: 'outcome', deliveryId, ...outcome }));
+      },
+      cancelled: (deliveryId) => runner.cancel(deliveryId),
       clock: options.clock ?? systemClock,
       backoff: {
         initialDelay: options.reconnect?.initialDelay ?? 200,
@@ -113,7 +119,8 @@ class TopicSubscription implements Subscription {
   }
 }
 
-const endpointOf = (base: string, query: SubscribeQuery): string => {
+/** The subscribe endpoint for a node's base URL or full endpoint; a ValidationError names `url`. */
+export const endpointOf = (base: string, query: SubscribeQuery): string => {
   let url: URL;
   try {
     url = new URL(base);
@@ -133,6 +140,7 @@ const endpointOf = (base: string, query: SubscribeQuery): string => {
   url.searchParams.set('group', query.group);
   url.searchParams.set('topics', query.topics.join(','));
   url.searchParams.set('consumer', query.consumer);
+  if (query.relay !== undefined) url.searchParams.set('relay', query.relay);
   return url.toString();
 };
 

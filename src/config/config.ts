@@ -60,6 +60,11 @@ export const KairosOptions = z.strictObject({
     .string()
     .regex(/^[^:]+:.+$/, 'must be user:password')
     .optional(),
+  /**
+   * The URL other nodes reach this node's API at (published in ZooKeeper; the consumer relay uses it).
+   * Default: `http://<host>:<port>`, which only works across machines when `host` is a routable address.
+   */
+  advertiseUrl: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
   /** Relative capacity in a cluster: a node of weight 2 holds about twice the slots of one of weight 1. */
   nodeWeight: z
     .union(
@@ -105,8 +110,8 @@ export type CompiledConfig = {
   store: string;
   logLevel: z.output<typeof KairosOptions>['logLevel'];
   subscribers: { ackTimeout: number; groupGrace: number };
-  /** What this node announces to the cluster (`runOn` matches the labels). */
-  member: { weight: number; labels: Record<string, string> };
+  /** What this node announces to the cluster (`runOn` matches the labels; `address` defaults to the API's URL). */
+  member: { weight: number; labels: Record<string, string>; address?: string };
   drainTimeoutMs: number;
   /** Cluster mode when set. */
   zk: { connectionString: string; sessionTimeoutMs: number; auth?: string } | null;
@@ -123,6 +128,7 @@ const ENV: Record<string, string[]> = {
   KAIROS_ZK: ['zk'],
   KAIROS_ZK_SESSION_TIMEOUT: ['zkSessionTimeout'],
   KAIROS_ZK_AUTH: ['zkAuth'],
+  KAIROS_ADVERTISE_URL: ['advertiseUrl'],
   KAIROS_NODE_WEIGHT: ['nodeWeight'],
   KAIROS_NODE_LABELS: ['nodeLabels'],
   KAIROS_DRAIN_TIMEOUT: ['drainTimeout'],
@@ -202,7 +208,11 @@ export const compileConfig = (layers: {
       ? { connectionString: o.zk, sessionTimeoutMs: o.zkSessionTimeout, ...(o.zkAuth ? { auth: o.zkAuth } : {}) }
       : null,
     subscribers: o.subscribers,
-    member: { weight: o.nodeWeight, labels: o.nodeLabels },
+    member: {
+      weight: o.nodeWeight,
+      labels: o.nodeLabels,
+      ...(o.advertiseUrl ? { address: o.advertiseUrl.replace(/\/+$/, '') } : {}),
+    },
     drainTimeoutMs: o.drainTimeout,
   };
 };

@@ -96,6 +96,8 @@ export class SchedulerNode {
   #storeFailing: string | null = null;
   #coordinator: Coordinator | null = null;
   #housekeeper: ClusterHousekeeper | null = null;
+  /** Ids of the live members, for the reason of an ownership claim. */
+  #live = new Set<string>();
   #subscriptions: Subscription[] = [];
   #status: NodeStatus = 'created';
   #maxEpoch = 0;
@@ -152,6 +154,7 @@ export class SchedulerNode {
     for (const record of this.#records.values()) this.#place(record);
     this.#subscriptions.push(
       coordinator.events$.subscribe((e) => e.type === 'leases-changed' && this.#onLeasesChanged()),
+      coordinator.members$.subscribe((members) => (this.#live = new Set(members.map((m) => m.id)))),
     );
     await coordinator.start();
     this.#status = 'running';
@@ -286,7 +289,7 @@ export class SchedulerNode {
     this.#mustRun();
     // The lease is read when the decision runs (after earlier ones), not when the request arrived.
     const events = await this.#execute(taskId, ctx, () => {
-      const lease = this.#leaseOf(taskId);
+      const lease = this.#claimingLease(taskId);
       if (!lease)
         throw new IllegalStateError(`this node does not hold task '${taskId}' and cannot fire it now`, {
           taskId,
@@ -507,6 +510,19 @@ export class SchedulerNode {
     return this.#status === 'running' ? (this.#coordinator?.leaseFor(taskId) ?? null) : null;
   }
 
+  /**
+   * The lease with the reason a claim made under it would record: the recorded owner is this node (a
+   * restart, a new session), a live member (the slot moved: rebalance) or gone (node lost). After a
+   * graceful release the decider records the hand-off itself.
+   */
+  #claimingLease(taskId: string): DomainLease | null {
+    const lease = this.#leaseOf(taskId);
+    const owner = this.#records.get(taskId)?.state.owner;
+    if (!lease || !owner || owner.epoch === lease.epoch) return lease;
+    const reason = owner.node === this.nodeId ? 'recovered' : this.#live.has(owner.node) ? 'rebalance' : 'node-lost';
+    return { ...lease, reason };
+  }
+
   /** Holds the lease, and no newer owner is recorded (else this node is a zombie for the task: fenced). */
   #mayFire(record: TaskRecord): boolean {
     const lease = this.#leaseOf(record.taskId);
@@ -563,7 +579,7 @@ export class SchedulerNode {
 
   #advanceDue(taskId: string): void {
     void this.#execute(taskId, { actor: `node:${this.nodeId}` }, () => {
-      const lease = this.#leaseOf(taskId);
+      const lease = this.#claimingLease(taskId);
       return lease ? { type: 'Advance', now: this.#clock.now(), lease } : null;
     }).then(
       () => this.#failures.delete(taskId),

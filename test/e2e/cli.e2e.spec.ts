@@ -251,10 +251,10 @@ describe('kairos task', () => {
     }
   });
 
-  it('cluster status shows the single node holding every task', async () => {
+  it('cluster status shows the single node leading and holding every task', async () => {
     const out = await ok(['cluster', 'status']);
-    expect(out).toMatch(/^single cluster seen from cli-node \(connected\)\n/);
-    expect(out).toMatch(/\ncli-node\s+-\s+1\s+all\s+\d+/);
+    expect(out).toMatch(/^single cluster seen from cli-node \(connected\), leader cli-node\n/);
+    expect(out).toMatch(/\ncli-node \*\s+-\s+1\s+-\s+all\s+\d+/);
   });
 
   it('trigger fires now; history shows the fire', async () => {

@@ -80,6 +80,7 @@ describe('compileConfig: environment', () => {
         KAIROS_NODE_WEIGHT: '2.5',
         KAIROS_NODE_LABELS: 'zone=eu-1, gpu=true,empty=',
         KAIROS_DRAIN_TIMEOUT: '12s',
+        KAIROS_ADVERTISE_URL: 'http://10.0.0.7:9090/',
       },
     });
     expect(config).toEqual({
@@ -95,7 +96,7 @@ describe('compileConfig: environment', () => {
         sessionTimeoutMs: 8_000,
         auth: 'kairos:s3cret',
       },
-      member: { weight: 2.5, labels: { zone: 'eu-1', gpu: 'true', empty: '' } },
+      member: { weight: 2.5, labels: { zone: 'eu-1', gpu: 'true', empty: '' }, address: 'http://10.0.0.7:9090' },
       drainTimeoutMs: 12_000,
     });
   });
@@ -112,6 +113,7 @@ describe('compileConfig: environment', () => {
       ['KAIROS_NODE_WEIGHT', '0'],
       ['KAIROS_NODE_WEIGHT', 'heavy'],
       ['KAIROS_DRAIN_TIMEOUT', 'later'],
+      ['KAIROS_ADVERTISE_URL', 'ftp://x'],
     ] as const) {
       expect(() => compileConfig({ env: { [name]: value } }), `${name}=${value}`).toThrow(
         expect.objectContaining({ details: { issues: [expect.objectContaining({ path: name })] } }),

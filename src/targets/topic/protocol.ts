@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NodeId } from '../../../domain/cluster/members.js';
 import { fieldIssuesOf } from '../../../domain/errors/index.js';
 import { TopicTarget } from '../../../domain/task/spec.js';
 import { Trigger } from '../../../domain/task/events.js';
@@ -51,7 +52,11 @@ const DeliveryId = z
   .min(1, 'must not be empty')
   .max(200, 'must be at most 200 characters');
 
-/** Query of the subscribe upgrade request; `topics` is comma-separated. */
+/**
+ * Query of the subscribe upgrade request; `topics` is comma-separated. `relay` names the node that
+ * opened the connection on behalf of one of its own consumers (`consumerRelay.ts`): such a consumer is
+ * never relayed onward.
+ */
 export const SubscribeQuery = z.object({
   group: GroupName,
   topics: z
@@ -59,6 +64,7 @@ export const SubscribeQuery = z.object({
     .transform((text) => text.split(',').map((t) => t.trim()))
     .pipe(z.array(TopicName).min(1).max(100, 'must list at most 100 topics')),
   consumer: ConsumerId,
+  relay: NodeId.optional(),
 });
 export type SubscribeQuery = z.output<typeof SubscribeQuery>;
 

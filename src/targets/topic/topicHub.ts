@@ -3,7 +3,14 @@ import { IllegalStateError } from '../../../domain/errors/index.js';
 import { systemClock, type Clock, type TimerHandle } from '../../clock/clock.js';
 import type { FireDelivery, FireOutcome, OutcomeDetail, OutcomeListener, Target } from '../dispatcher.js';
 import { ConsumerGroups } from './consumerGroups.js';
-import { CloseCode, PROTOCOL_VERSION, parseClientMessage, type FireMessage, type ServerMessage } from './protocol.js';
+import {
+  CloseCode,
+  PROTOCOL_VERSION,
+  parseClientMessage,
+  type ClientMessage,
+  type FireMessage,
+  type ServerMessage,
+} from './protocol.js';
 
 export type TopicHubOptions = {
   /** Node id announced to subscribers in `welcome`. */
@@ -23,9 +30,23 @@ type CompiledOptions = Required<TopicHubOptions>;
 
 /** The hub's handle on one consumer connection; the transport (`topicRoutes`) implements it. */
 export type ConsumerLink = { send(message: ServerMessage): void; close(code: number, reason: string): void };
-export type ConsumerIdentity = { group: string; topics: readonly string[]; consumerId: string };
+export type ConsumerIdentity = {
+  group: string;
+  topics: readonly string[];
+  consumerId: string;
+  /** The node that connected on behalf of its own consumer (`consumerRelay.ts`); absent for a direct consumer. */
+  relayedBy?: string;
+};
 /** What the transport feeds back: the connection's text frames, and its end. */
 export type ConsumerSession = { receive(raw: string): void; closed(): void };
+
+/** Serves a direct consumer beyond this hub: the cluster relay brings it other nodes' fires over its link. */
+export type ConsumerRelayPort = { open(identity: ConsumerIdentity, link: ConsumerLink): RelaySession };
+export type RelaySession = {
+  /** An ack or outcome from the consumer; true when it answered a relayed fire, which the hub then ignores. */
+  receive(message: ClientMessage): boolean;
+  close(): void;
+};
 
 export type TopicHubStats = {
   consumersByGroup: Record<string, number>;
@@ -44,6 +65,7 @@ type Consumer = ConsumerIdentity & {
   connectedAt: number;
   deliveries: Set<GroupDelivery>;
   open: boolean;
+  relay: RelaySession | undefined;
 };
 type Holder = { acked: boolean; ackTimer: TimerHandle | undefined };
 /** One attempt handed to one group: settled by the first outcome from any consumer of the group. */
@@ -82,6 +104,7 @@ export class TopicHub implements Target {
   readonly #held = new Set<Attempt>();
   readonly #groups: ConsumerGroups<Consumer>;
   #redeliveries = 0;
+  #relay: ConsumerRelayPort | null = null;
   #closed = false;
 
   constructor(listener: OutcomeListener, options: TopicHubOptions) {
@@ -123,11 +146,25 @@ export class TopicHub implements Target {
   async close(): Promise<void> {
     this.#closed = true;
     for (const attempt of [...this.#attempts.values()]) this.#drop(attempt);
+    this.setRelay(null);
     for (const consumer of this.#groups.all()) {
       consumer.open = false;
       consumer.link.close(CloseCode.shuttingDown, 'node shutting down');
     }
     this.#groups.clear();
+  }
+
+  /**
+   * Lets `relay` serve every direct consumer, those connected now and those to come; relayed consumers
+   * are never relayed onward. `null` closes the relay sessions.
+   */
+  setRelay(relay: ConsumerRelayPort | null): void {
+    for (const consumer of this.#groups.all()) {
+      consumer.relay?.close();
+      consumer.relay = undefined;
+    }
+    this.#relay = this.#closed ? null : relay;
+    for (const consumer of this.#groups.all()) this.#openRelay(consumer);
   }
 
   /** Registers a connected consumer; a newer connection with the same group and consumerId replaces the older. */
@@ -143,6 +180,7 @@ export class TopicHub implements Target {
       connectedAt: this.#clock.now(),
       deliveries: new Set(),
       open: true,
+      relay: undefined,
     };
     const previous = this.#groups.find(identity.group, identity.consumerId);
     this.#groups.add(consumer);
@@ -162,6 +200,7 @@ export class TopicHub implements Target {
       previous.link.close(CloseCode.replaced, 'replaced by a newer connection of the same consumer');
     }
     this.#resume(consumer);
+    this.#openRelay(consumer);
     return { receive: (raw) => this.#receive(consumer, raw), closed: () => this.#detach(consumer) };
   }
 
@@ -179,6 +218,7 @@ export class TopicHub implements Target {
       group: c.group,
       topics: c.topics,
       consumerId: c.consumerId,
+      ...(c.relayedBy === undefined ? {} : { relayedBy: c.relayedBy }),
       connectedAt: new Date(c.connectedAt).toISOString(),
       inFlight: c.deliveries.size,
     }));
@@ -254,6 +294,7 @@ export class TopicHub implements Target {
       return;
     }
     const message = parsed.message;
+    if (consumer.relay?.receive(message)) return;
     const delivery = this.#deliveries.get(message.deliveryId);
     // Acks and outcomes for settled, cancelled or expired deliveries are normal late traffic.
     if (!delivery || delivery.group !== consumer.group) return;
@@ -327,6 +368,8 @@ export class TopicHub implements Target {
   #detach(consumer: Consumer): void {
     if (!consumer.open) return;
     consumer.open = false;
+    consumer.relay?.close();
+    consumer.relay = undefined;
     this.#groups.remove(consumer, this.#clock.now());
     for (const delivery of consumer.deliveries) {
       delivery.holders.get(consumer)?.ackTimer?.cancel();
@@ -334,6 +377,12 @@ export class TopicHub implements Target {
       if (delivery.holders.size === 0) this.#dispatch(delivery);
     }
     consumer.deliveries.clear();
+  }
+
+  #openRelay(consumer: Consumer): void {
+    if (!this.#relay || consumer.relayedBy !== undefined) return;
+    const { group, topics, consumerId } = consumer;
+    consumer.relay = this.#relay.open({ group, topics, consumerId }, consumer.link);
   }
 
   /** A consumer arrived: fires waiting for its topics or its group go out now. */

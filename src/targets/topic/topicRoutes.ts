@@ -7,8 +7,9 @@ import type { TopicHub } from './topicHub.js';
 
 /**
  * `GET /api/subscribe?group=..&topics=a,b&consumer=..` — the WebSocket where consumers receive topic
- * fires. Needs `@fastify/websocket` registered on the parent instance. The route only adapts the
- * socket to the hub; delivery semantics live in `TopicHub`.
+ * fires (`&relay=<nodeId>` marks a peer's relay, see `consumerRelay.ts`). Needs `@fastify/websocket`
+ * registered on the parent instance. The route only adapts the socket to the hub; delivery semantics
+ * live in `TopicHub`.
  */
 export const topicRoutes =
   (hub: TopicHub): FastifyPluginAsync =>
@@ -26,8 +27,9 @@ export const topicRoutes =
         socket.close(CloseCode.badSubscription, `bad subscription: ${error.field ?? 'query'}`.slice(0, 120));
         return;
       }
+      const { group, topics, consumer, relay } = query.data;
       const session = hub.attach(
-        { group: query.data.group, topics: query.data.topics, consumerId: query.data.consumer },
+        { group, topics, consumerId: consumer, ...(relay === undefined ? {} : { relayedBy: relay }) },
         { send, close: (code, reason) => socket.close(code, reason) },
       );
 
