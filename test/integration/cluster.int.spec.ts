@@ -97,6 +97,12 @@ describe('a cluster of nodes on one shared log', () => {
       .map((f) => `${f.taskId}@${f.scheduledAt}`);
     expect(new Set(keys).size).toBe(keys.length);
     expect((await cluster(b.url)).tasksPerNode).toEqual({ 'node-b': 20 });
+    // Its fires had no outcome (no consumer), so node-a kept them: node-b took them over from a node gone.
+    const takeovers = (await b.store.readAll({ maxCount: 100_000 }))
+      .filter((e) => e.type === 'TaskReassigned' && (e.data as { previousNode: string }).previousNode === 'node-a')
+      .map((e) => (e.data as { reason: string }).reason);
+    expect(takeovers.length).toBeGreaterThan(0);
+    expect(new Set(takeovers)).toEqual(new Set(['node-lost']));
     const report = await verifyStore(b.store);
     expect(report.violations).toEqual([]);
     expect(report.tasks).toBe(20);
