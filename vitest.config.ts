@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Test tiers by file suffix (see docs/testing.md): unit (pure, simulated clock), int (real SQLite,
-// real sockets, real ZooKeeper), e2e (the built node as OS processes).
+// real sockets, real ZooKeeper), e2e (the built node as OS processes), chaos (a cluster of node
+// processes on a real ZooKeeper ensemble, under faults).
 export default defineConfig({
   test: {
     projects: [
@@ -14,6 +15,17 @@ export default defineConfig({
           testTimeout: 300_000,
           hookTimeout: 120_000,
           // e2e files start whole nodes; running two at once on two cores distorts timing.
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
+      {
+        test: {
+          name: 'chaos',
+          include: ['test/chaos/**/*.chaos.spec.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+          // One cluster at a time: the scenarios measure fail-over times on two cores.
           pool: 'forks',
           poolOptions: { forks: { singleFork: true } },
         },

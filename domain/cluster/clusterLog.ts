@@ -1,5 +1,5 @@
 import { toIso } from '../time/instant.js';
-import { assignSlots, movedSlots, slotCountsOf } from './assignment.js';
+import { movedSlots, slotCountsOf } from './assignment.js';
 import { type ClusterEvent, type ClusterEventData, MAX_LISTED_TASKS } from './events.js';
 import type { Member } from './members.js';
 
@@ -42,7 +42,6 @@ export const evolveCluster = (state: ClusterLogState, event: ClusterEvent): Clus
 export type ClusterObservation = {
   leader: string;
   members: readonly Member[];
-  slotCount: number;
   /** Pinned tasks that no live member matches. */
   unplaceable: readonly string[];
   now: number;
@@ -50,8 +49,8 @@ export type ClusterObservation = {
 
 /**
  * The events that bring `kairos-cluster` up to date with what the leader sees: a new leader, members
- * that joined (or came back with other data) and left, the slot moves that follow, and a changed set of
- * unplaceable tasks. Nothing when the record already matches. A new leader thus records what happened
+ * that joined (or came back with other data) and left, and a changed set of unplaceable tasks (slot
+ * moves are recorded when the leader publishes an assignment: `slotMovesOf`). Nothing when the record already matches. A new leader thus records what happened
  * while nobody led (e.g. the old leader's own departure), because it compares with the log, not with
  * its own previous view.
  */
@@ -68,10 +67,6 @@ export const decideCluster = (state: ClusterLogState, observed: ClusterObservati
   for (const [id, member] of [...live].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const recorded = state.members.get(id);
     if (!recorded || !sameMember(recorded, member)) events.push({ type: 'NodeJoined', data: member });
-  }
-  if (events.some((e) => e.type === 'NodeJoined' || e.type === 'NodeLeft')) {
-    const moved = slotMoves(observed.slotCount, [...state.members.values()], observed.members, at);
-    if (moved) events.push(moved);
   }
 
   const unplaceable = [...observed.unplaceable].sort();
@@ -101,37 +96,32 @@ const sameMember = (a: RecordedMember, b: RecordedMember): boolean =>
   a.version === b.version &&
   JSON.stringify(Object.entries(a.labels).sort()) === JSON.stringify(Object.entries(b.labels).sort());
 
-const slotMoves = (
-  slotCount: number,
-  before: ReadonlyArray<{ node: string; weight: number }>,
-  after: readonly Member[],
-  at: string,
-): ClusterEvent | null => {
-  const previous = assignSlots(
-    slotCount,
-    before.map((m) => ({ id: m.node, weight: m.weight })),
-  );
-  const next = assignSlots(slotCount, after);
-  const moved = movedSlots(previous, next);
+/**
+ * What a new assignment moves, as recorded by `SlotsMoved`: how many slots changed owner, who gained and
+ * lost how many, and the division after it. Null when nothing moved.
+ */
+export const slotMovesOf = (
+  before: readonly (string | undefined)[],
+  after: readonly string[],
+  now: number,
+): ClusterEventData<'SlotsMoved'> | null => {
+  const moved = movedSlots(before as string[], after);
   if (moved.length === 0) return null;
   const gained: Record<string, number> = {};
   const lost: Record<string, number> = {};
   for (const slot of moved) {
-    const from = previous[slot];
-    const to = next[slot];
+    const from = before[slot];
+    const to = after[slot];
     if (from !== undefined) lost[from] = (lost[from] ?? 0) + 1;
     if (to !== undefined) gained[to] = (gained[to] ?? 0) + 1;
   }
   return {
-    type: 'SlotsMoved',
-    data: {
-      v: 1,
-      slotCount,
-      moved: moved.length,
-      gained,
-      lost,
-      slotsPerNode: Object.fromEntries(slotCountsOf(next)),
-      at,
-    },
+    v: 1,
+    slotCount: after.length,
+    moved: moved.length,
+    gained,
+    lost,
+    slotsPerNode: Object.fromEntries(slotCountsOf(after)),
+    at: toIso(now),
   };
 };

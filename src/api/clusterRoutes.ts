@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { assignSlots, isPinned, ownerOf, slotCountsOf, slotOf } from '../../domain/cluster/index.js';
+import { isPinned, ownerOf, slotCountsOf, slotOf } from '../../domain/cluster/index.js';
 import { NotFoundError } from '../../domain/errors/index.js';
 import type { SchedulerNode } from '../node/schedulerNode.js';
 
@@ -13,8 +13,7 @@ export const clusterRoutes = (node: SchedulerNode) => async (app: FastifyInstanc
     const view = node.cluster();
     if (!view) throw new NotFoundError('cluster view', node.nodeId);
     const live = [...node.tasks()].filter((r) => r.state.status === 'active' || r.state.status === 'paused');
-    const owners =
-      view.slotCount !== null && view.members.length > 0 ? assignSlots(view.slotCount, view.members) : null;
+    const owners = view.slotOwners && view.slotOwners.length > 0 ? view.slotOwners : null;
     const tasksPerNode: Record<string, number> = {};
     const unplaceable = new Set(view.unplaceable);
     for (const record of live) {
@@ -27,8 +26,9 @@ export const clusterRoutes = (node: SchedulerNode) => async (app: FastifyInstanc
           : owners[slotOf(record.taskId, view.slotCount as number)];
       if (owner) tasksPerNode[owner] = (tasksPerNode[owner] ?? 0) + 1;
     }
+    const { slotOwners: _owners, ...rest } = view;
     return {
-      ...view,
+      ...rest,
       slotsPerNode: owners ? Object.fromEntries(slotCountsOf(owners)) : null,
       tasksPerNode,
     };

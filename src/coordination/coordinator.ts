@@ -41,6 +41,8 @@ export type ClusterView = {
   leader: string | null;
   /** Pinned tasks no live member may hold (this node's view; the leader records changes). */
   unplaceable: string[];
+  /** The owner of every slot as this node applies it (the leader's published assignment); null in single-node mode. */
+  slotOwners: string[] | null;
 };
 
 /** A lease znode held by the session of no live member, removed by the leader. */
@@ -69,5 +71,11 @@ export interface Coordinator {
   renewLease(taskId: string): void;
   /** Leader duty: deletes leases whose session belongs to no live member, and says which. */
   removeOrphanedLeases(): Promise<OrphanedLease[]>;
+  /**
+   * Leader duty: publishes the slot assignment balanced for these task counts per slot, when it differs
+   * from the one in force. Resolves with the owners as published before (empty for the first) and after,
+   * or null when nothing was published.
+   */
+  publishAssignment(load: ArrayLike<number>): Promise<{ before: string[]; after: string[] } | null>;
   stop(): Promise<void>;
 }

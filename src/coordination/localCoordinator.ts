@@ -53,6 +53,7 @@ export class LocalCoordinator implements Coordinator {
       heldSlots: null,
       leader: this.nodeId,
       unplaceable: [...this.#unplaceable].sort(),
+      slotOwners: null,
     };
   }
 
@@ -71,6 +72,10 @@ export class LocalCoordinator implements Coordinator {
 
   async removeOrphanedLeases(): Promise<OrphanedLease[]> {
     return [];
+  }
+
+  async publishAssignment(): Promise<null> {
+    return null;
   }
 
   async stop(): Promise<void> {

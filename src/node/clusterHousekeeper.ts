@@ -7,6 +7,7 @@ import {
   decideCluster,
   emptyClusterLog,
   evolveCluster,
+  slotMovesOf,
 } from '../../domain/cluster/index.js';
 import { CLUSTER_STREAM } from '../../domain/task/events.js';
 import type { Clock, TimerHandle } from '../clock/clock.js';
@@ -20,12 +21,15 @@ export type ClusterHousekeeperOptions = {
   logger: Logger;
   /** How often the leader scans for orphaned leases and unplaceable tasks besides reacting to changes. */
   intervalMs: number;
+  /** Tasks per slot (pinned ones excluded), for the balanced assignment the leader publishes. */
+  slotLoad: (slotCount: number) => ArrayLike<number>;
 };
 
 /**
- * The leader's duties (design §4): keep `kairos-cluster` up to date — leader changes, members that
- * joined and left, the slot moves that follow, pinned tasks no live node may hold — and remove leases
- * left by sessions of no live member. Runs on every node, acts only while this node leads. What to record
+ * The leader's duties (design §4): publish the slot assignment balanced by task count, keep
+ * `kairos-cluster` up to date — leader changes, members that joined and left, the slot moves the
+ * assignment makes, pinned tasks no live node may hold — and remove leases left by sessions of no live
+ * member. Runs on every node, acts only while this node leads. What to record
  * is decided by comparing the stream's own fold with what the coordinator sees (`decideCluster`), and the
  * append is made at the folded revision, so two nodes that both believe they lead cannot record twice.
  */
@@ -103,13 +107,15 @@ export class ClusterHousekeeper {
     const view = coordinator.describe();
     if (view.leader !== coordinator.nodeId || view.connection !== 'connected' || view.slotCount === null) return;
     await this.#catchUp();
-    const events = decideCluster(this.#state, {
+    const events: ClusterEvent[] = decideCluster(this.#state, {
       leader: coordinator.nodeId,
       members: view.members,
-      slotCount: view.slotCount,
       unplaceable: view.unplaceable,
       now: clock.now(),
     });
+    const published = await coordinator.publishAssignment(this.#o.slotLoad(view.slotCount));
+    const moves = published && slotMovesOf(published.before, published.after, clock.now());
+    if (moves) events.push({ type: 'SlotsMoved', data: moves });
     const orphans = await coordinator.removeOrphanedLeases();
     for (const orphan of orphans) {
       logger.warn(orphan, 'removed a lease held by the session of no live member');

@@ -1,5 +1,6 @@
 import { EMPTY, Subject, defer, expand, from, lastValueFrom, tap, type Observable, type Subscription } from 'rxjs';
 import type { Logger } from 'pino';
+import { isPinned } from '../../domain/cluster/index.js';
 import { ErrorCode, IllegalStateError, KairosError, isFencedError, isKairosError } from '../../domain/errors/index.js';
 import { decide, nextWakeAt, type Lease as DomainLease, type TaskCommand } from '../../domain/task/decide.js';
 import {
@@ -167,6 +168,7 @@ export class SchedulerNode {
         clock: this.#clock,
         logger: this.#log,
         intervalMs: this.#housekeepingInterval,
+        slotLoad: (slotCount) => this.#slotLoad(slotCount),
       });
       this.#housekeeper.start();
     }
@@ -174,11 +176,11 @@ export class SchedulerNode {
   }
 
   /**
-   * Leaves gracefully (design: hand-off): stops firing, lets decisions under way finish, waits up to the
-   * drain timeout for fires handed to the targets to report, records `TaskReleased` for every task it
-   * owns with nothing left in flight (a task still waiting for an outcome stays recorded as this node's,
-   * and its next owner delivers the fire again), then gives up its leases. The store stays open (it
-   * belongs to the caller).
+   * Leaves gracefully (hand-off): stops firing, lets decisions under way finish, records `TaskReleased`
+   * for every task it owns with nothing in flight, and gives up its leases at once, so the others take
+   * over without waiting. Then, up to the drain timeout, it waits for the fires it handed to its targets
+   * to report: their outcomes are still recorded (an outcome needs no lease), while the next owner also
+   * delivers them again (at least once, same fire id). The store stays open (it belongs to the caller).
    */
   async stop(): Promise<void> {
     if (this.#status === 'stopped' || this.#status === 'stopping') return;
@@ -187,13 +189,11 @@ export class SchedulerNode {
     this.#timers.stop();
     await Promise.allSettled([...this.#chains.values()]);
     await this.#housekeeper?.stop();
-    if (wasRunning) {
-      await this.#drain();
-      await this.#releaseAll();
-    }
+    if (wasRunning) await this.#releaseAll();
+    await this.#coordinator?.stop();
+    if (wasRunning) await this.#drain();
     for (const s of this.#subscriptions) s.unsubscribe();
     this.#subscriptions = [];
-    await this.#coordinator?.stop();
     for (const record of this.#records.values()) record.hibernate();
     this.#status = 'stopped';
     this.appended$.complete();
@@ -240,6 +240,16 @@ export class SchedulerNode {
     const results = await Promise.allSettled(releases);
     const failed = results.filter((r) => r.status === 'rejected').length;
     this.#log.info({ released: results.length - failed, failed }, 'tasks released');
+  }
+
+  /** Live tasks per slot, pinned ones excluded (they are held through leases of their own). */
+  #slotLoad(slotCount: number): Uint32Array {
+    const load = new Uint32Array(slotCount);
+    for (const record of this.#records.values()) {
+      const { status, spec } = record.state;
+      if ((status === 'active' || status === 'paused') && !isPinned(spec?.runOn)) load[record.slotIn(slotCount)]!++;
+    }
+    return load;
   }
 
   get(taskId: string): TaskRecord | undefined {

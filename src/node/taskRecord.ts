@@ -1,4 +1,5 @@
 import { createActor, type Actor } from 'xstate';
+import { slotOf } from '../../domain/cluster/index.js';
 import type { TaskEvent } from '../../domain/task/events.js';
 import { snapshotOf, taskMachine } from '../../domain/task/machine.js';
 import { evolve, initialTaskState, type TaskState } from '../../domain/task/state.js';
@@ -17,6 +18,9 @@ export class TaskRecord {
   revision = -1n;
   #state: TaskState;
   #actor: TaskActor | null = null;
+  /** The task's slot, cached: the leader counts tasks per slot on every housekeeping pass. */
+  #slot = -1;
+  #slotCount = 0;
 
   constructor(taskId: string, state?: TaskState) {
     this.taskId = taskId;
@@ -36,6 +40,11 @@ export class TaskRecord {
     if (this.#actor) this.#actor.send(event);
     else this.#state = evolve(this.#state, event);
     this.revision = revision;
+  }
+
+  slotIn(slotCount: number): number {
+    if (this.#slotCount !== slotCount) [this.#slot, this.#slotCount] = [slotOf(this.taskId, slotCount), slotCount];
+    return this.#slot;
   }
 
   wake(): void {

@@ -195,6 +195,51 @@ describe('ZooKeeperCoordinator against a 3-server ensemble', () => {
     expect(solo!.heldSlots().size).toBe(SLOTS);
   });
 
+  it('follows the leader’s published, balanced assignment; a stopped member’s slots move by rendezvous at once', async () => {
+    const chroot = '/kairos/coord-balance';
+    const three = await started(chroot, 'node-1', 'node-2', 'node-3');
+    await waitForAssignment(three);
+    await waitFor(() => three.every((n) => n.leader$.value !== null && n.leader$.value === three[0]!.leader$.value));
+    const leader = three.find((n) => n.nodeId === three[0]!.leader$.value)!;
+    const followers = three.filter((n) => n !== leader);
+    // 300 tasks hashed into slots: rendezvous alone leaves the members unevenly loaded.
+    const load = new Uint32Array(SLOTS);
+    for (let i = 1; i <= 300; i++) load[slotOf(`t${i}`, SLOTS)]!++;
+    expect(await followers[0]!.publishAssignment(load)).toBeNull();
+    const published = await leader.publishAssignment(load);
+    expect(published).not.toBeNull();
+    const { after } = published!;
+    expect(published!.before).toEqual([]);
+    expect(
+      movedSlots(
+        assignSlots(
+          SLOTS,
+          three.map((n) => ({ id: n.nodeId, weight: 1 })),
+        ),
+        after,
+      ).length,
+    ).toBeGreaterThan(0);
+    const tasks = (id: string) => after.reduce((sum, owner, slot) => sum + (owner === id ? load[slot]! : 0), 0);
+    for (const n of three) expect(Math.abs(tasks(n.nodeId) - 100)).toBeLessThanOrEqual(5);
+    // Every node applies it: each slot held once, by its published owner.
+    await waitFor(() => three.every((n) => [...n.heldSlots().keys()].every((slot) => after[slot] === n.nodeId)));
+    await waitFor(() => three.reduce((sum, n) => sum + n.heldSlots().size, 0) === SLOTS);
+    expect(followers[1]!.describe().slotOwners).toEqual(after);
+    // Publishing the same balance again writes nothing.
+    expect(await leader.publishAssignment(load)).toBeNull();
+    // A follower leaves: its slots go to the rendezvous winner among the others before any new publication.
+    const leaving = followers[1]!;
+    await leaving.stop();
+    const survivors = three.filter((n) => n !== leaving);
+    const fallback = assignSlots(
+      SLOTS,
+      survivors.map((n) => ({ id: n.nodeId, weight: 1 })),
+    );
+    const expected = after.map((owner, slot) => (owner === leaving.nodeId ? fallback[slot] : owner));
+    await waitFor(() => survivors.reduce((sum, n) => sum + n.heldSlots().size, 0) === SLOTS);
+    for (const n of survivors) for (const slot of n.heldSlots().keys()) expect(expected[slot]).toBe(n.nodeId);
+  });
+
   it('moves a crashed node’s slots to the survivors after its session times out', async () => {
     const chroot = '/kairos/coord-crash';
     const child = spawn(

@@ -10,6 +10,7 @@ import {
   emptyClusterLog,
   evolveCluster,
   movedSlots,
+  slotMovesOf,
 } from '../../domain/cluster/index.js';
 
 const T0 = Date.UTC(2026, 10, 21, 8, 0, 0);
@@ -17,7 +18,6 @@ const member = (id: string, extra: Partial<Member> = {}): Member => Member.parse
 const observe = (overrides: Partial<ClusterObservation> = {}): ClusterObservation => ({
   leader: 'n1',
   members: [member('n1'), member('n2')],
-  slotCount: 64,
   unplaceable: [],
   now: T0,
   ...overrides,
@@ -30,17 +30,11 @@ const pass = (state: ClusterLogState, observed: ClusterObservation) => {
 };
 
 describe('decideCluster: what the leader records in kairos-cluster', () => {
-  it('records the first leader, every member and the initial division of the slots', () => {
+  it('records the first leader and every member', () => {
     const { events } = pass(emptyClusterLog, observe());
-    expect(events.map((e) => e.type)).toEqual(['LeaderElected', 'NodeJoined', 'NodeJoined', 'SlotsMoved']);
+    expect(events.map((e) => e.type)).toEqual(['LeaderElected', 'NodeJoined', 'NodeJoined']);
     expect(events[0]!.data).toMatchObject({ node: 'n1', previous: null, at: new Date(T0).toISOString() });
-    const moved = events[3]!;
-    expect(moved.type === 'SlotsMoved' && moved.data).toMatchObject({ slotCount: 64, moved: 64, lost: {} });
-    const owners = assignSlots(64, [member('n1'), member('n2')]);
-    expect(moved.type === 'SlotsMoved' && moved.data.slotsPerNode).toEqual({
-      n1: owners.filter((o) => o === 'n1').length,
-      n2: owners.filter((o) => o === 'n2').length,
-    });
+    expect(events[1]!.data).toMatchObject({ node: 'n1', weight: 1, labels: {} });
   });
 
   it('records nothing when the log already says what the leader sees', () => {
@@ -48,23 +42,27 @@ describe('decideCluster: what the leader records in kairos-cluster', () => {
     expect(decideCluster(state, observe({ now: T0 + 60_000 }))).toEqual([]);
   });
 
-  it('records a join with exactly the slots the newcomer gained, taken from the others', () => {
-    const { state } = pass(emptyClusterLog, observe());
-    const three = [member('n1'), member('n2'), member('n3')];
-    const { events } = pass(state, observe({ members: three }));
-    expect(events.map((e) => e.type)).toEqual(['NodeJoined', 'SlotsMoved']);
-    const expected = movedSlots(assignSlots(64, [member('n1'), member('n2')]), assignSlots(64, three));
-    const moved = events[1]!;
-    if (moved.type !== 'SlotsMoved') throw new Error('expected SlotsMoved');
-    expect(moved.data.moved).toBe(expected.length);
-    expect(moved.data.gained).toEqual({ n3: expected.length });
-    expect((moved.data.lost.n1 ?? 0) + (moved.data.lost.n2 ?? 0)).toBe(expected.length);
+  it('slotMovesOf counts the slots an assignment moves, who gained and lost them, and the division after', () => {
+    const two = [member('n1'), member('n2')];
+    const three = [...two, member('n3')];
+    const before = assignSlots(64, two);
+    const after = assignSlots(64, three);
+    const moves = slotMovesOf(before, after, T0)!;
+    expect(ClusterEvent.parse({ type: 'SlotsMoved', data: moves })).toBeTruthy();
+    const expected = movedSlots(before, after);
+    expect(moves.moved).toBe(expected.length);
+    expect(moves.gained).toEqual({ n3: expected.length });
+    expect((moves.lost.n1 ?? 0) + (moves.lost.n2 ?? 0)).toBe(expected.length);
+    expect(Object.values(moves.slotsPerNode).reduce((a, b) => a + b, 0)).toBe(64);
+    expect(slotMovesOf(after, after, T0)).toBeNull();
+    // A first assignment (nobody owned anything) counts every slot as gained.
+    expect(slotMovesOf([], before, T0)).toMatchObject({ moved: 64, lost: {} });
   });
 
   it('a new leader records what happened while nobody led, including the old leader leaving', () => {
     const { state } = pass(emptyClusterLog, observe({ members: [member('n1'), member('n2'), member('n3')] }));
     const { events, state: after } = pass(state, observe({ leader: 'n2', members: [member('n2'), member('n3')] }));
-    expect(events.map((e) => e.type)).toEqual(['LeaderElected', 'NodeLeft', 'SlotsMoved']);
+    expect(events.map((e) => e.type)).toEqual(['LeaderElected', 'NodeLeft']);
     expect(events[0]!.data).toMatchObject({ node: 'n2', previous: 'n1' });
     expect(events[1]!.data).toMatchObject({ node: 'n1' });
     expect([...after.members.keys()].sort()).toEqual(['n2', 'n3']);
@@ -73,11 +71,10 @@ describe('decideCluster: what the leader records in kairos-cluster', () => {
   it('records a member that came back with another weight or labels as joined again', () => {
     const { state } = pass(emptyClusterLog, observe());
     const { events } = pass(state, observe({ members: [member('n1'), member('n2', { weight: 3 })] }));
-    expect(events.map((e) => e.type)).toEqual(['NodeJoined', 'SlotsMoved']);
+    expect(events.map((e) => e.type)).toEqual(['NodeJoined']);
     expect(events[0]!.data).toMatchObject({ node: 'n2', weight: 3 });
     const relabelled = pass(state, observe({ members: [member('n1'), member('n2', { labels: { zone: 'b' } })] }));
-    // Labels do not change the slot division: only the member is recorded again.
-    expect(relabelled.events.map((e) => e.type)).toEqual(['NodeJoined']);
+    expect(relabelled.events).toMatchObject([{ type: 'NodeJoined', data: { node: 'n2', labels: { zone: 'b' } } }]);
   });
 
   it('records the set of unplaceable pinned tasks when it changes, clears it with an empty list, and caps the listing', () => {

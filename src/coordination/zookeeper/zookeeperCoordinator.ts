@@ -2,8 +2,10 @@ import { BehaviorSubject, Subject, filter, take, type Subscription } from 'rxjs'
 import {
   DEFAULT_SLOT_COUNT,
   Member,
+  type PublishedAssignment,
   type RunOn,
   assignSlots,
+  balanceSlots,
   checkSlotCount,
   isPinned,
   ownerOf,
@@ -21,6 +23,7 @@ import type {
 } from '../coordinator.js';
 import { CreateMode, type ZkClient, type ZkClientOptions, connectZk } from './zkClient.js';
 import { isZkError } from './zkErrors.js';
+import { z } from 'zod';
 
 export type ZooKeeperCoordinatorOptions = {
   nodeId: string;
@@ -40,6 +43,7 @@ const SLOTS = '/slots';
 const PINNED = '/pinned';
 const ELECTION = '/election';
 const LEADER = '/leader';
+const ASSIGNMENT = '/assignment';
 const CONFIG = '/config';
 /** A lease renewed less than this long ago is not renewed again (a persistent fence must not churn ZooKeeper). */
 const RENEW_INTERVAL_MS = 1_000;
@@ -53,6 +57,8 @@ type SessionState = {
   pinned: Set<string> | null;
   /** This session's `election/n_<seq>` name once created. */
   candidate: string | null;
+  /** The leader's published assignment and the version of its znode; null while there is none. */
+  assignment: { published: PublishedAssignment; version: number } | null;
   /** Resolves after the session's first complete reconciliation. */
   readonly ready: Promise<void>;
   markReady: () => void;
@@ -156,6 +162,7 @@ export class ZooKeeperCoordinator implements Coordinator {
       heldSlots: this.heldSlots().size,
       leader: this.leader$.value,
       unplaceable: [...this.#unplaceable],
+      slotOwners: this.#session?.members ? this.#owners(this.#session, this.#session.members) : null,
     };
   }
 
@@ -258,6 +265,7 @@ export class ZooKeeperCoordinator implements Coordinator {
       slots: null,
       pinned: null,
       candidate: null,
+      assignment: null,
       ready,
       markReady,
     };
@@ -277,6 +285,14 @@ export class ZooKeeperCoordinator implements Coordinator {
       }),
       this.#watch(session, PINNED, async (names) => {
         session.pinned = new Set(names.map((n) => `${PINNED}/${n}`));
+      }),
+      client.data$(ASSIGNMENT).subscribe({
+        next: (node) => {
+          if (this.#session !== session) return;
+          session.assignment = node ? parseAssignment(node.data, node.stat.version, this.#slotCount) : null;
+          this.#schedule(session);
+        },
+        error: () => undefined,
       }),
       client.data$(LEADER).subscribe({
         next: (leader) => {
@@ -492,10 +508,74 @@ export class ZooKeeperCoordinator implements Coordinator {
     });
   }
 
+  /**
+   * The owner of every slot: the published one while it is a live member, else the rendezvous winner among
+   * the live members — so the slots of a member that died move at once, without waiting for the leader.
+   */
+  #owners(session: SessionState, members: readonly Member[]): string[] {
+    const owners = assignSlots(this.#slotCount, members);
+    const published = session.assignment?.published.owners;
+    if (!published || owners.length === 0) return owners;
+    const live = new Set(members.map((m) => m.id));
+    for (let slot = 0; slot < owners.length; slot++) {
+      const owner = published[slot];
+      if (owner !== undefined && live.has(owner)) owners[slot] = owner;
+    }
+    return owners;
+  }
+
+  async publishAssignment(load: ArrayLike<number>): Promise<{ before: string[]; after: string[] } | null> {
+    const session = this.#session;
+    const members = session?.members;
+    if (!session || !members || this.#connection !== 'connected' || this.leader$.value !== this.nodeId) return null;
+    const current = session.assignment;
+    // As published, departed members included: their slots count as moved when the record is written.
+    const before = current ? [...current.published.owners] : [];
+    const after = balanceSlots({
+      slotCount: this.#slotCount,
+      members,
+      load,
+      previous: current?.published ?? null,
+    });
+    const sameMembers = (a: readonly { id: string; weight: number }[]): boolean =>
+      JSON.stringify(a.map((m) => [m.id, m.weight]).sort()) ===
+      JSON.stringify(members.map((m) => [m.id, m.weight]).sort());
+    if (
+      current &&
+      sameMembers(current.published.members) &&
+      current.published.owners.every((o, slot) => o === after[slot])
+    )
+      return null;
+    const published: PublishedAssignment = {
+      members: members.map((m) => ({ id: m.id, weight: m.weight })),
+      owners: after,
+    };
+    const data = encodeAssignment(published, this.#slotCount);
+    let version: number;
+    if (current) {
+      // Versioned: a leader that lost its place meanwhile cannot overwrite its successor's assignment.
+      version = (await session.client.set(ASSIGNMENT, data, current.version)).version;
+    } else {
+      try {
+        await session.client.create(ASSIGNMENT, data);
+        version = 0;
+      } catch (err) {
+        if (!isZkError(err, 'NODEEXISTS')) throw err;
+        // Written before this session read it, or unreadable: overwrite only what no node can use.
+        const stored = await session.client.get(ASSIGNMENT);
+        if (stored && parseAssignment(stored.data, stored.stat.version, this.#slotCount)) return null;
+        version = (await session.client.set(ASSIGNMENT, data, stored?.stat.version ?? -1)).version;
+      }
+    }
+    session.assignment = { published, version };
+    this.#schedule(session);
+    return { before, after };
+  }
+
   /** The lease paths this node should hold with these members, and the pinned tasks nobody may hold. */
   #assigned(members: readonly Member[]): { wanted: Set<string>; unplaceable: string[] } {
     const wanted = new Set<string>();
-    const owners = assignSlots(this.#slotCount, members);
+    const owners = this.#session ? this.#owners(this.#session, members) : assignSlots(this.#slotCount, members);
     owners.forEach((owner, slot) => owner === this.nodeId && wanted.add(`${SLOTS}/${slot}`));
     const unplaceable: string[] = [];
     for (const [taskId, runOn] of this.#pins) {
@@ -594,6 +674,43 @@ export class ZooKeeperCoordinator implements Coordinator {
     await client.delete(path, stat.version).catch(ignoreMissing);
   }
 }
+
+/** `/assignment`: the members it was computed for and each slot's owner as an index into them. */
+const AssignmentData = z.object({
+  v: z.literal(1),
+  slotCount: z.number().int().positive(),
+  members: z.array(z.object({ id: z.string().min(1), weight: z.number().positive() })),
+  owners: z.array(z.number().int().min(0)),
+});
+
+const encodeAssignment = (published: PublishedAssignment, slotCount: number): string => {
+  const index = new Map(published.members.map((m, i) => [m.id, i]));
+  return JSON.stringify({
+    v: 1,
+    slotCount,
+    members: published.members,
+    owners: published.owners.map((owner) => index.get(owner)!),
+  });
+};
+
+/** Null for anything unreadable or made for another slot count: the nodes then fall back to rendezvous. */
+const parseAssignment = (
+  data: Buffer,
+  version: number,
+  slotCount: number,
+): { published: PublishedAssignment; version: number } | null => {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data.toString());
+  } catch {
+    return null;
+  }
+  const parsed = AssignmentData.safeParse(raw);
+  if (!parsed.success || parsed.data.slotCount !== slotCount || parsed.data.owners.length !== slotCount) return null;
+  const { members, owners } = parsed.data;
+  if (owners.some((i) => i >= members.length)) return null;
+  return { published: { members, owners: owners.map((i) => members[i]!.id) }, version };
+};
 
 const slotOfPath = (path: string): number => Number(path.slice(SLOTS.length + 1));
 

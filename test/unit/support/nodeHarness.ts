@@ -68,12 +68,17 @@ export class FixedLeaseCoordinator implements Coordinator {
       heldSlots: null,
       leader: this.nodeId,
       unplaceable: [],
+      slotOwners: null,
     };
   }
   place(): void {}
   renewLease(): void {}
   async removeOrphanedLeases(): Promise<OrphanedLease[]> {
     return [];
+  }
+
+  async publishAssignment(): Promise<null> {
+    return null;
   }
   async stop(): Promise<void> {}
 }
