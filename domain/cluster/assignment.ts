@@ -84,10 +84,11 @@ export const assignSlots = (slotCount: number, members: readonly Candidate[]): s
 };
 
 /**
- * The member that should hold `taskId`, or null when none may. An unpinned task goes to the owner of its
- * slot. A task pinned by `runOn` goes to the rendezvous winner of its slot among the members that match
- * `runOn`: whenever the slot's owner matches, that is the slot's owner, and pinned tasks move as little as
- * unpinned ones on join/leave. Null means no live member matches (the leader reports such tasks).
+ * The member that should hold a pinned task, or null when none may: the rendezvous winner of its slot
+ * among the members that match `runOn`, so pinned tasks move as little as slots do on join/leave. An
+ * unpinned task goes to the rendezvous owner of its slot (in a cluster, the leader's balanced
+ * assignment decides slots instead: `balanceSlots`). Null means no live member matches (the leader
+ * reports such tasks).
  */
 export const ownerOf = (
   taskId: string,

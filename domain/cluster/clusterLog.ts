@@ -49,10 +49,10 @@ export type ClusterObservation = {
 
 /**
  * The events that bring `kairos-cluster` up to date with what the leader sees: a new leader, members
- * that joined (or came back with other data) and left, and a changed set of unplaceable tasks (slot
- * moves are recorded when the leader publishes an assignment: `slotMovesOf`). Nothing when the record already matches. A new leader thus records what happened
- * while nobody led (e.g. the old leader's own departure), because it compares with the log, not with
- * its own previous view.
+ * that joined (or came back with other data) and left, and a changed set of unplaceable tasks. Nothing
+ * when the record already matches. A new leader thus records what happened while nobody led (e.g. the
+ * old leader's own departure), because it compares with the log, not with its own previous view. Slot
+ * moves are recorded when the leader publishes an assignment (`slotMovesOf`).
  */
 export const decideCluster = (state: ClusterLogState, observed: ClusterObservation): ClusterEvent[] => {
   const at = toIso(observed.now);

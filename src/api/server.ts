@@ -40,7 +40,11 @@ export const buildServer = async (deps: ApiDeps): Promise<FastifyInstance> => {
   const openapi = openApiDocument(deps.version);
   app.get('/healthz', async () => ({ status: 'ok', node: deps.node.nodeId }));
   app.get('/readyz', async (_request, reply) => {
-    const problem = deps.node.storeProblem;
+    // A node cut off from ZooKeeper fires nothing (design §3.4): not ready, though it still answers reads.
+    const connection = deps.node.cluster()?.connection;
+    const problem =
+      deps.node.storeProblem ??
+      (connection && connection !== 'connected' ? `coordination is ${connection}: this node fires nothing` : null);
     const ready = deps.node.status === 'running' && problem === null;
     return reply
       .status(ready ? 200 : 503)

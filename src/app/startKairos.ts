@@ -62,6 +62,8 @@ export const startKairos = async (
         ? new ZooKeeperCoordinator({
             nodeId: config.nodeId,
             zk: config.zk,
+            ...(config.zk.slotCount ? { slotCount: config.zk.slotCount } : {}),
+            logger,
             member: { ...config.member, address: config.member.address ?? url, version: kairosVersion() },
           })
         : new LocalCoordinator({

@@ -8,6 +8,7 @@ import { Duration } from '../../domain/time/duration.js';
 
 const PORT = 'must be a port number from 0 to 65535';
 const WEIGHT = 'must be a positive number up to 1000';
+const SLOTS = 'must be a whole number from 1 to 65536';
 const LABELS_TEXT = /^\s*$|^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$/;
 
 const parseLabels = (text: string): Record<string, string> =>
@@ -55,6 +56,20 @@ export const KairosOptions = z.strictObject({
   zk: z.string().min(1).optional(),
   /** ZooKeeper session timeout: how long a silent node keeps its tasks. */
   zkSessionTimeout: Duration.default(5_000),
+  /** Slots of a new cluster (fixed at its creation; a node whose setting differs from the cluster's refuses to start). */
+  zkSlotCount: z
+    .union(
+      [
+        z.number(),
+        z
+          .string()
+          .regex(/^\s*\d+\s*$/, SLOTS)
+          .transform(Number),
+      ],
+      { error: SLOTS },
+    )
+    .pipe(z.number().int(SLOTS).min(1, SLOTS).max(65_536, SLOTS))
+    .optional(),
   /** Digest credentials `user:password`; Kairos' znodes are then readable and writable by that identity only. */
   zkAuth: z
     .string()
@@ -114,7 +129,7 @@ export type CompiledConfig = {
   member: { weight: number; labels: Record<string, string>; address?: string };
   drainTimeoutMs: number;
   /** Cluster mode when set. */
-  zk: { connectionString: string; sessionTimeoutMs: number; auth?: string } | null;
+  zk: { connectionString: string; sessionTimeoutMs: number; auth?: string; slotCount?: number } | null;
 };
 
 /** Environment variable → option path. */
@@ -128,6 +143,7 @@ const ENV: Record<string, string[]> = {
   KAIROS_ZK: ['zk'],
   KAIROS_ZK_SESSION_TIMEOUT: ['zkSessionTimeout'],
   KAIROS_ZK_AUTH: ['zkAuth'],
+  KAIROS_ZK_SLOTS: ['zkSlotCount'],
   KAIROS_ADVERTISE_URL: ['advertiseUrl'],
   KAIROS_NODE_WEIGHT: ['nodeWeight'],
   KAIROS_NODE_LABELS: ['nodeLabels'],
@@ -205,7 +221,12 @@ export const compileConfig = (layers: {
     store: o.store ?? `sqlite:${resolve(dataDir, 'kairos.db')}`,
     logLevel: o.logLevel,
     zk: o.zk
-      ? { connectionString: o.zk, sessionTimeoutMs: o.zkSessionTimeout, ...(o.zkAuth ? { auth: o.zkAuth } : {}) }
+      ? {
+          connectionString: o.zk,
+          sessionTimeoutMs: o.zkSessionTimeout,
+          ...(o.zkAuth ? { auth: o.zkAuth } : {}),
+          ...(o.zkSlotCount ? { slotCount: o.zkSlotCount } : {}),
+        }
       : null,
     subscribers: o.subscribers,
     member: {

@@ -10,6 +10,7 @@ import {
   slotMovesOf,
 } from '../../domain/cluster/index.js';
 import { CLUSTER_STREAM } from '../../domain/task/events.js';
+import { toIso } from '../../domain/time/instant.js';
 import type { Clock, TimerHandle } from '../clock/clock.js';
 import type { Coordinator } from '../coordination/coordinator.js';
 import { isWrongExpectedVersionError, type EventStore } from '../store/eventStore.js';
@@ -40,6 +41,8 @@ export class ClusterHousekeeper {
   #subscription: Subscription | null = null;
   #timer: TimerHandle | null = null;
   #running: Promise<void> | null = null;
+  /** What the leader did in ZooKeeper (slot moves, orphans removed) but could not record yet. */
+  #unrecorded: ClusterEvent[] = [];
   #again = false;
   #stopped = false;
 
@@ -115,12 +118,14 @@ export class ClusterHousekeeper {
     });
     const published = await coordinator.publishAssignment(this.#o.slotLoad(view.slotCount));
     const moves = published && slotMovesOf(published.before, published.after, clock.now());
-    if (moves) events.push({ type: 'SlotsMoved', data: moves });
-    const orphans = await coordinator.removeOrphanedLeases();
-    for (const orphan of orphans) {
+    if (moves) this.#unrecorded.push({ type: 'SlotsMoved', data: moves });
+    for (const orphan of await coordinator.removeOrphanedLeases()) {
       logger.warn(orphan, 'removed a lease held by the session of no live member');
-      events.push({ type: 'OrphanedLeaseRemoved', data: { v: 1, ...orphan, at: new Date(clock.now()).toISOString() } });
+      this.#unrecorded.push({ type: 'OrphanedLeaseRemoved', data: { v: 1, ...orphan, at: toIso(clock.now()) } });
     }
+    // Done in ZooKeeper already: kept until an append records them (the store may be down, or a conflict
+    // with a former leader's last append may need one more pass).
+    events.push(...this.#unrecorded);
     if (events.length === 0) return;
     for (const e of events) {
       if (e.type === 'TasksUnplaceable' && e.data.count > 0)
@@ -136,6 +141,7 @@ export class ClusterHousekeeper {
       })),
       { expectedRevision: this.#revision < 0n ? 'no_stream' : this.#revision },
     );
+    this.#unrecorded = [];
     for (const e of events) this.#state = evolveCluster(this.#state, e);
     this.#revision = result.nextExpectedRevision;
   }

@@ -176,10 +176,10 @@ export class SchedulerNode {
   }
 
   /**
-   * Leaves gracefully (hand-off): stops firing, lets decisions under way finish, records `TaskReleased`
-   * for every task it owns with nothing in flight, and gives up its leases at once, so the others take
-   * over without waiting. Then, up to the drain timeout, it waits for the fires it handed to its targets
-   * to report: their outcomes are still recorded (an outcome needs no lease), while the next owner also
+   * Leaves gracefully (hand-off): stops firing, lets decisions under way finish, gives up its leases at
+   * once (so the others take over without waiting) while recording `TaskReleased` for every task it owned
+   * with nothing in flight, then waits, up to the drain timeout, for the fires it handed to its targets to
+   * report: their outcomes are still recorded (an outcome needs no lease), while the next owner also
    * delivers them again (at least once, same fire id). The store stays open (it belongs to the caller).
    */
   async stop(): Promise<void> {
@@ -189,9 +189,11 @@ export class SchedulerNode {
     this.#timers.stop();
     await Promise.allSettled([...this.#chains.values()]);
     await this.#housekeeper?.stop();
-    if (wasRunning) await this.#releaseAll();
+    // The leases go first, so the others take over at once; the releases are recorded meanwhile, each
+    // at the revision it read (a new owner's claim that got in first simply makes it moot).
+    const leases = wasRunning ? this.#ownedLeases() : [];
     await this.#coordinator?.stop();
-    if (wasRunning) await this.#drain();
+    if (wasRunning) await Promise.all([this.#releaseAll(leases), this.#drain()]);
     for (const s of this.#subscriptions) s.unsubscribe();
     this.#subscriptions = [];
     for (const record of this.#records.values()) record.hibernate();
@@ -217,27 +219,28 @@ export class SchedulerNode {
     await Promise.allSettled([...this.#chains.values()]);
   }
 
-  /** Records `TaskReleased` for the tasks this node owns under its current leases and has nothing in flight for. */
-  async #releaseAll(): Promise<void> {
+  /** The tasks this node owns under the leases it holds now, with nothing in flight. */
+  #ownedLeases(): Array<{ taskId: string; lease: DomainLease }> {
     const coordinator = this.#coordinator;
-    if (!coordinator) return;
-    const ctx = { actor: `node:${this.nodeId}` };
-    const releases: Promise<unknown>[] = [];
+    const owned: Array<{ taskId: string; lease: DomainLease }> = [];
+    if (!coordinator) return owned;
     for (const record of this.#records.values()) {
       const owner = record.state.owner;
-      const lease = coordinator.leaseFor(record.taskId);
       if (!owner || owner.node !== this.nodeId || record.state.inFlight.length > 0) continue;
-      if (!lease || lease.epoch !== owner.epoch) continue;
-      releases.push(
-        this.#execute(record.taskId, ctx, () => ({
-          type: 'ReleaseTask',
-          now: this.#clock.now(),
-          lease,
-          reason: 'shutdown',
-        })),
-      );
+      const lease = coordinator.leaseFor(record.taskId);
+      if (lease && lease.epoch === owner.epoch) owned.push({ taskId: record.taskId, lease });
     }
-    const results = await Promise.allSettled(releases);
+    return owned;
+  }
+
+  /** Records `TaskReleased` for each of those tasks: a graceful hand-off the next owner records as `drain`. */
+  async #releaseAll(owned: ReadonlyArray<{ taskId: string; lease: DomainLease }>): Promise<void> {
+    const ctx = { actor: `node:${this.nodeId}` };
+    const results = await Promise.allSettled(
+      owned.map(({ taskId, lease }) =>
+        this.#execute(taskId, ctx, () => ({ type: 'ReleaseTask', now: this.#clock.now(), lease, reason: 'shutdown' })),
+      ),
+    );
     const failed = results.filter((r) => r.status === 'rejected').length;
     this.#log.info({ released: results.length - failed, failed }, 'tasks released');
   }

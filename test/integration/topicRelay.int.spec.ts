@@ -365,6 +365,7 @@ describe('the consumer relay following the membership', () => {
       hub: b.hub,
       members$,
       reconnect: { initialDelay: 20, maxDelay: 100 },
+      retireAfterMs: 1_000,
       logger: silent,
     });
     closers.push(() => relay.close());
@@ -396,8 +397,14 @@ describe('the consumer relay following the membership', () => {
     for (const socket of a.app.websocketServer.clients) socket.terminate();
     await until(() => connections === 1 && ids(a.hub).join() === 'x@node-b by node-b', 'the upstream to reconnect');
 
+    // The peer leaves (a graceful stop leaves first, then drains): its fires still get their answers
+    // for a while, then the upstream closes.
     members$.next([member('node-b', b.url)]);
-    await until(() => ids(a.hub).length === 0, 'the relay to the leaving peer to close');
+    const late = { ...fire, fireId: randomUUID() };
+    a.hub.deliver(late);
+    await until(() => a.outcomes.length === 2, 'the outcome of a fire of the peer that left');
+    expect(handled).toEqual([fire.fireId, late.fireId]);
+    await until(() => ids(a.hub).length === 0, 'the relay to the leaving peer to close', 5_000);
     members$.next([member('node-b', b.url), member('node-a', a.url)]);
     await until(() => ids(a.hub).length === 1, 'the relay to the returning peer');
 

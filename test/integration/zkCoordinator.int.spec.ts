@@ -139,7 +139,10 @@ describe('ZooKeeperCoordinator against a 3-server ensemble', () => {
     const leader = three[0]!.leader$.value;
     expect(three.map((n) => n.leader$.value)).toEqual([leader, leader, leader]);
     const root = await inspector(chroot);
-    const candidates = await root.getChildren('/election');
+    // Candidates stand in the order of the sequence ZooKeeper appended to their names.
+    const candidates = (await root.getChildren('/election')).sort(
+      (x, y) => Number(x.slice(-10)) - Number(y.slice(-10)),
+    );
     expect(candidates).toHaveLength(3);
     expect((await root.get(`/election/${candidates[0]}`))!.data.toString()).toBe(leader);
     expect((await root.get('/leader'))!.data.toString()).toBe(leader);

@@ -77,6 +77,7 @@ describe('compileConfig: environment', () => {
         KAIROS_ZK: '127.0.0.1:2181,127.0.0.1:2182/kairos/prod',
         KAIROS_ZK_SESSION_TIMEOUT: '8s',
         KAIROS_ZK_AUTH: 'kairos:s3cret',
+        KAIROS_ZK_SLOTS: '256',
         KAIROS_NODE_WEIGHT: '2.5',
         KAIROS_NODE_LABELS: 'zone=eu-1, gpu=true,empty=',
         KAIROS_DRAIN_TIMEOUT: '12s',
@@ -95,6 +96,7 @@ describe('compileConfig: environment', () => {
         connectionString: '127.0.0.1:2181,127.0.0.1:2182/kairos/prod',
         sessionTimeoutMs: 8_000,
         auth: 'kairos:s3cret',
+        slotCount: 256,
       },
       member: { weight: 2.5, labels: { zone: 'eu-1', gpu: 'true', empty: '' }, address: 'http://10.0.0.7:9090' },
       drainTimeoutMs: 12_000,
@@ -114,6 +116,8 @@ describe('compileConfig: environment', () => {
       ['KAIROS_NODE_WEIGHT', 'heavy'],
       ['KAIROS_DRAIN_TIMEOUT', 'later'],
       ['KAIROS_ADVERTISE_URL', 'ftp://x'],
+      ['KAIROS_ZK_SLOTS', '0'],
+      ['KAIROS_ZK_SLOTS', '100000'],
     ] as const) {
       expect(() => compileConfig({ env: { [name]: value } }), `${name}=${value}`).toThrow(
         expect.objectContaining({ details: { issues: [expect.objectContaining({ path: name })] } }),

@@ -21,7 +21,7 @@ import type {
   Lease,
   OrphanedLease,
 } from '../coordinator.js';
-import { CreateMode, type ZkClient, type ZkClientOptions, connectZk } from './zkClient.js';
+import { CreateMode, type ZkClient, type ZkClientOptions, type ZkStat, connectZk } from './zkClient.js';
 import { isZkError } from './zkErrors.js';
 import { z } from 'zod';
 
@@ -36,7 +36,15 @@ export type ZooKeeperCoordinatorOptions = {
   slotCount?: number;
   /** How to reach ZooKeeper: connection options (chroot in the string), or a factory of fresh sessions. */
   zk: ZkClientOptions | (() => Promise<ZkClient>);
+  /** Where trouble the coordinator works around goes (a failed pass, a lease that keeps needing renewal). */
+  logger?: CoordinatorLogger;
 };
+
+type CoordinatorLogger = {
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+};
+const silent: CoordinatorLogger = { warn: () => undefined, error: () => undefined };
 
 const MEMBERS = '/members';
 const SLOTS = '/slots';
@@ -45,8 +53,11 @@ const ELECTION = '/election';
 const LEADER = '/leader';
 const ASSIGNMENT = '/assignment';
 const CONFIG = '/config';
-/** A lease renewed less than this long ago is not renewed again (a persistent fence must not churn ZooKeeper). */
-const RENEW_INTERVAL_MS = 1_000;
+/** Renewals of one lease back off from 1 s to a minute: a fence that keeps coming back must not churn ZooKeeper. */
+const RENEW_BACKOFF_MS = 1_000;
+const RENEW_BACKOFF_MAX_MS = 60_000;
+/** More renewals of one lease than this within a minute means epochs below the log's: say so. */
+const RENEW_ALARM = 3;
 
 type SessionState = {
   readonly client: ZkClient;
@@ -65,17 +76,20 @@ type SessionState = {
 };
 
 /**
- * The coordination port on ZooKeeper (design §4): an ephemeral `members/<nodeId>`, the slot assignment
- * computed by every node from the live member set, and one ephemeral lease per held slot (`slots/<n>`)
- * or pinned task (`pinned/<taskId>`) whose `czxid` is the fencing epoch. Leases count only while the
- * connection is `connected` (design §3.4).
+ * The coordination port on ZooKeeper (design §4): an ephemeral `members/<nodeId>`, one ephemeral lease
+ * per held slot (`slots/<n>`) or pinned task (`pinned/<taskId>`) whose `czxid` is the fencing epoch, and
+ * leader election. Leases count only while the connection is `connected` (design §3.4).
  *
- * Every lease change and every membership change re-runs one serialized reconciliation: release what is
- * no longer assigned here, create the leases of what is assigned here and nobody holds.
+ * Who should hold a slot: the leader's published `assignment` (balanced by task count) while that owner
+ * is a live member, else the rendezvous winner among the live members — computed alike by every node,
+ * so the slots of a member that died move without waiting for a leader.
  *
- * Leader election: each node creates an ephemeral-sequential `election/n_` and watches only the one just
- * before its own (no herd); the first one publishes itself in the ephemeral `leader`, which every node
- * follows (`leader$`).
+ * Every lease change, membership change, new assignment, placement or renewal re-runs one serialized
+ * reconciliation: release what is no longer assigned here, create the leases of what is and nobody holds.
+ *
+ * Leader election: each node creates an ephemeral-sequential `election/n_<session>_` and watches only the
+ * one just before its own (no herd); the first one publishes itself in the ephemeral `leader`, which every
+ * node follows (`leader$`).
  */
 export class ZooKeeperCoordinator implements Coordinator {
   readonly nodeId: string;
@@ -93,9 +107,12 @@ export class ZooKeeperCoordinator implements Coordinator {
   #uncertain = new Set<string>();
   /** Leases given up whose znode may still need deleting. */
   #releasing = new Set<string>();
-  /** Leases to re-create for a higher epoch, and when each was last renewed. */
-  #renew = new Set<string>();
-  #renewedAt = new Map<string, number>();
+  /** Leases to re-create for a higher epoch, each with the time it may be renewed from. */
+  #renew = new Map<string, number>();
+  /** Recent renewals per lease (count within a minute, last time), for backing off. */
+  #renewals = new Map<string, { count: number; at: number }>();
+  #renewTimer: NodeJS.Timeout | undefined;
+  readonly #log: CoordinatorLogger;
   /** Pinned tasks and where they may run. */
   #pins = new Map<string, RunOn>();
   #unplaceable: string[] = [];
@@ -109,6 +126,7 @@ export class ZooKeeperCoordinator implements Coordinator {
     this.#options = options;
     this.nodeId = options.nodeId;
     this.#member = Member.parse({ id: options.nodeId, ...options.member });
+    this.#log = options.logger ?? silent;
     if (options.slotCount !== undefined) checkSlotCount(options.slotCount);
   }
 
@@ -147,9 +165,25 @@ export class ZooKeeperCoordinator implements Coordinator {
 
   renewLease(taskId: string): void {
     const path = this.#leasePathOf(taskId);
-    if (!this.#held.has(path) || Date.now() - (this.#renewedAt.get(path) ?? 0) < RENEW_INTERVAL_MS) return;
-    this.#renew.add(path);
-    if (this.#session) this.#schedule(this.#session);
+    if (!this.#held.has(path) || this.#renew.has(path)) return;
+    const now = Date.now();
+    const last = this.#renewals.get(path);
+    const recent = last && now - last.at < RENEW_BACKOFF_MAX_MS ? last.count : 0;
+    if (recent >= RENEW_ALARM)
+      this.#log.error(
+        { lease: path, renewals: recent },
+        'a lease keeps getting epochs below those recorded in the log: was the ZooKeeper ensemble replaced or wiped? (docs/operations.md)',
+      );
+    const from = last ? last.at + Math.min(RENEW_BACKOFF_MAX_MS, RENEW_BACKOFF_MS * 2 ** recent) : now;
+    this.#renew.set(path, from);
+    const session = this.#session;
+    if (!session) return;
+    if (from <= now) this.#schedule(session);
+    else if (!this.#renewTimer)
+      this.#renewTimer = setTimeout(() => {
+        this.#renewTimer = undefined;
+        if (this.#session) this.#schedule(this.#session);
+      }, from - now);
   }
 
   describe(): ClusterView {
@@ -207,6 +241,7 @@ export class ZooKeeperCoordinator implements Coordinator {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    clearTimeout(this.#renewTimer);
     const session = this.#session;
     this.#session = null;
     const held = [...this.#held.keys()];
@@ -286,21 +321,12 @@ export class ZooKeeperCoordinator implements Coordinator {
       this.#watch(session, PINNED, async (names) => {
         session.pinned = new Set(names.map((n) => `${PINNED}/${n}`));
       }),
-      client.data$(ASSIGNMENT).subscribe({
-        next: (node) => {
-          if (this.#session !== session) return;
-          session.assignment = node ? parseAssignment(node.data, node.stat.version, this.#slotCount) : null;
-          this.#schedule(session);
-        },
-        error: () => undefined,
-      }),
-      client.data$(LEADER).subscribe({
-        next: (leader) => {
-          if (this.#session === session) this.leader$.next(leader ? leader.data.toString() : null);
-        },
-        error: () => undefined,
-      }),
     );
+    this.#followData(session, ASSIGNMENT, (node) => {
+      session.assignment = node ? parseAssignment(node.data, node.stat.version, this.#slotCount) : null;
+      this.#schedule(session);
+    });
+    this.#followData(session, LEADER, (leader) => this.leader$.next(leader ? leader.data.toString() : null));
     this.#campaign(session);
     return session;
   }
@@ -368,29 +394,29 @@ export class ZooKeeperCoordinator implements Coordinator {
 
   /**
    * Stands for leader: the candidate with the lowest sequence leads; any other watches only the candidate
-   * just before its own and looks again when that one goes. Retried while the session is current.
+   * just before its own and looks again when that one goes. Retried while the session is current. The
+   * candidate's name carries the session id, so a create whose answer was lost is found, not repeated (a
+   * second candidate of one session would wait for its own first forever).
    */
   #campaign(session: SessionState): void {
     const current = (): boolean => this.#session === session && !this.#stopped;
+    const { client } = session;
+    const tag = `n_${client.sessionId}_`;
     const step = async (): Promise<void> => {
-      const { client } = session;
+      let candidates = (await client.getChildren(ELECTION)).sort(bySequence);
+      session.candidate ??= candidates.find((name) => name.startsWith(tag)) ?? null;
       if (!session.candidate) {
-        const created = await client.create(`${ELECTION}/n_`, this.nodeId, CreateMode.ephemeralSequential);
+        const created = await client.create(`${ELECTION}/${tag}`, this.nodeId, CreateMode.ephemeralSequential);
         session.candidate = created.slice(created.lastIndexOf('/') + 1);
+        candidates = (await client.getChildren(ELECTION)).sort(bySequence);
       }
-      const candidates = await client.getChildren(ELECTION);
       const mine = candidates.indexOf(session.candidate);
-      if (mine === -1) throw new IllegalStateError(`election node ${session.candidate} vanished`);
+      if (mine === -1) {
+        session.candidate = null;
+        throw new IllegalStateError("this node's election candidate vanished; standing again");
+      }
       if (mine === 0) return this.#lead(session);
-      const predecessor = `${ELECTION}/${candidates[mine - 1]}`;
-      const watch = client
-        .data$(predecessor)
-        .pipe(
-          filter((node) => node === null),
-          take(1),
-        )
-        .subscribe({ next: () => current() && run(), error: () => current() && retry() });
-      session.subscriptions.push(watch);
+      this.#untilGone(session, `${ELECTION}/${candidates[mine - 1]}`, run, retry);
     };
     const retry = (): void => void setTimeout(() => current() && run(), 500);
     const run = (): void => void step().catch(() => current() && retry());
@@ -408,20 +434,45 @@ export class ZooKeeperCoordinator implements Coordinator {
     }
     const stat = await client.exists(LEADER);
     if (stat?.ephemeralOwner === client.sessionId) return;
-    const watch = client
-      .data$(LEADER)
+    const again = (): void => {
+      if (this.#session === session && !this.#stopped)
+        this.#lead(session).catch(() => this.#session === session && this.#campaign(session));
+    };
+    this.#untilGone(session, LEADER, again, () => setTimeout(again, 500));
+  }
+
+  /** Calls `gone` once `path` does not exist (at once if it does not now); `failed` if the watch fails. */
+  #untilGone(session: SessionState, path: string, gone: () => void, failed: () => void): void {
+    const current = (): boolean => this.#session === session && !this.#stopped;
+    const watch = session.client
+      .data$(path)
       .pipe(
         filter((node) => node === null),
         take(1),
       )
-      .subscribe({
-        next: () => {
-          if (this.#session === session && !this.#stopped)
-            this.#lead(session).catch(() => this.#session === session && this.#campaign(session));
-        },
-        error: () => undefined,
-      });
-    session.subscriptions.push(watch);
+      .subscribe({ next: () => current() && gone(), error: () => current() && failed() });
+    this.#hold(session, watch);
+  }
+
+  /** Keeps a subscription with the session (ended with it) until it ends by itself. */
+  #hold(session: SessionState, subscription: Subscription): void {
+    if (subscription.closed) return;
+    session.subscriptions.push(subscription);
+    subscription.add(() => {
+      const at = session.subscriptions.indexOf(subscription);
+      if (at !== -1) session.subscriptions.splice(at, 1);
+    });
+  }
+
+  /** Follows a znode's data while the session is current, watching again after a failed watch. */
+  #followData(session: SessionState, path: string, next: (node: { data: Buffer; stat: ZkStat } | null) => void): void {
+    const watch = session.client.data$(path).subscribe({
+      next: (node) => this.#session === session && next(node),
+      error: () => {
+        setTimeout(() => this.#session === session && !this.#stopped && this.#followData(session, path, next), 500);
+      },
+    });
+    this.#hold(session, watch);
   }
 
   /**
@@ -470,6 +521,7 @@ export class ZooKeeperCoordinator implements Coordinator {
       this.#uncertain.clear();
       this.#releasing.clear();
       this.#renew.clear();
+      this.#renewals.clear();
       this.#orphanSuspects.clear();
       this.leader$.next(null);
       void session.client.close();
@@ -498,8 +550,18 @@ export class ZooKeeperCoordinator implements Coordinator {
         this.#dirty = false;
         try {
           await this.#reconcile(session);
-        } catch {
-          // Connection trouble: the next watch event or reconnection schedules another pass.
+        } catch (err) {
+          // Connection trouble: the next watch event or reconnection schedules another pass. Anything
+          // else (an ACL refusing us, say) is retried too, but must be seen.
+          if (
+            !isZkError(err, 'CONNECTIONLOSS') &&
+            !isZkError(err, 'OPERATIONTIMEOUT') &&
+            !isZkError(err, 'SESSIONEXPIRED')
+          )
+            this.#log.warn({ err }, 'lease reconciliation failed; retrying');
+          if (this.#session === session && session.client.state === 'connected') {
+            setTimeout(() => this.#session === session && this.#schedule(session), 1_000);
+          }
         }
       }
     })().finally(() => {
@@ -611,16 +673,31 @@ export class ZooKeeperCoordinator implements Coordinator {
       changed = true;
     }
     const renewing = new Set<string>();
-    for (const path of this.#renew) {
+    const now = Date.now();
+    let later = Infinity;
+    for (const [path, from] of this.#renew) {
+      if (from > now) {
+        later = Math.min(later, from);
+        continue;
+      }
       this.#renew.delete(path);
       if (!this.#held.has(path)) continue;
-      await this.#deleteOwn(client, path);
+      // Out of `held` before the znode goes: no lease is handed out that no longer exists.
       this.#held.delete(path);
-      this.#renewedAt.set(path, Date.now());
       renewing.add(path);
+      const last = this.#renewals.get(path);
+      const count = last && now - last.at < RENEW_BACKOFF_MAX_MS ? last.count + 1 : 1;
+      this.#renewals.set(path, { count, at: now });
       changed = true;
     }
+    for (const [path, { at }] of this.#renewals) if (now - at >= RENEW_BACKOFF_MAX_MS) this.#renewals.delete(path);
+    if (later < Infinity && !this.#renewTimer)
+      this.#renewTimer = setTimeout(() => {
+        this.#renewTimer = undefined;
+        if (this.#session === session) this.#schedule(session);
+      }, later - now);
     if (changed) this.events$.next({ type: 'leases-changed' });
+    await Promise.all([...renewing].map((path) => this.#deleteOwn(client, path)));
     await Promise.all(
       [...this.#releasing].map(async (path) => {
         await this.#deleteOwn(client, path);
@@ -711,6 +788,9 @@ const parseAssignment = (
   if (owners.some((i) => i >= members.length)) return null;
   return { published: { members, owners: owners.map((i) => members[i]!.id) }, version };
 };
+
+/** Election candidates in the order they stood: by the sequence ZooKeeper appended (its last 10 digits). */
+const bySequence = (a: string, b: string): number => Number(a.slice(-10)) - Number(b.slice(-10));
 
 const slotOfPath = (path: string): number => Number(path.slice(SLOTS.length + 1));
 

@@ -2,7 +2,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { IllegalStateError } from '../../../domain/errors/index.js';
 import { HubConnection, type ConnectionHooks } from '../../client/hubConnection.js';
 import { endpointOf } from '../../client/subscribe.js';
-import { systemClock, type Clock } from '../../clock/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../../clock/clock.js';
 import type { ClusterMember } from '../../coordination/coordinator.js';
 import { PROTOCOL_VERSION, type ClientMessage } from './protocol.js';
 import { DeliveryRoutes, peerChanges, relayConsumerId, relayPeers } from './relayRouting.js';
@@ -19,6 +19,11 @@ export type ConsumerRelayOptions = {
   hub: Pick<TopicHub, 'setRelay'>;
   /** The live members with their API addresses (`SchedulerNode.members$()`). */
   members$: Observable<readonly ClusterMember[]>;
+  /**
+   * How long the upstream to a member that left stays open: a node stopping gracefully leaves the
+   * membership first and then drains, and the outcomes of its fires must still reach it. @default 15_000
+   */
+  retireAfterMs?: number;
   /** Backoff between reconnects of an upstream, in ms. @default { initialDelay: 200, maxDelay: 10000 } */
   reconnect?: { initialDelay?: number; maxDelay?: number };
   /** @default systemClock */
@@ -27,7 +32,7 @@ export type ConsumerRelayOptions = {
   logger?: Logger;
 };
 
-type Context = Required<Pick<ConsumerRelayOptions, 'nodeId' | 'clock' | 'logger'>> & {
+type Context = Required<Pick<ConsumerRelayOptions, 'nodeId' | 'clock' | 'logger' | 'retireAfterMs'>> & {
   backoff: ConnectionHooks['backoff'];
   /** Keeps an upstream's close in view until it is done, for `ConsumerRelay.close()`. */
   closing(done: Promise<void>): void;
@@ -60,6 +65,7 @@ export class ConsumerRelay implements ConsumerRelayPort {
       nodeId: options.nodeId,
       clock: options.clock ?? systemClock,
       logger: options.logger ?? console,
+      retireAfterMs: options.retireAfterMs ?? 15_000,
       backoff: {
         initialDelay: options.reconnect?.initialDelay ?? 200,
         maxDelay: options.reconnect?.maxDelay ?? 10_000,
@@ -110,7 +116,7 @@ export class ConsumerRelay implements ConsumerRelayPort {
   }
 }
 
-type Upstream = { address: string; connection: HubConnection };
+type Upstream = { address: string; connection: HubConnection; retire?: TimerHandle };
 
 /** One direct consumer's upstream connections, one per peer, and the routes of the fires they brought. */
 class RelayedConsumer {
@@ -128,8 +134,17 @@ class RelayedConsumer {
     if (this.#closed) return;
     const current = new Map([...this.#upstreams].map(([peer, upstream]) => [peer, upstream.address]));
     const { close, open } = peerChanges(current, peers);
-    for (const peer of close) this.#close(peer);
+    for (const peer of close) {
+      if (peers.has(peer)) this.#close(peer);
+      else this.#retire(peer);
+    }
     for (const [peer, address] of open) this.#open(peer, address);
+    // A peer back before its upstream was retired (a quick restart) keeps it.
+    for (const peer of peers.keys()) {
+      const upstream = this.#upstreams.get(peer);
+      upstream?.retire?.cancel();
+      if (upstream) delete upstream.retire;
+    }
   }
 
   receive(message: ClientMessage): boolean {
@@ -164,9 +179,17 @@ class RelayedConsumer {
     connection.connect();
   }
 
-  #close(peer: string): void {
+  /** The peer left the membership: its upstream stays a while for the answers to fires it is draining. */
+  #retire(peer: string): void {
     const upstream = this.#upstreams.get(peer);
-    if (!upstream) return;
+    if (!upstream || upstream.retire) return;
+    upstream.retire = this.context.clock.setTimer(() => this.#close(peer, upstream), this.context.retireAfterMs);
+  }
+
+  #close(peer: string, only?: Upstream): void {
+    const upstream = this.#upstreams.get(peer);
+    if (!upstream || (only && upstream !== only)) return;
+    upstream.retire?.cancel();
     this.#upstreams.delete(peer);
     this.#routes.drop(upstream.connection);
     this.context.closing(upstream.connection.close(CLOSE_GRACE_MS));
