@@ -14,6 +14,12 @@ export type BalanceInput = {
   previous?: PublishedAssignment | null;
   /** How far above or below its fair share of tasks a member may be, as a fraction of that share. @default 0.05 */
   tolerance?: number;
+  /**
+   * The same for moving a slot that would otherwise stay where it is (at least 2 tasks): slots that move
+   * anyway (a departed member's, a newcomer's) are used first, so a membership change does not shuffle
+   * the others' tasks for a task or two of balance. @default 0.1
+   */
+  stickyTolerance?: number;
 };
 
 /**
@@ -27,6 +33,7 @@ export type BalanceInput = {
  * 2. Then, while some member is more than `tolerance` of its share (task count × weight / total weight,
  *    at least half a task) above or below it, move the slot that best closes the gap from the most
  *    loaded member to the least loaded one — only moves that strictly reduce the imbalance, so it ends.
+ *    Slots that move anyway are preferred; another slot moves only past `stickyTolerance`.
  *
  * Deterministic (ties go to the lower slot and the smaller id), so any node can check a result.
  */
@@ -36,6 +43,8 @@ export const balanceSlots = (input: BalanceInput): string[] => {
   const owners = assignSlots(slotCount, members);
   if (members.length === 0) return owners;
   const live = new Set(members.map((m) => m.id));
+  // Slots that change owner anyway; without a previous assignment, all of them.
+  const moving = new Array<boolean>(slotCount).fill(true);
   if (previous && previous.owners.length === slotCount) {
     const before = assignSlots(
       slotCount,
@@ -43,24 +52,32 @@ export const balanceSlots = (input: BalanceInput): string[] => {
     );
     for (let slot = 0; slot < slotCount; slot++) {
       const kept = previous.owners[slot];
-      if (kept !== undefined && live.has(kept) && before[slot] === owners[slot]) owners[slot] = kept;
+      if (kept !== undefined && live.has(kept) && before[slot] === owners[slot]) {
+        owners[slot] = kept;
+        moving[slot] = false;
+      }
     }
   }
-  return evenOut(owners, members, load, input.tolerance ?? 0.05);
+  return evenOut(owners, moving, members, load, {
+    loose: input.tolerance ?? 0.05,
+    sticky: input.stickyTolerance ?? 0.1,
+  });
 };
 
 const evenOut = (
   owners: string[],
+  moving: readonly boolean[],
   members: readonly Candidate[],
   load: ArrayLike<number>,
-  tolerance: number,
+  tolerance: { loose: number; sticky: number },
 ): string[] => {
   const total = Array.from({ length: owners.length }, (_, s) => load[s] ?? 0).reduce((a, b) => a + b, 0);
   if (total === 0 || members.length < 2) return owners;
   const weight = members.reduce((a, m) => a + m.weight, 0);
   const ids = members.map((m) => m.id).sort();
   const target = new Map(members.map((m) => [m.id, (total * m.weight) / weight]));
-  const slack = new Map(members.map((m) => [m.id, Math.max(0.5, tolerance * target.get(m.id)!)]));
+  const slack = (id: string) => Math.max(0.5, tolerance.loose * target.get(id)!);
+  const stickySlack = (id: string) => Math.max(2, tolerance.sticky * target.get(id)!);
   const held = new Map(ids.map((id) => [id, 0]));
   owners.forEach((owner, slot) => held.set(owner, held.get(owner)! + (load[slot] ?? 0)));
   const gap = (id: string): number => held.get(id)! - target.get(id)!;
@@ -74,16 +91,22 @@ const evenOut = (
     }
     const excess = gap(over);
     const deficit = -gap(under);
-    if (excess <= slack.get(over)! && deficit <= slack.get(under)!) break;
-    // The slot whose move leaves the two members nearest their shares, if that is nearer than now.
-    let best = -1;
-    let bestCost = excess + deficit;
-    for (let slot = 0; slot < owners.length; slot++) {
-      const l = load[slot] ?? 0;
-      if (owners[slot] !== over || l === 0) continue;
-      const cost = Math.abs(excess - l) + Math.abs(deficit - l);
-      if (cost < bestCost) [best, bestCost] = [slot, cost];
-    }
+    if (excess <= slack(over) && deficit <= slack(under)) break;
+    // The slot whose move leaves the two members nearest their shares, if that is nearer than now:
+    // among the slots moving anyway first, among all only when the gap is past the sticky tolerance.
+    const bestOf = (allowed: (slot: number) => boolean): number => {
+      let best = -1;
+      let bestCost = excess + deficit;
+      for (let slot = 0; slot < owners.length; slot++) {
+        const l = load[slot] ?? 0;
+        if (owners[slot] !== over || l === 0 || !allowed(slot)) continue;
+        const cost = Math.abs(excess - l) + Math.abs(deficit - l);
+        if (cost < bestCost) [best, bestCost] = [slot, cost];
+      }
+      return best;
+    };
+    let best = bestOf((slot) => moving[slot]!);
+    if (best === -1 && (excess > stickySlack(over) || deficit > stickySlack(under))) best = bestOf(() => true);
     if (best === -1) break;
     owners[best] = under;
     held.set(over, held.get(over)! - (load[best] ?? 0));

@@ -120,8 +120,14 @@ for (const mode of ['thread', 'inline'] as const) {
       const store = openStore({ busyTimeoutMs: 20 });
       const other = new Database(file);
       other.exec('BEGIN IMMEDIATE');
-      setTimeout(() => other.exec('COMMIT'), 250);
+      // Held until the store has met the lock (a writer thread may take a while to start on a busy machine).
+      const release = (async () => {
+        const deadline = Date.now() + 10_000;
+        while (store.metrics.busyRetries === 0 && Date.now() < deadline) await settle(10);
+        other.exec('COMMIT');
+      })();
       const result = await store.appendToStream('s', [event()]);
+      await release;
       other.close();
       expect(result.nextExpectedRevision).toBe(0n);
       expect(store.metrics.busyRetries).toBeGreaterThan(0);
