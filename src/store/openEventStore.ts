@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { ErrorCode, KairosError } from '../../domain/errors/index.js';
+import { EsdbEventStore, type EsdbEventStoreOptions } from './esdb/esdbEventStore.js';
 import type { EventStore } from './eventStore.js';
 import { InMemoryEventStore, type InMemoryEventStoreOptions } from './inMemoryEventStore.js';
 import { SqliteEventStore, type SqliteEventStoreOptions } from './sqlite/sqliteEventStore.js';
@@ -7,6 +8,7 @@ import { SqliteEventStore, type SqliteEventStoreOptions } from './sqlite/sqliteE
 export type OpenEventStoreOptions = {
   sqlite?: SqliteEventStoreOptions;
   memory?: InMemoryEventStoreOptions;
+  esdb?: EsdbEventStoreOptions;
   /** Base for relative `sqlite:` paths. @default process.cwd() */
   cwd?: string;
 };
@@ -32,7 +34,9 @@ export const sqliteFileOf = (url: string, cwd = process.cwd()): string | undefin
  * Opens the event store a URL names:
  * - `sqlite:<path>`: the embedded store in that file (relative to `cwd`, or absolute; parent folders
  *   are created), e.g. `sqlite:data/kairos.db`, `sqlite:/var/lib/kairos/events.db`;
- * - `memory:`: the in-memory store, gone when the process ends (tests, demos).
+ * - `memory:`: the in-memory store, gone when the process ends (tests, demos);
+ * - `esdb://host:2113?tls=false` (or `esdb+discover://…`, `kurrentdb://…`): EventStoreDB / KurrentDB,
+ *   with the client's connection string (credentials, TLS, cluster discovery).
  */
 export const openEventStore = async (url: string, options: OpenEventStoreOptions = {}): Promise<EventStore> => {
   if (typeof url !== 'string') {
@@ -41,13 +45,15 @@ export const openEventStore = async (url: string, options: OpenEventStoreOptions
     });
   }
   if (url.startsWith('memory:')) return new InMemoryEventStore(options.memory);
+  if (/^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover|kdb|kdb\+discover):\/\//.test(url))
+    return EsdbEventStore.open(url.replace(/^k(urrentdb|db)/, 'esdb'), options.esdb);
   const file = sqliteFileOf(url, options.cwd);
   if (file !== undefined) return SqliteEventStore.open(file, options.sqlite);
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
   throw new KairosError(
     ErrorCode.validation,
-    `unsupported event store URL ${scheme === undefined ? `'${url}' (no scheme)` : `scheme '${scheme}:'`}; use sqlite:<path> or memory: ` +
-      '(the EventStoreDB adapter, esdb://, comes in a later release)',
+    `unsupported event store URL ${scheme === undefined ? `'${url}' (no scheme)` : `scheme '${scheme}:'`}; ` +
+      'use sqlite:<path>, esdb://host:2113?tls=false or memory:',
     { url, scheme: scheme ?? null },
   );
 };

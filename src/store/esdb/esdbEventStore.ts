@@ -1,0 +1,378 @@
+import {
+  ANY,
+  BACKWARDS,
+  END,
+  EventStoreDBClient,
+  FORWARDS,
+  NO_STREAM,
+  START,
+  STREAM_EXISTS,
+  StreamNotFoundError,
+  WrongExpectedVersionError as EsdbWrongExpectedVersionError,
+  excludeSystemEvents,
+  jsonEvent,
+  streamNameFilter,
+  type AllStreamResolvedEvent,
+  type AppendExpectedRevision,
+  type Position,
+  type ResolvedEvent,
+} from '@eventstore/db-client';
+import { Observable } from 'rxjs';
+import { ErrorCode, KairosError } from '../../../domain/errors/index.js';
+import {
+  checkReadAll,
+  checkReadStream,
+  checkSubscribe,
+  prepareAppend,
+  prepareBatchEntry,
+  type PreparedAppend,
+} from '../appendRules.js';
+import {
+  WrongExpectedVersionError,
+  type AppendOptions,
+  type AppendResult,
+  type BatchAppendResult,
+  type EventData,
+  type EventStore,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type StreamAppend,
+  type SubscribeOptions,
+} from '../eventStore.js';
+
+export type EsdbEventStoreOptions = {
+  /** Events read per round trip when paging `$all`. @default 1_000 */
+  pageSize?: number;
+  /** A live subscription that failed for a transient reason is renewed after this, doubling to 10 s. @default 250 */
+  resubscribeAfterMs?: number;
+};
+
+/**
+ * The event store port on EventStoreDB (KurrentDB): `esdb://host:2113?tls=false` and the rest of the
+ * client's connection string (credentials, TLS, cluster discovery). EventStoreDB has the semantics the
+ * port was modelled on, so this is mostly a mapping:
+ *
+ * - Input is validated by the same rules as the other adapters (`appendRules`), before anything is sent.
+ * - A log position is the event's **prepare position**: unique and increasing in log order. EventStoreDB
+ *   positions are pairs, and the events of one multi-event append may share their commit position; to
+ *   resume after a position the adapter starts at that event's commit position and skips what it has seen
+ *   (`#resumeFrom`).
+ * - `$`-streams (EventStoreDB's own) are never handed out: Kairos' streams cannot start with `$`.
+ * - Appends of a batch go out concurrently (gRPC multiplexes them on one connection), each with its own
+ *   expected revision and result.
+ * - A live subscription renews itself after a transient failure (leader change, restart, deadline) from
+ *   the last position it delivered, so the subscriber sees no gap and no repeat.
+ */
+export class EsdbEventStore implements EventStore {
+  readonly #client: EventStoreDBClient;
+  readonly #pageSize: number;
+  readonly #resubscribeAfterMs: number;
+  /** Commit positions of events recently handed out, by prepare position: where to resume after them. */
+  readonly #commits = new Map<bigint, bigint>();
+  #closed = false;
+
+  private constructor(client: EventStoreDBClient, options: EsdbEventStoreOptions) {
+    this.#client = client;
+    this.#pageSize = options.pageSize ?? 1_000;
+    this.#resubscribeAfterMs = options.resubscribeAfterMs ?? 250;
+  }
+
+  /** Connects lazily (the client dials on first use); a bad connection string fails here, naming it. */
+  static open(url: string, options: EsdbEventStoreOptions = {}): EsdbEventStore {
+    let client: EventStoreDBClient;
+    try {
+      client = EventStoreDBClient.connectionString(url);
+    } catch (err) {
+      throw new KairosError(
+        ErrorCode.validation,
+        `invalid EventStoreDB connection string '${url}': ${err instanceof Error ? err.message : String(err)}`,
+        { url },
+      );
+    }
+    return new EsdbEventStore(client, options);
+  }
+
+  async appendToStream(
+    stream: string,
+    events: readonly EventData[],
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    return this.#append(prepareAppend(stream, events, options.expectedRevision ?? 'any'));
+  }
+
+  async appendBatch(appends: readonly StreamAppend[]): Promise<BatchAppendResult[]> {
+    return Promise.all(
+      appends.map(async (entry): Promise<BatchAppendResult> => {
+        const prepared = prepareBatchEntry(entry);
+        if (prepared instanceof Error) return { ok: false, error: prepared };
+        try {
+          return { ok: true, result: await this.#append(prepared) };
+        } catch (error) {
+          return { ok: false, error: error as Error };
+        }
+      }),
+    );
+  }
+
+  async #append(append: PreparedAppend): Promise<AppendResult> {
+    const { stream, events, expectedRevision } = append;
+    if (events.length === 0) {
+      // EventStoreDB has nothing to say about an empty append; the port reports where the stream is.
+      const head = await this.#head(stream);
+      if (!matches(expectedRevision, head?.revision))
+        throw new WrongExpectedVersionError(stream, expectedRevision, head?.revision);
+      return { nextExpectedRevision: head?.revision ?? -1n, position: head?.position ?? 0n };
+    }
+    try {
+      const result = await this.#client.appendToStream(
+        stream,
+        events.map((e) =>
+          jsonEvent({
+            id: e.id,
+            type: e.type,
+            data: JSON.parse(e.data) as never,
+            ...(e.metadata === null ? {} : { metadata: JSON.parse(e.metadata) as never }),
+          }),
+        ),
+        { expectedRevision: toEsdbExpected(expectedRevision) },
+      );
+      return {
+        nextExpectedRevision: result.nextExpectedRevision,
+        position: result.position?.prepare ?? (await this.#head(stream))?.position ?? 0n,
+      };
+    } catch (err) {
+      throw this.#mapError(err, stream, expectedRevision);
+    }
+  }
+
+  async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    const checked = checkReadStream(stream, options);
+    if (checked.maxCount === 0) return [];
+    const backwards = checked.direction === 'backwards';
+    const out: RecordedEvent[] = [];
+    try {
+      for await (const resolved of this.#client.readStream(stream, {
+        direction: backwards ? BACKWARDS : FORWARDS,
+        fromRevision: checked.fromRevision ?? (backwards ? END : START),
+        ...(checked.maxCount === undefined ? {} : { maxCount: checked.maxCount }),
+      })) {
+        const event = this.#recordedOf(resolved);
+        if (event) out.push(event);
+      }
+    } catch (err) {
+      if (err instanceof StreamNotFoundError) return [];
+      throw this.#mapError(err, stream);
+    }
+    return out;
+  }
+
+  async streamRevision(stream: string): Promise<bigint | undefined> {
+    checkReadStream(stream);
+    return (await this.#head(stream))?.revision;
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    const { after = 0n, maxCount } = checkReadAll(options);
+    const out: RecordedEvent[] = [];
+    if (maxCount === 0) return out;
+    let from = await this.#resumeFrom(after);
+    // Everything at or before `seen` was handed out or skipped: pages overlap by one, and an append's
+    // events before `after` share the commit position resumed from.
+    let seen = after;
+    // `$`-stream events are dropped, so a page may bring fewer than asked: read on until enough or the end.
+    for (;;) {
+      let read = 0;
+      const pageFrom = from;
+      try {
+        for await (const resolved of this.#client.readAll({
+          fromPosition: from,
+          direction: FORWARDS,
+          maxCount: this.#pageSize,
+        })) {
+          read++;
+          const position = (resolved as AllStreamResolvedEvent).event?.position;
+          if (position && read === this.#pageSize) from = position;
+          if (!position || position.prepare <= seen) continue;
+          seen = position.prepare;
+          from = position;
+          const event = this.#recordedOf(resolved);
+          if (event) out.push(event);
+          if (maxCount !== undefined && out.length >= maxCount) return out;
+        }
+      } catch (err) {
+        throw this.#mapError(err);
+      }
+      // A short page is the end; a page that moved nowhere would only repeat itself.
+      if (read < this.#pageSize || samePosition(from, pageFrom)) return out;
+    }
+  }
+
+  async headPosition(): Promise<bigint> {
+    try {
+      for await (const resolved of this.#client.readAll({ fromPosition: END, direction: BACKWARDS, maxCount: 64 })) {
+        const event = this.#recordedOf(resolved);
+        if (event) return event.position;
+      }
+    } catch (err) {
+      throw this.#mapError(err);
+    }
+    // Only EventStoreDB's own events near the end (or none at all): page back further.
+    const all = await this.readAll();
+    return all.at(-1)?.position ?? 0n;
+  }
+
+  subscribeToAll(options: SubscribeOptions = {}): Observable<RecordedEvent> {
+    const { after, streamPrefixes } = checkSubscribe(options);
+    return new Observable<RecordedEvent>((subscriber) => {
+      let last = after;
+      let stopped = false;
+      let failures = 0;
+      let current: { unsubscribe(): Promise<void> } | undefined;
+      let retry: NodeJS.Timeout | undefined;
+      const start = async (): Promise<void> => {
+        const from = await this.#resumeFrom(last);
+        if (stopped) return;
+        const subscription = this.#client.subscribeToAll({
+          fromPosition: from,
+          filter: streamPrefixes ? streamNameFilter({ prefixes: [...streamPrefixes] }) : excludeSystemEvents(),
+        });
+        current = subscription;
+        subscription.on('data', (resolved: AllStreamResolvedEvent) => {
+          const event = this.#recordedOf(resolved);
+          if (!event || event.position <= last) return;
+          failures = 0;
+          last = event.position;
+          subscriber.next(event);
+        });
+        subscription.on('error', (err: unknown) => {
+          current = undefined;
+          if (stopped) return;
+          if (!isTransient(err)) return subscriber.error(this.#mapError(err));
+          // Leader change, server restart, deadline: renew from the last event delivered.
+          const delay = Math.min(10_000, this.#resubscribeAfterMs * 2 ** failures++);
+          retry = setTimeout(() => void start().catch((e: unknown) => subscriber.error(this.#mapError(e))), delay);
+        });
+      };
+      start().catch((err: unknown) => subscriber.error(this.#mapError(err)));
+      return () => {
+        stopped = true;
+        clearTimeout(retry);
+        void current?.unsubscribe().catch(() => undefined);
+      };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#client.dispose();
+  }
+
+  /** The stream's last revision and its position, or undefined when it does not exist. */
+  async #head(stream: string): Promise<{ revision: bigint; position: bigint } | undefined> {
+    const [last] = await this.readStream(stream, { direction: 'backwards', maxCount: 1 });
+    return last && { revision: last.revision, position: last.position };
+  }
+
+  /**
+   * Where to read `$all` from to see every event after `after` (a prepare position): the commit position
+   * of the event there, since the later events of its append may share that commit position. Known for
+   * events this process handed out; otherwise found by reading back from `after`.
+   */
+  async #resumeFrom(after: bigint): Promise<Position | typeof START> {
+    if (after <= 0n) return START;
+    const known = this.#commits.get(after);
+    if (known !== undefined) return { commit: known, prepare: known };
+    try {
+      for await (const resolved of this.#client.readAll({
+        fromPosition: { commit: after, prepare: after },
+        direction: BACKWARDS,
+        maxCount: 256,
+      })) {
+        const position = (resolved as AllStreamResolvedEvent).event?.position;
+        if (position && position.prepare <= after) return { commit: position.commit, prepare: position.commit };
+      }
+    } catch (err) {
+      throw this.#mapError(err);
+    }
+    return START;
+  }
+
+  /** The port's view of a resolved event; undefined for EventStoreDB's own (`$`) streams and links. */
+  #recordedOf(resolved: ResolvedEvent | AllStreamResolvedEvent): RecordedEvent | undefined {
+    const event = resolved.event;
+    if (!event || event.streamId.startsWith('$')) return undefined;
+    const position = event.position;
+    if (position) this.#remember(position);
+    return {
+      id: event.id,
+      stream: event.streamId,
+      revision: event.revision,
+      position: position?.prepare ?? resolved.commitPosition ?? 0n,
+      type: event.type,
+      data: event.isJson ? event.data : decodeBinary(event.data as Uint8Array),
+      metadata: emptyToUndefined(event.metadata),
+      time: event.created,
+    };
+  }
+
+  #remember(position: Position): void {
+    this.#commits.set(position.prepare, position.commit);
+    // Bounded: only recent positions are resumed from in practice (paging, renewing a subscription).
+    if (this.#commits.size > 10_000) this.#commits.delete(this.#commits.keys().next().value as bigint);
+  }
+
+  #mapError(err: unknown, stream?: string, expected?: PreparedAppend['expectedRevision']): Error {
+    if (err instanceof EsdbWrongExpectedVersionError && stream !== undefined && expected !== undefined) {
+      const actual = err.actualVersion === NO_STREAM ? undefined : (err.actualVersion as bigint);
+      return new WrongExpectedVersionError(stream, expected, actual);
+    }
+    if (err instanceof KairosError) return err;
+    if (isTransient(err))
+      return new KairosError(
+        ErrorCode.unavailable,
+        `EventStoreDB is unavailable: ${err instanceof Error ? err.message : String(err)}`,
+        stream === undefined ? {} : { stream },
+      );
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+const samePosition = (a: Position | typeof START, b: Position | typeof START): boolean =>
+  typeof a === 'object' && typeof b === 'object' ? a.commit === b.commit && a.prepare === b.prepare : a === b;
+
+const toEsdbExpected = (expected: PreparedAppend['expectedRevision']): AppendExpectedRevision => {
+  if (expected === 'any') return ANY;
+  if (expected === 'no_stream' || expected === -1n) return NO_STREAM;
+  if (expected === 'stream_exists') return STREAM_EXISTS;
+  return expected;
+};
+
+const matches = (expected: PreparedAppend['expectedRevision'], revision: bigint | undefined): boolean => {
+  if (expected === 'any') return true;
+  if (expected === 'no_stream' || expected === -1n) return revision === undefined;
+  if (expected === 'stream_exists') return revision !== undefined;
+  return revision === expected;
+};
+
+/** The client's errors that a retry may cure: the server is down, restarting, changing leader, slow. */
+const isTransient = (err: unknown): boolean => {
+  const type = (err as { type?: unknown } | null)?.type;
+  return type === 'unavailable' || type === 'deadline-exceeded' || type === 'not-leader' || type === 'timeout';
+};
+
+const decodeBinary = (data: Uint8Array): unknown => {
+  const text = Buffer.from(data).toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+};
+
+const emptyToUndefined = (metadata: unknown): unknown => {
+  if (metadata === undefined || metadata === null) return undefined;
+  if (metadata instanceof Uint8Array) return metadata.length === 0 ? undefined : decodeBinary(metadata);
+  return metadata;
+};

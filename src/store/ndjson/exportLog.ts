@@ -1,0 +1,60 @@
+import type { Writable } from 'node:stream';
+import type { EventStore, RecordedEvent } from '../eventStore.js';
+import { logLineOf } from './logLine.js';
+
+export type ExportProgress = {
+  events: number;
+  /** Position of the last event written. */
+  position: bigint;
+  /** The head when the export started: the export ends there. */
+  head: bigint;
+};
+
+export type ExportOptions = {
+  /** Events read per page. @default 1000 */
+  pageSize?: number;
+  onProgress?: (progress: ExportProgress) => void;
+};
+
+export type ExportResult = { events: number; head: bigint };
+
+/**
+ * Writes the whole log to `out` as NDJSON (see logLine.ts), in log order. The export ends at the head
+ * the log had when it started, so a node appending meanwhile still yields one consistent prefix of
+ * the log. Waits for `out` to drain when it is full, so a slow pipe holds the reads back. Does not end
+ * `out`.
+ */
+export const exportLog = async (
+  store: EventStore,
+  out: Writable,
+  options: ExportOptions = {},
+): Promise<ExportResult> => {
+  const pageSize = options.pageSize ?? 1_000;
+  const head = await store.headPosition();
+  let after = 0n;
+  let events = 0;
+  while (after < head) {
+    const page = (await store.readAll({ after, maxCount: pageSize })).filter((e) => e.position <= head);
+    if (page.length === 0) break;
+    let text = '';
+    for (const e of page) text += `${JSON.stringify(logLineOf(e))}\n`;
+    if (!out.write(text)) await drained(out);
+    events += page.length;
+    after = (page[page.length - 1] as RecordedEvent).position;
+    options.onProgress?.({ events, position: after, head });
+  }
+  return { events, head };
+};
+
+const drained = (out: Writable): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      out.off('drain', onDrain);
+      out.off('error', done);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = (): void => done();
+    out.once('drain', onDrain);
+    out.once('error', done);
+  });
