@@ -17,15 +17,15 @@ export const benchDir = (): { path: string; remove(): void } => {
 };
 
 /**
- * Registers tasks by appending their `TaskCreated` events straight to the log, in batches: the
- * benchmarks measure firing and recovery, not the API.
+ * Registers tasks `task-0`, `task-1`, ... by appending their `TaskCreated` events straight to the log,
+ * in batches: the benchmarks measure firing and recovery, not the API. Returns their ids.
  */
 export const seedTasks = async (
   store: EventStore,
   count: number,
   input: (i: number) => Omit<TaskSpecInput, 'id'>,
   at: number,
-): Promise<void> => {
+): Promise<string[]> => {
   const BATCH = 5_000;
   for (let start = 0; start < count; start += BATCH) {
     const appends: StreamAppend[] = [];
@@ -42,6 +42,7 @@ export const seedTasks = async (
     const failed = results.find((r) => !r.ok);
     if (failed && !failed.ok) throw failed.error;
   }
+  return Array.from({ length: count }, (_, i) => `task-${i}`);
 };
 
 /** A business service that answers every fire at once (succeeded), or never when `answer` is false. */

@@ -1,6 +1,7 @@
 import { fork } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { cluster } from './cluster.js';
 import { burst, lateness, memory, recovery, type Result } from './scenarios.js';
 
 /**
@@ -16,6 +17,10 @@ const scenarios: Record<string, (quick: boolean) => Promise<Result>> = {
   'memory-100k': () => memory(100_000),
   'memory-1m': (quick) => memory(quick ? 200_000 : 1_000_000),
   recovery: (quick) => recovery(100_000, quick ? 2 : 5),
+  // A period no longer than the session timeout: most moved tasks have a tick due while their node is being
+  // found dead (a new owner claims a task at its next tick). Both fire 2,000 times a second.
+  cluster: (quick) => cluster({ tasks: quick ? 1_000 : 10_000, everyMs: 5_000, sessionTimeoutMs: 5_000, quick }),
+  'cluster-2s': (quick) => cluster({ tasks: quick ? 400 : 4_000, everyMs: 2_000, sessionTimeoutMs: 2_000, quick }),
 };
 
 const args = process.argv.slice(2);
