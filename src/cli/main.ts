@@ -4,6 +4,8 @@ import { kairosVersion } from '../app/version.js';
 import { apiClient } from './apiClient.js';
 import { registerApply } from './applyCommand.js';
 import { registerEvents } from './eventsCommand.js';
+import { registerExport } from './exportCommand.js';
+import { registerImport } from './importCommand.js';
 import { reportError } from './output.js';
 import { registerStart } from './startCommand.js';
 import { registerTaskCommands } from './taskCommands.js';
@@ -29,5 +31,7 @@ registerApply(program, client);
 registerEvents(program, client);
 registerVerify(program, client);
 registerCluster(program, client);
+registerExport(program);
+registerImport(program);
 
 program.parseAsync(process.argv).catch(reportError);

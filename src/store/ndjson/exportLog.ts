@@ -30,20 +30,32 @@ export const exportLog = async (
   options: ExportOptions = {},
 ): Promise<ExportResult> => {
   const pageSize = options.pageSize ?? 1_000;
-  const head = await store.headPosition();
-  let after = 0n;
-  let events = 0;
-  while (after < head) {
-    const page = (await store.readAll({ after, maxCount: pageSize })).filter((e) => e.position <= head);
-    if (page.length === 0) break;
-    let text = '';
-    for (const e of page) text += `${JSON.stringify(logLineOf(e))}\n`;
-    if (!out.write(text)) await drained(out);
-    events += page.length;
-    after = (page[page.length - 1] as RecordedEvent).position;
-    options.onProgress?.({ events, position: after, head });
+  // A write error (a full disk, a closed pipe) is emitted, not thrown: keep it and stop at the next page.
+  let failed: Error | undefined;
+  const onError = (e: Error): void => {
+    failed ??= e;
+  };
+  out.on('error', onError);
+  try {
+    const head = await store.headPosition();
+    let after = 0n;
+    let events = 0;
+    while (after < head) {
+      if (failed) throw failed;
+      const page = (await store.readAll({ after, maxCount: pageSize })).filter((e) => e.position <= head);
+      if (page.length === 0) break;
+      let text = '';
+      for (const e of page) text += `${JSON.stringify(logLineOf(e))}\n`;
+      if (!out.write(text)) await drained(out);
+      events += page.length;
+      after = (page[page.length - 1] as RecordedEvent).position;
+      options.onProgress?.({ events, position: after, head });
+    }
+    if (failed) throw failed;
+    return { events, head };
+  } finally {
+    out.off('error', onError);
   }
-  return { events, head };
 };
 
 const drained = (out: Writable): Promise<void> =>

@@ -11,9 +11,9 @@ export type ImportProgress =
   | { phase: 'importing'; done: number; total: number };
 
 export type ImportOptions = {
-  /** Events read ahead before their appends go out; the next chunk is read while one is written. @default 10000 */
+  /** Events read ahead before their appends go out; the next chunk is read while one is written. @default 20000 */
   chunkSize?: number;
-  /** Most events in one `appendBatch` call. @default 2000 */
+  /** Most events in one `appendBatch` call. @default 5000 */
   eventsPerCall?: number;
   /** `appendBatch` calls in flight at once. @default 4 */
   concurrency?: number;
@@ -52,11 +52,15 @@ type Batch = { stream: string; first: number; events: EventData[]; lines: number
  * the stream). A different event at a revision is an ImportConflictError, and nothing after it in that
  * stream is written; the import stops after the appends under way.
  */
-export const importLog = async (store: EventStore, file: string, options: ImportOptions = {}): Promise<ImportResult> => {
+export const importLog = async (
+  store: EventStore,
+  file: string,
+  options: ImportOptions = {},
+): Promise<ImportResult> => {
   const { events, streams } = await checkFile(file, options.onProgress);
   const headBefore = await store.headPosition();
   const importer = new ChunkImporter(store, headBefore, events, options);
-  await importer.run(file, options.chunkSize ?? 10_000);
+  await importer.run(file, options.chunkSize ?? 20_000);
   return { events, streams, written: importer.written, skipped: importer.skipped };
 };
 
@@ -178,7 +182,7 @@ class ChunkImporter {
 
   /** Packs the batches into `appendBatch` calls and keeps up to `concurrency` of them in flight. */
   private async sendAll(batches: readonly Batch[]): Promise<void> {
-    const perCall = this.options.eventsPerCall ?? 2_000;
+    const perCall = this.options.eventsPerCall ?? 5_000;
     const calls: Batch[][] = [];
     let call: Batch[] = [];
     let size = 0;
@@ -201,9 +205,11 @@ class ChunkImporter {
 
   private async send(call: readonly Batch[]): Promise<void> {
     try {
-      const appends = call.map(
-        (b): StreamAppend => ({ stream: b.stream, events: b.events, expectedRevision: expectedBefore(b.first) }),
-      );
+      const appends = call.map((b): StreamAppend => ({
+        stream: b.stream,
+        events: b.events,
+        expectedRevision: expectedBefore(b.first),
+      }));
       const results = await this.store.appendBatch(appends);
       await Promise.all(
         call.map(async (batch, i) => {
@@ -224,8 +230,7 @@ class ChunkImporter {
     const stored = await this.store.readStream(stream, { fromRevision: BigInt(first), maxCount: events.length });
     stored.forEach((s, i) => {
       const id = (events[i] as EventData).id;
-      if (s.id !== id.toLowerCase())
-        throw new ImportConflictError(stream, first + i, lines[i] as number, id, s.id);
+      if (s.id !== id.toLowerCase()) throw new ImportConflictError(stream, first + i, lines[i] as number, id, s.id);
     });
     this.count(stored.length, false);
     const rest = events.slice(stored.length);
@@ -251,5 +256,4 @@ class ChunkImporter {
   }
 }
 
-const expectedBefore = (revision: number): ExpectedRevision =>
-  revision === 0 ? 'no_stream' : BigInt(revision - 1);
+const expectedBefore = (revision: number): ExpectedRevision => (revision === 0 ? 'no_stream' : BigInt(revision - 1));
