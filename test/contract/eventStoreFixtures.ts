@@ -6,11 +6,24 @@ import type { EventData, EventStore, RecordedEvent } from '../../src/store/event
 /** Makes a fresh, empty store for one test, and disposes of it afterwards. */
 export type EventStoreFactory = () => Promise<{ store: EventStore; cleanup(): Promise<void> }>;
 
-/** The store of the running test. */
-export type StoreContext = { readonly store: EventStore };
+/**
+ * Where adapters may differ, each way documented. `duplicateIds`: `refused` — an append whose ids are
+ * stored elsewhere (another stream, another order, only some of them) is a DuplicateEventIdError (the
+ * embedded stores index every id); `eventstoredb` — EventStoreDB checks ids only against the place the
+ * append would go: ids stored in another stream are written again, a re-append in another order of
+ * ids stored at that place is a no-op, and some of them stored there is a WrongExpectedVersionError.
+ * Kairos never depends on the difference: its appends name the expected revision they decided at.
+ */
+export type StoreTraits = { duplicateIds: 'refused' | 'eventstoredb' };
+
+/** The store of the running test, and the adapter's traits. */
+export type StoreContext = { readonly store: EventStore; readonly traits: StoreTraits };
 
 /** Registers the per-test store lifecycle in the enclosing describe. */
-export const storeContext = (factory: EventStoreFactory): StoreContext => {
+export const storeContext = (
+  factory: EventStoreFactory,
+  traits: StoreTraits = { duplicateIds: 'refused' },
+): StoreContext => {
   let current: Awaited<ReturnType<EventStoreFactory>> | undefined;
   beforeEach(async () => {
     current = await factory();
@@ -20,6 +33,7 @@ export const storeContext = (factory: EventStoreFactory): StoreContext => {
     current = undefined;
   });
   return {
+    traits,
     get store(): EventStore {
       if (!current) throw new Error('no store: used outside a test');
       return current.store;

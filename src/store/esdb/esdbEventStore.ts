@@ -17,8 +17,8 @@ import {
   type Position,
   type ResolvedEvent,
 } from '@eventstore/db-client';
-import { Observable } from 'rxjs';
-import { ErrorCode, KairosError } from '../../../domain/errors/index.js';
+import { Observable, type Subscriber } from 'rxjs';
+import { ErrorCode, IllegalStateError, KairosError } from '../../../domain/errors/index.js';
 import {
   checkReadAll,
   checkReadStream,
@@ -70,6 +70,9 @@ export class EsdbEventStore implements EventStore {
   readonly #resubscribeAfterMs: number;
   /** Commit positions of events recently handed out, by prepare position: where to resume after them. */
   readonly #commits = new Map<bigint, bigint>();
+  /** Appends under way and live subscribers: `close()` waits for the ones and completes the others. */
+  readonly #appending = new Set<Promise<void>>();
+  readonly #subscribers = new Set<Subscriber<RecordedEvent>>();
   #closed = false;
 
   private constructor(client: EventStoreDBClient, options: EsdbEventStoreOptions) {
@@ -98,21 +101,31 @@ export class EsdbEventStore implements EventStore {
     events: readonly EventData[],
     options: AppendOptions = {},
   ): Promise<AppendResult> {
+    this.#mustBeOpen();
     return this.#append(prepareAppend(stream, events, options.expectedRevision ?? 'any'));
   }
 
+  /**
+   * In batch order, one after the other: a later append may depend on an earlier one (same stream), and
+   * positions follow batch order. Concurrent calls (the node's decisions, an import's chunks) are what
+   * pipelines appends on the connection.
+   */
   async appendBatch(appends: readonly StreamAppend[]): Promise<BatchAppendResult[]> {
-    return Promise.all(
-      appends.map(async (entry): Promise<BatchAppendResult> => {
-        const prepared = prepareBatchEntry(entry);
-        if (prepared instanceof Error) return { ok: false, error: prepared };
-        try {
-          return { ok: true, result: await this.#append(prepared) };
-        } catch (error) {
-          return { ok: false, error: error as Error };
-        }
-      }),
-    );
+    this.#mustBeOpen();
+    const results: BatchAppendResult[] = [];
+    for (const entry of appends) {
+      const prepared = prepareBatchEntry(entry);
+      if (prepared instanceof Error) {
+        results.push({ ok: false, error: prepared });
+        continue;
+      }
+      try {
+        results.push({ ok: true, result: await this.#append(prepared) });
+      } catch (error) {
+        results.push({ ok: false, error: error as Error });
+      }
+    }
+    return results;
   }
 
   async #append(append: PreparedAppend): Promise<AppendResult> {
@@ -124,29 +137,40 @@ export class EsdbEventStore implements EventStore {
         throw new WrongExpectedVersionError(stream, expectedRevision, head?.revision);
       return { nextExpectedRevision: head?.revision ?? -1n, position: head?.position ?? 0n };
     }
-    try {
-      const result = await this.#client.appendToStream(
+    const pending = this.#client
+      .appendToStream(
         stream,
         events.map((e) =>
           jsonEvent({
             id: e.id,
             type: e.type,
             data: JSON.parse(e.data) as never,
-            ...(e.metadata === null ? {} : { metadata: JSON.parse(e.metadata) as never }),
+            // As bytes: the client would drop a falsy value (`null`, `0`), and reads parse it back.
+            ...(e.metadata === null ? {} : { metadata: Buffer.from(e.metadata) as never }),
           }),
         ),
         { expectedRevision: toEsdbExpected(expectedRevision) },
-      );
-      return {
+      )
+      .then(async (result) => ({
         nextExpectedRevision: result.nextExpectedRevision,
         position: result.position?.prepare ?? (await this.#head(stream))?.position ?? 0n,
-      };
+      }));
+    // `close()` lets appends issued before it finish.
+    const settled = pending.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#appending.add(settled);
+    void settled.then(() => this.#appending.delete(settled));
+    try {
+      return await pending;
     } catch (err) {
       throw this.#mapError(err, stream, expectedRevision);
     }
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    this.#mustBeOpen();
     const checked = checkReadStream(stream, options);
     if (checked.maxCount === 0) return [];
     const backwards = checked.direction === 'backwards';
@@ -168,70 +192,78 @@ export class EsdbEventStore implements EventStore {
   }
 
   async streamRevision(stream: string): Promise<bigint | undefined> {
+    this.#mustBeOpen();
     checkReadStream(stream);
     return (await this.#head(stream))?.revision;
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    this.#mustBeOpen();
     const { after = 0n, maxCount } = checkReadAll(options);
     const out: RecordedEvent[] = [];
     if (maxCount === 0) return out;
     let from = await this.#resumeFrom(after);
-    // Everything at or before `seen` was handed out or skipped: pages overlap by one, and an append's
-    // events before `after` share the commit position resumed from.
+    // Everything at or before `seen` was handed out or skipped: pages overlap by one event.
     let seen = after;
     // `$`-stream events are dropped, so a page may bring fewer than asked: read on until enough or the end.
+    // Each page is read to its end (leaving a gRPC read half-consumed can hang the client's dispose).
     for (;;) {
       let read = 0;
       const pageFrom = from;
-      try {
-        for await (const resolved of this.#client.readAll({
-          fromPosition: from,
-          direction: FORWARDS,
-          maxCount: this.#pageSize,
-        })) {
-          read++;
-          const position = (resolved as AllStreamResolvedEvent).event?.position;
-          if (position && read === this.#pageSize) from = position;
-          if (!position || position.prepare <= seen) continue;
-          seen = position.prepare;
-          from = position;
-          const event = this.#recordedOf(resolved);
-          if (event) out.push(event);
-          if (maxCount !== undefined && out.length >= maxCount) return out;
-        }
-      } catch (err) {
-        throw this.#mapError(err);
+      for (const resolved of await this.#page(from, FORWARDS, this.#pageSize)) {
+        read++;
+        const position = (resolved as AllStreamResolvedEvent).event?.position;
+        if (position && read === this.#pageSize) from = position;
+        if (!position || position.prepare <= seen) continue;
+        seen = position.prepare;
+        const event = this.#recordedOf(resolved);
+        if (event) out.push(event);
       }
+      if (maxCount !== undefined && out.length >= maxCount) return out.slice(0, maxCount);
       // A short page is the end; a page that moved nowhere would only repeat itself.
       if (read < this.#pageSize || samePosition(from, pageFrom)) return out;
     }
   }
 
-  async headPosition(): Promise<bigint> {
+  /** One page of `$all`, read to its end. */
+  async #page(
+    from: Position | typeof START | typeof END,
+    direction: typeof FORWARDS | typeof BACKWARDS,
+    maxCount: number,
+  ): Promise<AllStreamResolvedEvent[]> {
+    const page: AllStreamResolvedEvent[] = [];
     try {
-      for await (const resolved of this.#client.readAll({ fromPosition: END, direction: BACKWARDS, maxCount: 64 })) {
-        const event = this.#recordedOf(resolved);
-        if (event) return event.position;
-      }
+      for await (const resolved of this.#client.readAll({ fromPosition: from, direction, maxCount }))
+        page.push(resolved as AllStreamResolvedEvent);
     } catch (err) {
       throw this.#mapError(err);
     }
-    // Only EventStoreDB's own events near the end (or none at all): page back further.
+    return page;
+  }
+
+  async headPosition(): Promise<bigint> {
+    this.#mustBeOpen();
+    for (const resolved of await this.#page(END, BACKWARDS, 64)) {
+      const event = this.#recordedOf(resolved);
+      if (event) return event.position;
+    }
+    // Only EventStoreDB's own events near the end (or none at all): page through from the start.
     const all = await this.readAll();
     return all.at(-1)?.position ?? 0n;
   }
 
   subscribeToAll(options: SubscribeOptions = {}): Observable<RecordedEvent> {
+    this.#mustBeOpen();
     const { after, streamPrefixes } = checkSubscribe(options);
     return new Observable<RecordedEvent>((subscriber) => {
+      this.#subscribers.add(subscriber);
       let last = after;
       let stopped = false;
       let failures = 0;
       let current: { unsubscribe(): Promise<void> } | undefined;
       let retry: NodeJS.Timeout | undefined;
       const start = async (): Promise<void> => {
-        const from = await this.#resumeFrom(last);
+        const from = await this.#resumeFrom(last, 'subscribe');
         if (stopped) return;
         const subscription = this.#client.subscribeToAll({
           fromPosition: from,
@@ -257,16 +289,24 @@ export class EsdbEventStore implements EventStore {
       start().catch((err: unknown) => subscriber.error(this.#mapError(err)));
       return () => {
         stopped = true;
+        this.#subscribers.delete(subscriber);
         clearTimeout(retry);
         void current?.unsubscribe().catch(() => undefined);
       };
     });
   }
 
+  /** Lets appends already issued finish, completes live subscriptions, then closes the connection. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await Promise.all([...this.#appending]);
+    for (const subscriber of [...this.#subscribers]) subscriber.complete();
     await this.#client.dispose();
+  }
+
+  #mustBeOpen(): void {
+    if (this.#closed) throw new IllegalStateError('the EventStoreDB event store is closed');
   }
 
   /** The stream's last revision and its position, or undefined when it does not exist. */
@@ -276,27 +316,37 @@ export class EsdbEventStore implements EventStore {
   }
 
   /**
-   * Where to read `$all` from to see every event after `after` (a prepare position): the commit position
-   * of the event there, since the later events of its append may share that commit position. Known for
-   * events this process handed out; otherwise found by reading back from `after`.
+   * Where to start on `$all` to see every event after `after`: reads start at the position given, catch-up
+   * subscriptions just after it. EventStoreDB accepts only positions where an event starts: `after` itself
+   * when it is one (what the port hands out always is; recent ones are remembered), else — found by reading
+   * on from the start — the first event past it (to read from) or the last one not past it (to subscribe
+   * after).
    */
-  async #resumeFrom(after: bigint): Promise<Position | typeof START> {
+  async #resumeFrom(after: bigint, use: 'read' | 'subscribe' = 'read'): Promise<ReadFrom> {
     if (after <= 0n) return START;
     const known = this.#commits.get(after);
-    if (known !== undefined) return { commit: known, prepare: known };
+    if (known !== undefined) return { commit: known, prepare: after };
+    const at: Position = { commit: after, prepare: after };
     try {
-      for await (const resolved of this.#client.readAll({
-        fromPosition: { commit: after, prepare: after },
-        direction: BACKWARDS,
-        maxCount: 256,
-      })) {
-        const position = (resolved as AllStreamResolvedEvent).event?.position;
-        if (position && position.prepare <= after) return { commit: position.commit, prepare: position.commit };
-      }
-    } catch (err) {
-      throw this.#mapError(err);
+      await this.#page(at, FORWARDS, 1);
+      return at;
+    } catch {
+      // Not the position of an event: look for its neighbours.
     }
-    return START;
+    let from: ReadFrom = START;
+    let before: ReadFrom = START;
+    for (;;) {
+      const page = await this.#page(from, FORWARDS, this.#pageSize);
+      for (const resolved of page) {
+        const position = resolved.event?.position;
+        if (!position) continue;
+        if (position.prepare > after) return use === 'read' ? position : before;
+        before = position;
+      }
+      const last = page.at(-1)?.event?.position;
+      if (page.length < this.#pageSize || !last) return use === 'read' ? END : before;
+      from = last;
+    }
   }
 
   /** The port's view of a resolved event; undefined for EventStoreDB's own (`$`) streams and links. */
@@ -339,7 +389,9 @@ export class EsdbEventStore implements EventStore {
   }
 }
 
-const samePosition = (a: Position | typeof START, b: Position | typeof START): boolean =>
+type ReadFrom = Position | typeof START | typeof END;
+
+const samePosition = (a: ReadFrom, b: ReadFrom): boolean =>
   typeof a === 'object' && typeof b === 'object' ? a.commit === b.commit && a.prepare === b.prepare : a === b;
 
 const toEsdbExpected = (expected: PreparedAppend['expectedRevision']): AppendExpectedRevision => {
@@ -372,7 +424,7 @@ const decodeBinary = (data: Uint8Array): unknown => {
 };
 
 const emptyToUndefined = (metadata: unknown): unknown => {
-  if (metadata === undefined || metadata === null) return undefined;
+  if (metadata === undefined) return undefined;
   if (metadata instanceof Uint8Array) return metadata.length === 0 ? undefined : decodeBinary(metadata);
   return metadata;
 };
