@@ -1,6 +1,8 @@
+import { afterAll, beforeAll, describe } from 'vitest';
 import { EsdbEventStore } from '../../src/store/esdb/esdbEventStore.js';
 import { testEventStore } from '../contract/eventStore.features.js';
 import { startEsdbStandIn } from '../support/esdbStandIn/index.js';
+import { NamespacedStore } from '../support/namespacedStore.js';
 
 /**
  * The EventStoreDB adapter held to the same contract as the other stores. EventStoreDB cannot run on
@@ -23,3 +25,32 @@ testEventStore(
   },
   { duplicateIds: 'eventstoredb' },
 );
+
+/**
+ * The same contract the way it runs against a real server (one database for every test): each test sees
+ * its own streams only. Against the stand-in here; against EventStoreDB when KAIROS_TEST_ESDB_URL names one
+ * (`docker compose up -d eventstore`, then `KAIROS_TEST_ESDB_URL=esdb://127.0.0.1:2113?tls=false npm test`).
+ */
+describe('on one shared database', () => {
+  const url = process.env['KAIROS_TEST_ESDB_URL'];
+  let shared: { store: EsdbEventStore; stop(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    if (url) shared = { store: EsdbEventStore.open(url), stop: async () => undefined };
+    else {
+      const standIn = await startEsdbStandIn();
+      shared = { store: EsdbEventStore.open(standIn.url, { pageSize: 50 }), stop: () => standIn.stop() };
+    }
+  });
+  afterAll(async () => {
+    await shared?.store.close();
+    await shared?.stop();
+  });
+  testEventStore(
+    url ? `EventStoreDB at KAIROS_TEST_ESDB_URL (${url})` : 'EventStoreDB adapter, one stand-in shared by every test',
+    async () => {
+      const store = new NamespacedStore(shared!.store);
+      return { store, cleanup: () => store.close() };
+    },
+    { duplicateIds: 'eventstoredb' },
+  );
+});
