@@ -32,6 +32,8 @@ import { dirname, join } from 'node:path';
 export type LocalClusterOptions = {
   /** ZooKeeper connection string with chroot (`KAIROS_ZK`); absent: each node is an embedded single node. */
   zk?: string;
+  /** The shared log (`KAIROS_STORE`), e.g. an `esdb://` URL. @default `sqlite:<dir>/shared.db` */
+  store?: string;
   /** `KAIROS_ZK_SESSION_TIMEOUT`. @default '2s' */
   sessionTimeout?: string;
   /** Holds the shared log and every node's data directory. @default a new temporary directory, removed by stop() */
@@ -86,7 +88,7 @@ export interface NodeHandle {
 
 export interface LocalCluster {
   readonly dir: string;
-  /** `sqlite:<dir>/shared.db`, the `KAIROS_STORE` of every node. */
+  /** The `KAIROS_STORE` of every node (`sqlite:<dir>/shared.db` unless given). */
   readonly store: string;
   /** Every node ever added, in order (stopped ones included). */
   readonly nodes: readonly NodeHandle[];
@@ -359,7 +361,7 @@ export const createLocalCluster = (options: LocalClusterOptions = {}): LocalClus
   const ownsDir = options.dir === undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'kairos-cluster-'));
   mkdirSync(dir, { recursive: true });
-  const store = `sqlite:${join(dir, 'shared.db')}`;
+  const store = options.store ?? `sqlite:${join(dir, 'shared.db')}`;
   const nodes: NodeHandle[] = [];
   const ids = new Set<string>();
   let stopped = false;

@@ -197,12 +197,17 @@ export const outputs = (cluster: LocalCluster): string =>
  */
 export const useChaosCluster = (
   name: string,
+  /** Where the shared log lives instead of a SQLite file (e.g. the EventStoreDB stand-in), started per file. */
+  shared?: { start(): Promise<{ url: string; stop(): Promise<void> }> },
 ): { readonly ensemble: Ensemble; readonly cluster: LocalCluster; readonly log: SharedLog } => {
   let world: { ensemble: Ensemble; cluster: LocalCluster; log: SharedLog } | undefined;
+  let store: { url: string; stop(): Promise<void> } | undefined;
   beforeAll(async () => {
     const ensemble = await startEnsemble();
+    store = await shared?.start();
     const keep = process.env['KAIROS_CHAOS_DIR'];
     const cluster = createLocalCluster({
+      ...(store ? { store: store.url } : {}),
       zk: `${ensemble.connectionString}/kairos/chaos`,
       sessionTimeout: `${SESSION_TIMEOUT_MS}ms`,
       logLevel: process.env['KAIROS_CHAOS_LOG_LEVEL'] ?? 'warn',
@@ -214,6 +219,7 @@ export const useChaosCluster = (
     await world?.log.store.close();
     await world?.cluster.stop();
     await world?.ensemble.stop();
+    await store?.stop();
   });
   const get = () => {
     if (!world) throw new Error('the chaos cluster is not running (did beforeAll fail?)');
