@@ -55,12 +55,14 @@ export type EsdbEventStoreOptions = {
  *
  * - Input is validated by the same rules as the other adapters (`appendRules`), before anything is sent.
  * - A log position is the event's **prepare position**: unique and increasing in log order. EventStoreDB
- *   positions are pairs, and the events of one multi-event append may share their commit position; to
- *   resume after a position the adapter starts at that event's commit position and skips what it has seen
- *   (`#resumeFrom`).
+ *   positions are pairs (gRPC appends give each event its own, commit = prepare; older logs may share a
+ *   commit position within one append), and the server accepts only positions where an event starts:
+ *   `#resumeFrom` turns the port's "after this position" into a valid start (reads are inclusive,
+ *   catch-up subscriptions exclusive) and the reader skips what it has already seen.
  * - `$`-streams (EventStoreDB's own) are never handed out: Kairos' streams cannot start with `$`.
- * - Appends of a batch go out concurrently (gRPC multiplexes them on one connection), each with its own
- *   expected revision and result.
+ * - Id idempotence is EventStoreDB's: a re-append at the same place is a no-op; ids stored elsewhere are
+ *   written again (the contract's `duplicateIds: 'eventstoredb'` trait).
+ * - Concurrent appends are pipelined on the client's BatchAppend stream; `appendBatch` keeps batch order.
  * - A live subscription renews itself after a transient failure (leader change, restart, deadline) from
  *   the last position it delivered, so the subscriber sees no gap and no repeat.
  */
