@@ -9,6 +9,7 @@ import {
   tickProblems,
   useChaosCluster,
   waitFor,
+  waitForSteadyOwnership,
 } from './support/chaosCluster.js';
 
 /**
@@ -34,6 +35,7 @@ describe('kill -9 of a node', () => {
       'all tasks firing, on all three nodes',
     );
 
+    await waitForSteadyOwnership(log);
     const victim = nodes[1]!;
     const killedAt = Date.now();
     await victim.kill9();
@@ -64,10 +66,12 @@ describe('kill -9 of a node', () => {
       expect(reassigned, taskId).toBeDefined();
       expect(reassigned!.position, taskId).toBeLessThan(first.position);
       expect(first.epoch, taskId).toBeGreaterThan(victimEpoch);
-      // Every tick after the victim's last one was fired by a survivor; those already late were caught up.
-      const missed = after.filter((f) => f.scheduledAt > lastByVictim && f.scheduledAt < first.firedAt - 1_000);
-      expect(missed.length, taskId).toBeGreaterThan(0);
-      for (const f of missed) expect(f.trigger, `${taskId} ${f.scheduledAt}`).toBe('catch-up');
+      // Every tick after the victim's last one was fired by a survivor (tickProblems checks none is
+      // missing); those handled past the misfire threshold (1 s) as catch-up, the others on schedule. A
+      // fail-over just under a tick plus the threshold leaves none late: it is not required to.
+      const missed = after.filter((f) => f.scheduledAt > lastByVictim && f.firedAt - f.scheduledAt > 1_000);
+      for (const f of after.filter((x) => x.scheduledAt > lastByVictim))
+        expect(f.trigger, `${taskId} ${f.scheduledAt}`).toBe(missed.includes(f) ? 'catch-up' : 'schedule');
       return { taskId, ms: first.firedAt - killedAt, caughtUp: missed.length };
     });
     const worst = Math.max(...takeovers.map((t) => t.ms));

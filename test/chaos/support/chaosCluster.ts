@@ -159,6 +159,20 @@ export const waitFor = async (
   }
 };
 
+/**
+ * Waits until no task has changed owner for `quietMs`: after tasks are created the leader evens the slots
+ * out on its next housekeeping pass (every 5 s), and a fault injected meanwhile would mix the two moves.
+ */
+export const waitForSteadyOwnership = async (log: SharedLog, quietMs = 6_000, timeoutMs = 40_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const before = (await log.sync()).ownerships.length;
+    await new Promise((resolve) => setTimeout(resolve, quietMs));
+    if ((await log.sync()).ownerships.length === before) return;
+    if (Date.now() > deadline) throw new Error(`task ownership still changing after ${timeoutMs} ms`);
+  }
+};
+
 /** Resolves at wall-clock time `at` (a fault's duration is part of the scenario, not a wait for a condition). */
 export const until = (at: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
