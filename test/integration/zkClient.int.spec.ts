@@ -76,6 +76,21 @@ describe('ZkClient against a 3-server ensemble', () => {
     expect(await seen).toEqual([[], ['x']]);
   });
 
+  it('gone() resolves at once for a missing node, and after a change only when the node is deleted', async () => {
+    const client = await connect('/kairos/gone');
+    await client.gone('/never');
+    await client.create('/n', 'v1');
+    let gone = false;
+    const waiting = client.gone('/n').then(() => (gone = true));
+    await client.set('/n', 'v2');
+    await settle();
+    expect(gone).toBe(false);
+    const other = await connect('/kairos/gone');
+    await other.delete('/n');
+    await waiting;
+    expect(gone).toBe(true);
+  });
+
   it('keeps the subtree from other identities when digest auth is on', async () => {
     const owner = await connect('/kairos/secure', { auth: 'kairos:s3cret' });
     await owner.create('/data', 'private');

@@ -76,6 +76,11 @@ export interface ZkClient {
    * watches re-armed after each event. Errors with `unavailable` when the session is lost.
    */
   data$(path: string): Observable<{ data: Buffer; stat: ZkStat } | null>;
+  /**
+   * Resolves once `path` does not exist (at once if it does not now). Unlike a `data$` that sees the node
+   * missing, it leaves no watch behind on the server for a node that may never come back.
+   */
+  gone(path: string): Promise<void>;
   /** Deletes `path`; `version` -1 matches any. */
   delete(path: string, version?: number): Promise<void>;
   /** Ends the session: its ephemeral nodes disappear at once. Idempotent. */
@@ -327,6 +332,27 @@ class Session implements ZkClient {
         ),
       null,
     );
+  }
+
+  gone(path: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (this.closed) return reject(new ZkUnavailableError(`ZooKeeper client is closed (${path})`));
+        // A get on a missing node sets no watch; on an existing one it watches for its change or deletion.
+        const rc = this.native.aw_get(
+          path,
+          (type: number) => {
+            if (type !== SESSION_EVENT && type !== NOTWATCHING_EVENT) check();
+          },
+          (code: number) => {
+            if (code === ZkCode.NONODE) resolve();
+            else if (code !== ZkCode.OK) reject(new ZkError(code, 'watch deletion', path));
+          },
+        );
+        if (rc < 0) reject(new ZkError(rc, 'watch deletion', path));
+      };
+      check();
+    });
   }
 
   /**

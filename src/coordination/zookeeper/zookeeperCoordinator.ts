@@ -1,4 +1,4 @@
-import { BehaviorSubject, Subject, filter, take, type Subscription } from 'rxjs';
+import { BehaviorSubject, Subject, type Subscription } from 'rxjs';
 import {
   DEFAULT_SLOT_COUNT,
   Member,
@@ -444,14 +444,10 @@ export class ZooKeeperCoordinator implements Coordinator {
   /** Calls `gone` once `path` does not exist (at once if it does not now); `failed` if the watch fails. */
   #untilGone(session: SessionState, path: string, gone: () => void, failed: () => void): void {
     const current = (): boolean => this.#session === session && !this.#stopped;
-    const watch = session.client
-      .data$(path)
-      .pipe(
-        filter((node) => node === null),
-        take(1),
-      )
-      .subscribe({ next: () => current() && gone(), error: () => current() && failed() });
-    this.#hold(session, watch);
+    session.client.gone(path).then(
+      () => current() && gone(),
+      () => current() && failed(),
+    );
   }
 
   /** Keeps a subscription with the session (ended with it) until it ends by itself. */
