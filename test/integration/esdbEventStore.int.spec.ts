@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, describe } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EsdbEventStore } from '../../src/store/esdb/esdbEventStore.js';
 import { testEventStore } from '../contract/eventStore.features.js';
 import { startEsdbStandIn } from '../support/esdbStandIn/index.js';
 import { NamespacedStore } from '../support/namespacedStore.js';
+import { until } from './support/waiting.js';
 
 /**
  * The EventStoreDB adapter held to the same contract as the other stores. EventStoreDB cannot run on
@@ -53,4 +55,32 @@ describe('on one shared database', () => {
     },
     { duplicateIds: 'eventstoredb' },
   );
+});
+
+describe('EventStoreDB adapter, a live subscription through a server restart', () => {
+  it('renews itself from the last event delivered: no gap, no repeat', async () => {
+    const standIn = await startEsdbStandIn();
+    const store = EsdbEventStore.open(standIn.url, { resubscribeAfterMs: 50 });
+    try {
+      const received: string[] = [];
+      const failed: unknown[] = [];
+      const subscription = store.subscribeToAll().subscribe({
+        next: (e) => received.push(`${e.stream}@${e.revision}`),
+        error: (err: unknown) => failed.push(err),
+      });
+      const event = () => ({ id: randomUUID(), type: 'T', data: {} });
+      await store.appendToStream('before', [event(), event()]);
+      await until(() => received.length === 2, 'the first events');
+      await standIn.restart();
+      await store.appendToStream('after', [event()]);
+      await until(() => received.length === 3, 'the event appended after the restart');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(received).toEqual(['before@0', 'before@1', 'after@0']);
+      expect(failed).toEqual([]);
+      subscription.unsubscribe();
+    } finally {
+      await store.close();
+      await standIn.stop();
+    }
+  });
 });

@@ -18,7 +18,13 @@ import {
   type ResolvedEvent,
 } from '@eventstore/db-client';
 import { Observable, type Subscriber } from 'rxjs';
-import { ErrorCode, IllegalStateError, KairosError } from '../../../domain/errors/index.js';
+import {
+  ErrorCode,
+  IllegalStateError,
+  KairosError,
+  ValidationError,
+  isKairosError,
+} from '../../../domain/errors/index.js';
 import {
   checkReadAll,
   checkReadStream,
@@ -72,14 +78,17 @@ export class EsdbEventStore implements EventStore {
   readonly #resubscribeAfterMs: number;
   /** Commit positions of events recently handed out, by prepare position: where to resume after them. */
   readonly #commits = new Map<bigint, bigint>();
-  /** Appends under way and live subscribers: `close()` waits for the ones and completes the others. */
-  readonly #appending = new Set<Promise<void>>();
+  /** Calls under way and live subscribers: `close()` waits for the ones and completes the others. */
+  readonly #calls = new Set<Promise<void>>();
   readonly #subscribers = new Set<Subscriber<RecordedEvent>>();
   #closed = false;
 
   private constructor(client: EventStoreDBClient, options: EsdbEventStoreOptions) {
     this.#client = client;
     this.#pageSize = options.pageSize ?? 1_000;
+    // Pages overlap by one event: a page of one would never move on.
+    if (!Number.isInteger(this.#pageSize) || this.#pageSize < 2)
+      throw new ValidationError([{ path: 'pageSize', message: 'must be an integer >= 2' }]);
     this.#resubscribeAfterMs = options.resubscribeAfterMs ?? 250;
   }
 
@@ -116,6 +125,10 @@ export class EsdbEventStore implements EventStore {
     this.#mustBeOpen();
     const results: BatchAppendResult[] = [];
     for (const entry of appends) {
+      if (this.#closed) {
+        results.push({ ok: false, error: new IllegalStateError('the EventStoreDB event store is closed') });
+        continue;
+      }
       const prepared = prepareBatchEntry(entry);
       if (prepared instanceof Error) {
         results.push({ ok: false, error: prepared });
@@ -157,15 +170,8 @@ export class EsdbEventStore implements EventStore {
         nextExpectedRevision: result.nextExpectedRevision,
         position: result.position?.prepare ?? (await this.#head(stream))?.position ?? 0n,
       }));
-    // `close()` lets appends issued before it finish.
-    const settled = pending.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#appending.add(settled);
-    void settled.then(() => this.#appending.delete(settled));
     try {
-      return await pending;
+      return await this.#tracked(() => pending);
     } catch (err) {
       throw this.#mapError(err, stream, expectedRevision);
     }
@@ -178,14 +184,16 @@ export class EsdbEventStore implements EventStore {
     const backwards = checked.direction === 'backwards';
     const out: RecordedEvent[] = [];
     try {
-      for await (const resolved of this.#client.readStream(stream, {
-        direction: backwards ? BACKWARDS : FORWARDS,
-        fromRevision: checked.fromRevision ?? (backwards ? END : START),
-        ...(checked.maxCount === undefined ? {} : { maxCount: checked.maxCount }),
-      })) {
-        const event = this.#recordedOf(resolved);
-        if (event) out.push(event);
-      }
+      await this.#tracked(async () => {
+        for await (const resolved of this.#client.readStream(stream, {
+          direction: backwards ? BACKWARDS : FORWARDS,
+          fromRevision: checked.fromRevision ?? (backwards ? END : START),
+          ...(checked.maxCount === undefined ? {} : { maxCount: checked.maxCount }),
+        })) {
+          const event = this.#recordedOf(resolved);
+          if (event) out.push(event);
+        }
+      });
     } catch (err) {
       if (err instanceof StreamNotFoundError) return [];
       throw this.#mapError(err, stream);
@@ -235,8 +243,10 @@ export class EsdbEventStore implements EventStore {
   ): Promise<AllStreamResolvedEvent[]> {
     const page: AllStreamResolvedEvent[] = [];
     try {
-      for await (const resolved of this.#client.readAll({ fromPosition: from, direction, maxCount }))
-        page.push(resolved as AllStreamResolvedEvent);
+      await this.#tracked(async () => {
+        for await (const resolved of this.#client.readAll({ fromPosition: from, direction, maxCount }))
+          page.push(resolved as AllStreamResolvedEvent);
+      });
     } catch (err) {
       throw this.#mapError(err);
     }
@@ -245,13 +255,19 @@ export class EsdbEventStore implements EventStore {
 
   async headPosition(): Promise<bigint> {
     this.#mustBeOpen();
-    for (const resolved of await this.#page(END, BACKWARDS, 64)) {
-      const event = this.#recordedOf(resolved);
-      if (event) return event.position;
+    // Backwards from the end, a page at a time, past EventStoreDB's own events (there may be many).
+    let from: ReadFrom = END;
+    for (;;) {
+      const page = await this.#page(from, BACKWARDS, this.#pageSize);
+      for (const resolved of page) {
+        const event = this.#recordedOf(resolved);
+        if (event) return event.position;
+      }
+      const oldest = page.at(-1)?.event?.position;
+      if (page.length < this.#pageSize || !oldest || (typeof from === 'object' && samePosition(from, oldest)))
+        return 0n;
+      from = oldest;
     }
-    // Only EventStoreDB's own events near the end (or none at all): page through from the start.
-    const all = await this.readAll();
-    return all.at(-1)?.position ?? 0n;
   }
 
   subscribeToAll(options: SubscribeOptions = {}): Observable<RecordedEvent> {
@@ -264,8 +280,29 @@ export class EsdbEventStore implements EventStore {
       let failures = 0;
       let current: { unsubscribe(): Promise<void> } | undefined;
       let retry: NodeJS.Timeout | undefined;
+      let renewing = false;
+      /** Renews after a transient failure (leader change, server restart, deadline, a stream that just ended). */
+      const renew = (err: unknown): void => {
+        current = undefined;
+        if (stopped || renewing) return;
+        if (err !== undefined && !isTransient(err) && !isUnavailable(err)) {
+          subscriber.error(this.#mapError(err));
+          return;
+        }
+        renewing = true;
+        const delay = Math.min(10_000, this.#resubscribeAfterMs * 2 ** failures++);
+        retry = setTimeout(() => {
+          renewing = false;
+          void start();
+        }, delay);
+      };
       const start = async (): Promise<void> => {
-        const from = await this.#resumeFrom(last, 'subscribe');
+        let from: ReadFrom;
+        try {
+          from = await this.#resumeFrom(last, 'subscribe');
+        } catch (err) {
+          return renew(err);
+        }
         if (stopped) return;
         const subscription = this.#client.subscribeToAll({
           fromPosition: from,
@@ -279,16 +316,11 @@ export class EsdbEventStore implements EventStore {
           last = event.position;
           subscriber.next(event);
         });
-        subscription.on('error', (err: unknown) => {
-          current = undefined;
-          if (stopped) return;
-          if (!isTransient(err)) return subscriber.error(this.#mapError(err));
-          // Leader change, server restart, deadline: renew from the last event delivered.
-          const delay = Math.min(10_000, this.#resubscribeAfterMs * 2 ** failures++);
-          retry = setTimeout(() => void start().catch((e: unknown) => subscriber.error(this.#mapError(e))), delay);
-        });
+        subscription.on('error', (err: unknown) => current === subscription && renew(err));
+        // A live subscription does not end by itself: an end that nobody asked for is renewed too.
+        subscription.on('end', () => current === subscription && renew(undefined));
       };
-      start().catch((err: unknown) => subscriber.error(this.#mapError(err)));
+      void start();
       return () => {
         stopped = true;
         this.#subscribers.delete(subscriber);
@@ -302,9 +334,22 @@ export class EsdbEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#appending]);
+    // Calls issued before it finish whole: `dispose()` would cut reads short as if they had ended.
+    await Promise.all([...this.#calls]);
     for (const subscriber of [...this.#subscribers]) subscriber.complete();
     await this.#client.dispose();
+  }
+
+  /** Runs a call `close()` waits for. */
+  async #tracked<T>(call: () => Promise<T>): Promise<T> {
+    const running = call();
+    const settled = running.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#calls.add(settled);
+    void settled.then(() => this.#calls.delete(settled));
+    return running;
   }
 
   #mustBeOpen(): void {
@@ -332,8 +377,9 @@ export class EsdbEventStore implements EventStore {
     try {
       await this.#page(at, FORWARDS, 1);
       return at;
-    } catch {
-      // Not the position of an event: look for its neighbours.
+    } catch (err) {
+      // Refused as no event's position: look for its neighbours. Anything else is for the caller.
+      if (isKairosError(err) && err.code === ErrorCode.unavailable) throw err;
     }
     let from: ReadFrom = START;
     let before: ReadFrom = START;
@@ -411,9 +457,20 @@ const matches = (expected: PreparedAppend['expectedRevision'], revision: bigint 
 };
 
 /** The client's errors that a retry may cure: the server is down, restarting, changing leader, slow. */
+/** An error already mapped to the port's `unavailable` (by a read inside the adapter). */
+const isUnavailable = (err: unknown): boolean => isKairosError(err) && err.code === ErrorCode.unavailable;
+
 const isTransient = (err: unknown): boolean => {
   const type = (err as { type?: unknown } | null)?.type;
-  return type === 'unavailable' || type === 'deadline-exceeded' || type === 'not-leader' || type === 'timeout';
+  // `cancelled` is what a server restart looks like to a live call (the client reconnects on it too);
+  // cancellations of our own are never mapped (an unsubscribed subscription is stopped first).
+  return (
+    type === 'unavailable' ||
+    type === 'cancelled' ||
+    type === 'deadline-exceeded' ||
+    type === 'not-leader' ||
+    type === 'timeout'
+  );
 };
 
 const decodeBinary = (data: Uint8Array): unknown => {

@@ -31,12 +31,12 @@ export type ImportResult = {
 };
 
 // One append stays well under EventStoreDB's default maximum append size (1 MiB), measured on the
-// lines' length, which is close to the size of data and metadata.
+// lines' UTF-8 size, which is close to the size of data and metadata.
 const MAX_APPEND_EVENTS = 500;
-const MAX_APPEND_CHARS = 512 * 1024;
+const MAX_APPEND_BYTES = 512 * 1024;
 
 /** Consecutive events of one stream, sent as one append. */
-type Batch = { stream: string; first: number; events: EventData[]; lines: number[]; chars: number };
+type Batch = { stream: string; first: number; events: EventData[]; lines: number[]; bytes: number };
 
 /**
  * Imports an NDJSON export (see logLine.ts) into `store`, keeping each event's id, stream and revision:
@@ -137,7 +137,7 @@ class ChunkImporter {
     try {
       for await (const { text, line } of lines(file)) {
         if (this.failure) break;
-        this.add(chunk, parseLogLine(text, line), line, text.length);
+        this.add(chunk, parseLogLine(text, line), line, Buffer.byteLength(text));
         if (++inChunk < chunkSize) continue;
         await writing;
         writing = this.writeChunk(chunk);
@@ -152,12 +152,12 @@ class ChunkImporter {
     if (this.failure) throw this.failure;
   }
 
-  private add(chunk: Map<string, Batch[]>, e: ParsedLogLine, line: number, chars: number): void {
+  private add(chunk: Map<string, Batch[]>, e: ParsedLogLine, line: number, bytes: number): void {
     let batches = chunk.get(e.stream);
     if (batches === undefined) chunk.set(e.stream, (batches = []));
     let batch = batches[batches.length - 1];
-    if (batch === undefined || batch.events.length >= MAX_APPEND_EVENTS || batch.chars + chars > MAX_APPEND_CHARS) {
-      batch = { stream: e.stream, first: e.revision, events: [], lines: [], chars: 0 };
+    if (batch === undefined || batch.events.length >= MAX_APPEND_EVENTS || batch.bytes + bytes > MAX_APPEND_BYTES) {
+      batch = { stream: e.stream, first: e.revision, events: [], lines: [], bytes: 0 };
       batches.push(batch);
     }
     batch.events.push({
@@ -167,7 +167,7 @@ class ChunkImporter {
       ...(e.metadata === undefined ? {} : { metadata: e.metadata }),
     });
     batch.lines.push(line);
-    batch.chars += chars;
+    batch.bytes += bytes;
   }
 
   /** Round k sends every stream's k-th batch, so a stream's batches go one after the other. */
