@@ -177,11 +177,20 @@ describe('a cluster of nodes on one shared log', () => {
 
       // Graceful stop of the leader: the tasks it held with nothing in flight are released and taken over
       // as a hand-off; one caught with a fire in flight stays recorded as node-a's until another takes it.
-      const heldByA = new Set(fired.filter((f) => f.node === 'node-a').map((f) => f.taskId));
+      // Held by node-a when it stops: its latest claim (the leader's balancing may have moved some before).
+      const beforeStop = await log();
+      const claims = new Map<string, string>();
+      for (const e of beforeStop)
+        if (e.type === 'TaskAssigned' || e.type === 'TaskReassigned') {
+          const d = e.data as { taskId: string; node: string };
+          claims.set(d.taskId, d.node);
+        }
+      const heldByA = new Set([...claims].filter(([, node]) => node === 'node-a').map(([taskId]) => taskId));
       expect(heldByA.size).toBeGreaterThan(0);
+      const stoppedAt = beforeStop.at(-1)!.position;
       await a.close();
       await sleep(3_000);
-      const events = await log();
+      const events = (await log()).filter((e) => e.position > stoppedAt);
       const released = events
         .filter((e) => e.type === 'TaskReleased')
         .map((e) => e.data as { taskId: string; node: string });
@@ -192,8 +201,11 @@ describe('a cluster of nodes on one shared log', () => {
         .map((e) => e.data as { taskId: string; previousNode: string; reason: string })
         .filter((t) => t.previousNode === 'node-a');
       for (const taskId of heldByA) {
-        const reason = released.some((r) => r.taskId === taskId) ? 'drain' : 'node-lost';
-        expect(takeovers).toContainEqual(expect.objectContaining({ taskId, reason }));
+        // Not released (a fire in flight): node-lost, or rebalance when the claimer had not yet seen the
+        // member leave (its membership and lease watches race): the reason is informational.
+        const reasons = released.some((r) => r.taskId === taskId) ? ['drain'] : ['node-lost', 'rebalance'];
+        const takeover = takeovers.find((t) => t.taskId === taskId);
+        expect(reasons, taskId).toContain(takeover?.reason);
       }
       const afterStop = await cluster(b.url);
       expect(afterStop.leader).toMatch(/^node-[bc]$/);
