@@ -8,6 +8,7 @@ import {
   tickProblems,
   useChaosCluster,
   waitFor,
+  waitForAllFiring,
 } from './support/chaosCluster.js';
 
 /**
@@ -22,16 +23,7 @@ describe('a node joining under load', () => {
     const { cluster, log } = world;
     const nodes = await Promise.all([cluster.add(), cluster.add()]);
     const tasks = await createTasks(nodes[0]!, 45);
-    await waitFor(
-      log,
-      (l) => {
-        const recent = l.scheduled().filter((f) => f.firedAt > Date.now() - 2_000);
-        return (
-          new Set(recent.map((f) => f.taskId)).size === tasks.length && new Set(recent.map((f) => f.node)).size === 2
-        );
-      },
-      'all tasks firing, on both nodes',
-    );
+    await waitForAllFiring(log, tasks, 2);
 
     const joiningAt = Date.now();
     const joiner = await cluster.add();

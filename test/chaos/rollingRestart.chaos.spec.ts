@@ -8,6 +8,7 @@ import {
   tickProblems,
   useChaosCluster,
   waitFor,
+  waitForAllFiring,
 } from './support/chaosCluster.js';
 
 /**
@@ -24,16 +25,7 @@ describe('a rolling restart of every node under load', () => {
     const { cluster, log } = world;
     const nodes = await Promise.all([cluster.add(), cluster.add(), cluster.add()]);
     const tasks = await createTasks(nodes[0]!, 45);
-    await waitFor(
-      log,
-      (l) => {
-        const recent = l.scheduled().filter((f) => f.firedAt > Date.now() - 2_000);
-        return (
-          new Set(recent.map((f) => f.taskId)).size === tasks.length && new Set(recent.map((f) => f.node)).size === 3
-        );
-      },
-      'all tasks firing, on all three nodes',
-    );
+    await waitForAllFiring(log, tasks, 3);
 
     const steps: string[] = [];
     const rollingFrom = Date.now();

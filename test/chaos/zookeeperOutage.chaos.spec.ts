@@ -11,6 +11,7 @@ import {
   until,
   useChaosCluster,
   waitFor,
+  waitForAllFiring,
 } from './support/chaosCluster.js';
 
 /**
@@ -27,16 +28,7 @@ describe('ZooKeeper servers down under a running cluster', () => {
     const { cluster, ensemble, log } = world;
     const nodes = await Promise.all([cluster.add(), cluster.add(), cluster.add()]);
     const tasks = await createTasks(nodes[0]!, 30);
-    await waitFor(
-      log,
-      (l) => {
-        const recent = l.scheduled().filter((f) => f.firedAt > Date.now() - 2_000);
-        return (
-          new Set(recent.map((f) => f.taskId)).size === tasks.length && new Set(recent.map((f) => f.node)).size === 3
-        );
-      },
-      'all tasks firing, on all three nodes',
-    );
+    await waitForAllFiring(log, tasks, 3);
     const modes = await Promise.all(ensemble.servers.map((s) => serverMode(s.client)));
     const followers = modes.flatMap((m, i) => (m === 'follower' ? [i] : []));
     expect(modes.filter((m) => m === 'leader')).toHaveLength(1);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,15 +8,15 @@ import {
   startNodeProcess,
   tempDir,
   type LogEvent,
+  type CliRun,
   type NodeProcess,
+  runCli,
 } from './support/nodeProcess.js';
 
 /**
  * The built `kairos` command as users run it (`npm run build` first), against a node running as its
  * own OS process: exit code 0 and output on stdout on success, 1 and the error on stderr otherwise.
  */
-
-type Run = { code: number | null; stdout: string; stderr: string };
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -28,25 +27,8 @@ let node: NodeProcess | undefined;
 let url: string;
 
 /** Runs `kairos ...args` with only the KAIROS_* variables given here. */
-const kairos = (args: readonly string[], env: Record<string, string> = {}): Promise<Run> =>
-  new Promise((resolve, reject) => {
-    const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('KAIROS_')));
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: work.path,
-      env: { ...base, KAIROS_URL: url, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+const kairos = (args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> =>
+  runCli(args, { cwd: work.path, env: { KAIROS_URL: url, ...env }, timeoutMs: 30_000 });
 
 /** Expects success: exit 0 and nothing on stderr. */
 const ok = async (args: readonly string[], env?: Record<string, string>): Promise<string> => {

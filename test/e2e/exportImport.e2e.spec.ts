@@ -1,17 +1,14 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
-import { CLI, tempDir } from './support/nodeProcess.js';
+import { runCli, tempDir, type CliRun } from './support/nodeProcess.js';
 
 /**
  * `kairos export` and `kairos import` as users run them: the built CLI as an OS process, SQLite to
  * NDJSON to another SQLite file. stderr is a pipe here, so no progress bar may appear on it.
  */
-
-type Run = { code: number | null; stdout: string; stderr: string };
 
 const EVENTS = 1_200;
 const STREAMS = 30;
@@ -19,25 +16,8 @@ const STREAMS = 30;
 let work: ReturnType<typeof tempDir>;
 let source: string;
 
-const kairos = (args: readonly string[], env: Record<string, string> = {}): Promise<Run> =>
-  new Promise((resolve, reject) => {
-    const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('KAIROS_')));
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: work.path,
-      env: { ...base, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+const kairos = (args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> =>
+  runCli(args, { cwd: work.path, env, timeoutMs: 60_000 });
 
 const ok = async (args: readonly string[], env?: Record<string, string>): Promise<string> => {
   const run = await kairos(args, env);

@@ -159,6 +159,19 @@ export const waitFor = async (
   }
 };
 
+/** Waits until, within the last 2 s, every task has fired and every one of `nodes` nodes has fired. */
+export const waitForAllFiring = (log: SharedLog, tasks: readonly string[], nodes: number): Promise<void> =>
+  waitFor(
+    log,
+    (l) => {
+      const recent = l.scheduled().filter((f) => f.firedAt > Date.now() - 2_000);
+      return (
+        new Set(recent.map((f) => f.taskId)).size === tasks.length && new Set(recent.map((f) => f.node)).size === nodes
+      );
+    },
+    `all tasks firing, on ${nodes} nodes`,
+  );
+
 /**
  * Waits until no task has changed owner for `quietMs`: after tasks are created the leader evens the slots
  * out on its next housekeeping pass (every 5 s), and a fault injected meanwhile would mix the two moves.

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,3 +52,32 @@ export const api = async <T>(url: string, method: string, path: string, body?: u
   if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${text}`);
   return JSON.parse(text) as T;
 };
+
+export type CliRun = { code: number | null; stdout: string; stderr: string };
+
+/**
+ * Runs the built `kairos ...args` in `cwd` with only the KAIROS_* variables given in `env` (the caller's
+ * own are not inherited), killed after `timeoutMs`.
+ */
+export const runCli = (
+  args: readonly string[],
+  options: { cwd: string; env?: Record<string, string>; timeoutMs: number },
+): Promise<CliRun> =>
+  new Promise((resolve, reject) => {
+    const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('KAIROS_')));
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: options.cwd,
+      env: { ...base, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
