@@ -537,8 +537,7 @@ export class SchedulerNode {
   }
 
   /** Holds the lease, and no newer owner is recorded (else this node is a zombie for the task: fenced). */
-  #mayFire(record: TaskRecord): boolean {
-    const lease = this.#leaseOf(record.taskId);
+  #mayFire(record: TaskRecord, lease = this.#leaseOf(record.taskId)): boolean {
     return lease !== null && record.state.epochFloor <= lease.epoch;
   }
 
@@ -549,7 +548,7 @@ export class SchedulerNode {
     // Held under another lease meanwhile (say, while pinned elsewhere): this lease needs a newer epoch.
     if (lease && record.state.epochFloor > lease.epoch && record.state.status !== 'deleted')
       this.#coordinator?.renewLease(record.taskId);
-    const wake = this.#mayFire(record) ? nextWakeAt(record.state) : null;
+    const wake = this.#mayFire(record, lease) ? nextWakeAt(record.state) : null;
     this.#timers.schedule(record.taskId, wake);
     const near =
       record.state.inFlight.length > 0 || (wake !== null && wake - this.#clock.now() <= this.#hibernateAfter);
