@@ -50,6 +50,11 @@ export class FireRunner {
     if (run.replies.size === 0) run.controller.abort(new Error('delivery cancelled by the hub'));
   }
 
+  /** Aborts the handler of an attempt (its deadline passed) but still wants its outcome: the work may be done. */
+  abort(fireId: string, attempt: number, reason: Error): void {
+    this.#running.get(`${fireId}#${attempt}`)?.controller.abort(reason);
+  }
+
   abortAll(reason: Error): void {
     for (const run of this.#running.values()) run.controller.abort(reason);
   }

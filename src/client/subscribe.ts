@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { ValidationError, fieldIssuesOf } from '../../domain/errors/index.js';
 import { systemClock, type Clock } from '../clock/clock.js';
 import { SubscribeQuery } from '../targets/topic/protocol.js';
+import { DirectSubscription, type DirectModeOptions } from './directSubscription.js';
 import { FireRunner, type FireHandler } from './fireRunner.js';
 import { HubConnection, type ConnectionHooks, type ConnectionState, type StateChange } from './hubConnection.js';
 
@@ -12,7 +13,15 @@ export type SubscribeOptions = {
    * one node is enough: it relays the fires of the tasks the other nodes hold. Several URLs give one
    * connection per node, for failover.
    */
-  url: string | readonly string[];
+  url?: string | readonly string[];
+  /**
+   * Direct mode instead of `url`: an EventStoreDB connection string (`esdb://host:2113?tls=false`). Fires
+   * come straight from the log as competing consumers of a persistent subscription per group and topic,
+   * and outcomes go back to it; no node needs to be reachable (docs/subscribers.md, "Direct mode").
+   */
+  store?: string;
+  /** Settings of direct mode's persistent subscriptions. */
+  direct?: DirectModeOptions;
   group: string;
   topics: readonly string[];
   /** @default "<hostname>-<pid>-<random>" */
@@ -42,8 +51,67 @@ export type Subscription = {
  * Subscribes `handler` to the fires of `topics` as one consumer of `group`. Each fire is acked on
  * receipt; the handler resolving reports success, throwing reports failure with the error's message.
  */
-export const subscribe = (options: SubscribeOptions, handler: FireHandler): Subscription =>
-  new TopicSubscription(options, handler);
+export const subscribe = (options: SubscribeOptions, handler: FireHandler): Subscription => {
+  if ((options.url === undefined) === (options.store === undefined)) {
+    throw new ValidationError([
+      {
+        path: options.url === undefined ? 'url' : 'store',
+        message: 'give either url (a Kairos node) or store (EventStoreDB, direct mode), not both',
+      },
+    ]);
+  }
+  if (options.url !== undefined) return new TopicSubscription({ ...options, url: options.url }, handler);
+  const consumerId = options.consumerId ?? defaultConsumerId();
+  const query = SubscribeQuery.safeParse({
+    group: options.group,
+    topics: options.topics.join(','),
+    consumer: consumerId,
+  });
+  if (!query.success) throw new ValidationError(fieldIssuesOf(query.error));
+  const direct = compileDirect(options.direct ?? {});
+  return new DirectSubscription(
+    {
+      store: options.store!,
+      group: query.data.group,
+      topics: [...new Set(query.data.topics)],
+      consumerId,
+      direct,
+      backoff: {
+        initialDelay: options.reconnect?.initialDelay ?? 200,
+        maxDelay: options.reconnect?.maxDelay ?? 10_000,
+      },
+      dedupeSize: options.dedupeSize ?? 10_000,
+      clock: options.clock ?? systemClock,
+      onStateChange: guard(options.onStateChange),
+      onError: guard(options.onError),
+    },
+    handler,
+  );
+};
+
+const positiveInteger = (path: string, value: number | undefined, fallback: number): number => {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1)
+    throw new ValidationError([{ path, message: 'must be a positive integer' }]);
+  return value;
+};
+
+const compileDirect = (options: DirectModeOptions): Required<DirectModeOptions> => ({
+  messageTimeoutMs: positiveInteger('direct.messageTimeoutMs', options.messageTimeoutMs, 30_000),
+  maxRetryCount: positiveInteger('direct.maxRetryCount', options.maxRetryCount, 10),
+  bufferSize: positiveInteger('direct.bufferSize', options.bufferSize, 10),
+});
+
+/** A throwing user callback must not break the socket's or the subscription's event loop. */
+const guard =
+  <A>(callback: ((arg: A) => void) | undefined) =>
+  (arg: A): void => {
+    try {
+      callback?.(arg);
+    } catch {
+      // swallowed on purpose: see above
+    }
+  };
 
 const STATE_RANK: readonly ConnectionState[] = ['open', 'reconnecting', 'connecting', 'failed', 'closed'];
 
@@ -55,7 +123,7 @@ class TopicSubscription implements Subscription {
   #resolveReady!: () => void;
   #rejectReady!: (error: Error) => void;
 
-  constructor(options: SubscribeOptions, handler: FireHandler) {
+  constructor(options: SubscribeOptions & { url: string | readonly string[] }, handler: FireHandler) {
     this.consumerId = options.consumerId ?? defaultConsumerId();
     const query = SubscribeQuery.safeParse({
       group: options.group,
@@ -73,15 +141,6 @@ class TopicSubscription implements Subscription {
     // Callers that never await `ready` must not get an unhandled rejection.
     this.ready.catch(() => {});
     this.#runner = new FireRunner(handler, options.dedupeSize ?? 10_000);
-    const guard =
-      <A>(callback: ((arg: A) => void) | undefined) =>
-      (arg: A) => {
-        try {
-          callback?.(arg);
-        } catch {
-          // A throwing user callback must not break the socket's event loop.
-        }
-      };
     const onError = guard(options.onError);
     const onStateChange = guard(options.onStateChange);
     const runner = this.#runner;

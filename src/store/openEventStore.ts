@@ -30,6 +30,14 @@ export const sqliteFileOf = (url: string, cwd = process.cwd()): string | undefin
   return isAbsolute(raw) ? raw : resolve(cwd, raw);
 };
 
+/** Whether a store URL names EventStoreDB / KurrentDB (`esdb://`, `esdb+discover://`, `kurrentdb://`, `kdb://`). */
+export const isEsdbUrl = (url: string): boolean =>
+  /^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover|kdb|kdb\+discover):\/\//.test(url);
+
+/** The client speaks the same protocol to KurrentDB but only knows the `esdb` schemes. */
+export const openEsdbStore = (url: string, options?: EsdbEventStoreOptions): EsdbEventStore =>
+  EsdbEventStore.open(url.replace(/^k(urrentdb|db)/, 'esdb'), options);
+
 /**
  * Opens the event store a URL names:
  * - `sqlite:<path>`: the embedded store in that file (relative to `cwd`, or absolute; parent folders
@@ -45,8 +53,7 @@ export const openEventStore = async (url: string, options: OpenEventStoreOptions
     });
   }
   if (url.startsWith('memory:')) return new InMemoryEventStore(options.memory);
-  if (/^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover|kdb|kdb\+discover):\/\//.test(url))
-    return EsdbEventStore.open(url.replace(/^k(urrentdb|db)/, 'esdb'), options.esdb);
+  if (isEsdbUrl(url)) return openEsdbStore(url, options.esdb);
   const file = sqliteFileOf(url, options.cwd);
   if (file !== undefined) return SqliteEventStore.open(file, options.sqlite);
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];

@@ -5,12 +5,15 @@ import {
   EventStoreDBClient,
   FORWARDS,
   NO_STREAM,
+  PersistentSubscriptionExistsError,
+  PersistentSubscriptionDoesNotExistError,
   START,
   STREAM_EXISTS,
   StreamNotFoundError,
   WrongExpectedVersionError as EsdbWrongExpectedVersionError,
   excludeSystemEvents,
   jsonEvent,
+  persistentSubscriptionToAllSettingsFromDefaults,
   streamNameFilter,
   type AllStreamResolvedEvent,
   type AppendExpectedRevision,
@@ -54,6 +57,25 @@ export type EsdbEventStoreOptions = {
   resubscribeAfterMs?: number;
 };
 
+/** A persistent subscription group on `$all`: EventStoreDB's competing consumers (direct-mode subscribers). */
+export type PersistentGroupSettings = {
+  /** Server-side filter: the stream names (regex) whose events the group gets. */
+  streamPattern: string;
+  /** An event not acked this long after it went out is retried, to another consumer if there is one. */
+  messageTimeoutMs: number;
+  /** Retries before an event is parked. */
+  maxRetryCount: number;
+};
+
+/** One event handed to this consumer of a group; it must be acked or nacked. */
+export type GroupMessage = {
+  event: RecordedEvent;
+  retryCount: number;
+  ack(): Promise<void>;
+  /** `retry`: again later (counts towards parking); `park`: to the group's parked stream at once; `skip`: drop it. */
+  nack(action: 'retry' | 'park' | 'skip', reason: string): Promise<void>;
+};
+
 /**
  * The event store port on EventStoreDB (KurrentDB): `esdb://host:2113?tls=false` and the rest of the
  * client's connection string (credentials, TLS, cluster discovery). EventStoreDB has the semantics the
@@ -80,7 +102,7 @@ export class EsdbEventStore implements EventStore {
   readonly #commits = new Map<bigint, bigint>();
   /** Calls under way and live subscribers: `close()` waits for the ones and completes the others. */
   readonly #calls = new Set<Promise<void>>();
-  readonly #subscribers = new Set<Subscriber<RecordedEvent>>();
+  readonly #subscribers = new Set<Pick<Subscriber<unknown>, 'complete'>>();
   #closed = false;
 
   private constructor(client: EventStoreDBClient, options: EsdbEventStoreOptions) {
@@ -331,6 +353,79 @@ export class EsdbEventStore implements EventStore {
   }
 
   /** Lets appends already issued finish, completes live subscriptions, then closes the connection. */
+  /** Creates the group, starting at the end of the log, unless it exists (then its settings are kept). */
+  async ensurePersistentGroup(name: string, settings: PersistentGroupSettings): Promise<'created' | 'exists'> {
+    this.#mustBeOpen();
+    try {
+      await this.#tracked(() =>
+        this.#client.createPersistentSubscriptionToAll(
+          name,
+          persistentSubscriptionToAllSettingsFromDefaults({
+            startFrom: END,
+            messageTimeout: settings.messageTimeoutMs,
+            maxRetryCount: settings.maxRetryCount,
+          }),
+          { filter: streamNameFilter({ regex: settings.streamPattern }) },
+        ),
+      );
+      return 'created';
+    } catch (err) {
+      if (err instanceof PersistentSubscriptionExistsError) return 'exists';
+      throw this.#mapError(err);
+    }
+  }
+
+  /** Deletes the group (its checkpoint and parked events go with it); false when there was none. */
+  async deletePersistentGroup(name: string): Promise<boolean> {
+    this.#mustBeOpen();
+    try {
+      await this.#tracked(() => this.#client.deletePersistentSubscriptionToAll(name));
+      return true;
+    } catch (err) {
+      if (err instanceof PersistentSubscriptionDoesNotExistError) return false;
+      throw this.#mapError(err);
+    }
+  }
+
+  /**
+   * Joins the group as one competing consumer, holding at most `bufferSize` un-acked events. The stream
+   * errors when the server drops the consumer (restart, leader change, group deleted): join again to go on;
+   * events this consumer had not acked are retried to the group's others meanwhile.
+   */
+  joinPersistentGroup(name: string, options: { bufferSize: number; confirmed?: () => void }): Observable<GroupMessage> {
+    return new Observable<GroupMessage>((subscriber) => {
+      if (this.#closed) {
+        subscriber.error(new IllegalStateError('the EventStoreDB event store is closed'));
+        return;
+      }
+      const consumer = this.#client.subscribeToPersistentSubscriptionToAll(name, { bufferSize: options.bufferSize });
+      this.#subscribers.add(subscriber);
+      consumer.on('confirmation', () => options.confirmed?.());
+      consumer.on('data', (resolved) => {
+        const event = this.#recordedOf(resolved);
+        // Only a filter that lets `$`-streams through hands them out; they are none of the consumer's business.
+        if (!event) return void consumer.ack(resolved).catch(() => {});
+        subscriber.next({
+          event,
+          retryCount: resolved.retryCount,
+          ack: () => consumer.ack(resolved),
+          nack: (action, reason) => consumer.nack(action, reason, resolved),
+        });
+      });
+      consumer.on('error', (err) => subscriber.error(this.#mapError(err)));
+      consumer.on('end', () =>
+        subscriber.error(
+          new KairosError(ErrorCode.unavailable, `the persistent subscription '${name}' ended`, { name }),
+        ),
+      );
+      return () => {
+        this.#subscribers.delete(subscriber);
+        consumer.removeAllListeners('data');
+        void consumer.unsubscribe().catch(() => {});
+      };
+    });
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

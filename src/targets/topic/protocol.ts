@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NodeId } from '../../../domain/cluster/members.js';
 import { fieldIssuesOf } from '../../../domain/errors/index.js';
-import { TopicTarget } from '../../../domain/task/spec.js';
+import { ConsumerId, GroupName, TopicName } from '../../../domain/directDelivery/events.js';
 import { Trigger } from '../../../domain/task/events.js';
 
 /**
@@ -40,13 +40,7 @@ const version = z.literal(PROTOCOL_VERSION, {
   error: `must be ${PROTOCOL_VERSION}, the protocol version this peer speaks`,
 });
 
-export const TopicName = TopicTarget.shape.topic;
-export const GroupName = z
-  .string(required('a string'))
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 letters, digits, ".", "_", ":" or "-"');
-export const ConsumerId = z
-  .string(required('a string'))
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$/, 'must be 1-200 letters, digits, ".", "_", ":", "@" or "-"');
+export { ConsumerId, GroupName, TopicName };
 const DeliveryId = z
   .string(required('a string'))
   .min(1, 'must not be empty')

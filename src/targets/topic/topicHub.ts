@@ -48,6 +48,19 @@ export type RelaySession = {
   close(): void;
 };
 
+/**
+ * Serves direct groups (`directDelivery.ts`): groups declared in the log, whose consumers read fires from
+ * the event store and write outcomes back to it; those reach the hub through `settleDirect`.
+ */
+export type DirectDeliveryPort = {
+  groupsOf(topic: string): readonly string[];
+  /** Hands an attempt to direct groups of its topic. */
+  publish(fire: FireDelivery, topic: string, groups: readonly string[]): void;
+  /** An outcome read from the log before the hub knew the attempt (it was fired before a takeover). */
+  knownOutcome(fireId: string, attempt: number, group: string): OutcomeDetail | undefined;
+};
+export type DirectOutcome = OutcomeDetail & { group: string; fireId: string; attempt: number };
+
 export type TopicHubStats = {
   consumersByGroup: Record<string, number>;
   /** Group deliveries waiting for a consumer, plus fires waiting for any group of their topic. */
@@ -68,10 +81,14 @@ type Consumer = ConsumerIdentity & {
   relay: RelaySession | undefined;
 };
 type Holder = { acked: boolean; ackTimer: TimerHandle | undefined };
-/** One attempt handed to one group: settled by the first outcome from any consumer of the group. */
+/**
+ * One attempt handed to one group: settled by the first outcome from any consumer of the group. A direct
+ * group's delivery has no holders: it went to the log, and its outcome comes from there.
+ */
 type GroupDelivery = {
   id: string;
   group: string;
+  direct: boolean;
   attempt: Attempt;
   holders: Map<Consumer, Holder>;
   sends: number;
@@ -105,6 +122,7 @@ export class TopicHub implements Target {
   readonly #groups: ConsumerGroups<Consumer>;
   #redeliveries = 0;
   #relay: ConsumerRelayPort | null = null;
+  #direct: DirectDeliveryPort | null = null;
   #closed = false;
 
   constructor(listener: OutcomeListener, options: TopicHubOptions) {
@@ -147,6 +165,7 @@ export class TopicHub implements Target {
     this.#closed = true;
     for (const attempt of [...this.#attempts.values()]) this.#drop(attempt);
     this.setRelay(null);
+    this.#direct = null;
     for (const consumer of this.#groups.all()) {
       consumer.open = false;
       consumer.link.close(CloseCode.shuttingDown, 'node shutting down');
@@ -165,6 +184,44 @@ export class TopicHub implements Target {
     }
     this.#relay = this.#closed ? null : relay;
     for (const consumer of this.#groups.all()) this.#openRelay(consumer);
+  }
+
+  /** Lets `direct` serve the direct groups, from the next attempt routed on; `null` stops it. */
+  setDirect(direct: DirectDeliveryPort | null): void {
+    this.#direct = this.#closed ? null : direct;
+  }
+
+  /** A direct group's outcome, read from the log: settles its delivery if the attempt is still open here. */
+  settleDirect(outcome: DirectOutcome): void {
+    const attempt = this.#attempts.get(attemptKey(outcome.fireId, outcome.attempt));
+    const delivery = attempt?.groups.get(outcome.group);
+    if (!attempt || !delivery?.direct || delivery.detail) return;
+    const { fireId: _fireId, attempt: _attempt, ...detail } = outcome;
+    delivery.detail = detail;
+    this.#deliveries.delete(delivery.id);
+    this.#completeIfAnswered(attempt);
+  }
+
+  /**
+   * The direct groups of `topic` changed: attempts held for want of a group go out to a new one, and
+   * attempts stop waiting for a retired one.
+   */
+  directGroupsChanged(topic: string): void {
+    const groups = new Set(this.#direct?.groupsOf(topic) ?? []);
+    for (const attempt of [...this.#attempts.values()]) {
+      if (attempt.topic !== topic) continue;
+      if (this.#held.has(attempt)) {
+        if (groups.size > 0) this.#route(attempt);
+        continue;
+      }
+      for (const [group, delivery] of attempt.groups) {
+        if (!delivery.direct || delivery.detail || groups.has(group)) continue;
+        attempt.groups.delete(group);
+        this.#deliveries.delete(delivery.id);
+      }
+      if (attempt.groups.size === 0) this.#held.add(attempt);
+      else this.#completeIfAnswered(attempt);
+    }
   }
 
   /** Registers a connected consumer; a newer connection with the same group and consumerId replaces the older. */
@@ -225,18 +282,44 @@ export class TopicHub implements Target {
   }
 
   #route(attempt: Attempt): void {
-    const groups = this.#groups.expectedGroups(attempt.topic, this.#clock.now());
-    if (groups.length === 0) {
+    const direct = this.#direct;
+    const directGroups = direct?.groupsOf(attempt.topic) ?? [];
+    // A group declared direct reads its fires from the log, even if a consumer of it is connected here.
+    const connected = this.#groups
+      .expectedGroups(attempt.topic, this.#clock.now())
+      .filter((group) => !directGroups.includes(group));
+    if (connected.length + directGroups.length === 0) {
       this.#held.add(attempt);
       return;
     }
     this.#held.delete(attempt);
-    for (const group of groups) {
-      const delivery: GroupDelivery = { id: randomUUID(), group, attempt, holders: new Map(), sends: 0 };
+    const deliveryTo = (group: string, isDirect: boolean): GroupDelivery => {
+      const delivery: GroupDelivery = {
+        id: randomUUID(),
+        group,
+        direct: isDirect,
+        attempt,
+        holders: new Map(),
+        sends: 0,
+      };
       attempt.groups.set(group, delivery);
       this.#deliveries.set(delivery.id, delivery);
-      this.#dispatch(delivery);
+      return delivery;
+    };
+    for (const group of connected) this.#dispatch(deliveryTo(group, false));
+    if (!direct || directGroups.length === 0) return;
+    const { fireId, attempt: number } = attempt.fire;
+    const waiting: string[] = [];
+    for (const group of directGroups) {
+      const delivery = deliveryTo(group, true);
+      const known = direct.knownOutcome(fireId, number, group);
+      if (known) {
+        delivery.detail = known;
+        this.#deliveries.delete(delivery.id);
+      } else waiting.push(group);
     }
+    if (waiting.length > 0) direct.publish(attempt.fire, attempt.topic, waiting);
+    this.#completeIfAnswered(attempt);
   }
 
   /** Sends the delivery to a consumer that does not hold it yet; false when there is none. */
@@ -314,8 +397,12 @@ export class TopicHub implements Target {
       ...(message.message === undefined ? {} : { message: message.message }),
     };
     this.#release(delivery, consumer);
-    const attempt = delivery.attempt;
-    if ([...attempt.groups.values()].every((d) => d.detail)) this.#complete(attempt);
+    this.#completeIfAnswered(delivery.attempt);
+  }
+
+  #completeIfAnswered(attempt: Attempt): void {
+    const groups = [...attempt.groups.values()];
+    if (this.#attempts.has(attempt.key) && groups.length > 0 && groups.every((d) => d.detail)) this.#complete(attempt);
   }
 
   /** Takes a delivery back from every holder; those other than `keep` are told to stop. */
