@@ -22,7 +22,9 @@ export type ConsumerProcess = {
 
 /** A subscriber service as its own OS process (fixtures/consumer.mjs over the built SDK). */
 export const startConsumer = async (options: {
-  url: string;
+  /** A node (connected mode), or with `store` an EventStoreDB URL (direct mode). */
+  url?: string;
+  store?: string;
   group: string;
   topics: string[];
   id: string;
@@ -32,7 +34,7 @@ export const startConsumer = async (options: {
   const child = spawn(process.execPath, [FIXTURE], {
     env: {
       ...process.env,
-      KAIROS_URL: options.url,
+      ...(options.store ? { KAIROS_STORE: options.store } : { KAIROS_URL: options.url ?? '' }),
       GROUP: options.group,
       TOPICS: options.topics.join(','),
       CONSUMER_ID: options.id,
