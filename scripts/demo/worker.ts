@@ -7,10 +7,15 @@ import { subscribe } from '../../src/client/index.js';
  * how many of them were catch-ups, and the worst lateness (fired − scheduled) among them.
  *
  *   node dist/scripts/demo/worker.js http://127.0.0.1:8081 http://127.0.0.1:8082 http://127.0.0.1:8083
+ *
+ * Given an EventStoreDB URL instead, it runs in direct mode as group `demo-direct`, reading the fires
+ * from the log (docs/subscribers.md, "Direct mode"):
+ *
+ *   node dist/scripts/demo/worker.js 'esdb://127.0.0.1:2113?tls=false'
  */
 const urls = process.argv.slice(2);
 if (urls.length === 0) {
-  console.error('usage: node dist/scripts/demo/worker.js <node url> [<node url> ...]');
+  console.error('usage: node dist/scripts/demo/worker.js <node url> [<node url> ...] | <esdb:// url>');
   process.exit(2);
 }
 
@@ -18,7 +23,9 @@ let fires = 0;
 let catchUps = 0;
 let worstLateness = 0;
 
-const subscription = subscribe({ url: urls, group: 'demo', topics: ['demo.tick'] }, (fire) => {
+const direct = urls[0]!.startsWith('esdb');
+const source = direct ? { store: urls[0]!, group: 'demo-direct' } : { url: urls, group: 'demo' };
+const subscription = subscribe({ ...source, topics: ['demo.tick'] }, (fire) => {
   fires++;
   if (fire.trigger === 'catch-up') catchUps++;
   worstLateness = Math.max(worstLateness, Date.parse(fire.firedAt) - Date.parse(fire.scheduledAt));

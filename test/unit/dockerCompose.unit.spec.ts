@@ -71,7 +71,9 @@ describe('docker-compose.yml', () => {
 
   it('has every service the README mentions', () => {
     const mentioned = readmeServices();
-    expect(mentioned).toEqual(expect.arrayContaining(['kairos-1', 'kairos-2', 'demo-worker', 'eventstore', 'zk1']));
+    expect(mentioned).toEqual(
+      expect.arrayContaining(['kairos-1', 'kairos-2', 'demo-worker', 'demo-direct-worker', 'eventstore', 'zk1']),
+    );
     for (const name of mentioned) expect(names, `README mentions service '${name}'`).toContain(name);
   });
 
@@ -156,6 +158,10 @@ describe('docker-compose.yml', () => {
     expect(program).toBe('node');
     expect(existsSync(join(ROOT, sourceOf(script as string)))).toBe(true);
     expect(urls).toEqual(kairosNodes.map((n) => `http://${n}:8080`));
+    // The direct-mode worker reads from the compose file's EventStoreDB, the store the nodes use.
+    const [, directScript, store] = services['demo-direct-worker']?.command ?? [];
+    expect(directScript).toBe(script);
+    expect(store).toBe(env('kairos-1').KAIROS_STORE);
   });
 });
 
