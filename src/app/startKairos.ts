@@ -11,7 +11,7 @@ import { LocalCoordinator } from '../coordination/localCoordinator.js';
 import { ZooKeeperCoordinator } from '../coordination/zookeeper/zookeeperCoordinator.js';
 import { SchedulerNode } from '../node/schedulerNode.js';
 import type { EventStore } from '../store/eventStore.js';
-import { openEventStore } from '../store/openEventStore.js';
+import { isEsdbUrl, openEventStore } from '../store/openEventStore.js';
 import { DirectDelivery } from '../targets/direct/directDelivery.js';
 import { HttpTarget } from '../targets/http/httpTarget.js';
 import { RoutingTarget } from '../targets/routingTarget.js';
@@ -50,8 +50,11 @@ export const startKairos = async (
     clock,
     logger,
   });
-  // Direct groups read fires from the log and write outcomes to it (docs/subscribers.md).
-  const direct = new DirectDelivery({ store, hub, node: config.nodeId, clock, logger });
+  // Direct groups read fires from the log and write outcomes to it (docs/subscribers.md). They need
+  // EventStoreDB's persistent subscriptions, so an embedded node does not follow them (nor pay for it).
+  const direct = isEsdbUrl(config.store)
+    ? new DirectDelivery({ store, hub, node: config.nodeId, clock, logger })
+    : null;
   const target = new RoutingTarget({ topics: hub, http: new HttpTarget(onOutcome, { clock, logger }) });
   const node = new SchedulerNode({
     nodeId: config.nodeId,
@@ -104,14 +107,14 @@ export const startKairos = async (
     (closing ??= (async () => {
       await node.stop();
       await relay.close();
-      await direct.close();
+      await direct?.close();
       await target.close();
       await server.close();
       await store.close();
     })());
   try {
     // Before the node: fires it redelivers at start must find the direct groups already known.
-    await direct.start();
+    await direct?.start();
     await node.start();
   } catch (err) {
     await close();
