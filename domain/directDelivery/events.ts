@@ -93,5 +93,8 @@ export const outcomesStreamOf = (topic: string): string => `${OUTCOMES_STREAM_PR
  */
 export const firesStreamPattern = (topic: string): string => `^${firesStreamOf(topic).replaceAll('.', '\\.')}$`;
 
-/** The persistent subscription of one group to one topic; `/` is in neither name, so names never collide. */
-export const persistentGroupNameOf = (group: string, topic: string): string => `kairos/${group}/${topic}`;
+/**
+ * The persistent subscription of one group to one topic. `~` is in neither name, so names never collide,
+ * and it needs no escaping in a URL (EventStoreDB's UI puts group names in its routes).
+ */
+export const persistentGroupNameOf = (group: string, topic: string): string => `kairos~${group}~${topic}`;

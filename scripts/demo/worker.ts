@@ -1,4 +1,5 @@
 import { subscribe } from '../../src/client/index.js';
+import { isEsdbUrl } from '../../src/store/openEventStore.js';
 
 /**
  * The business service of the README's cluster tour: one consumer of group `demo` on topic `demo.tick`,
@@ -23,7 +24,7 @@ let fires = 0;
 let catchUps = 0;
 let worstLateness = 0;
 
-const direct = urls[0]!.startsWith('esdb');
+const direct = isEsdbUrl(urls[0]!);
 const source = direct ? { store: urls[0]!, group: 'demo-direct' } : { url: urls, group: 'demo' };
 const subscription = subscribe({ ...source, topics: ['demo.tick'] }, (fire) => {
   fires++;

@@ -7,6 +7,7 @@ import {
   type FireMessage,
   type ServerMessage,
 } from '../targets/topic/protocol.js';
+import { backoffDelay, type Backoff } from './compiledOptions.js';
 import type { Outcome } from './fireRunner.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'failed';
@@ -17,7 +18,7 @@ export type ConnectionHooks = {
   /** The hub withdrew a delivery it sent on `connection`. */
   cancelled(deliveryId: string, connection: HubConnection): void;
   clock: Clock;
-  backoff: { initialDelay: number; maxDelay: number };
+  backoff: Backoff;
   welcomed(): void;
   changed(change: StateChange): void;
   error(error: Error): void;
@@ -143,10 +144,7 @@ export class HubConnection {
       );
       return;
     }
-    const { initialDelay, maxDelay } = this.hooks.backoff;
-    const ceiling = Math.min(maxDelay, initialDelay * 2 ** this.#failures++);
-    // Jitter spreads the reconnects of many consumers after a node restart.
-    this.#retry = this.hooks.clock.setTimer(() => this.connect(), ceiling / 2 + Math.random() * (ceiling / 2));
+    this.#retry = this.hooks.clock.setTimer(() => this.connect(), backoffDelay(this.hooks.backoff, this.#failures++));
     this.#setState('reconnecting', error);
   }
 

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { ValidationError, fieldIssuesOf } from '../../domain/errors/index.js';
 import { systemClock, type Clock } from '../clock/clock.js';
 import { SubscribeQuery } from '../targets/topic/protocol.js';
+import type { CompiledOptions } from './compiledOptions.js';
 import { DirectSubscription, type DirectModeOptions } from './directSubscription.js';
 import { FireRunner, type FireHandler } from './fireRunner.js';
 import { HubConnection, type ConnectionHooks, type ConnectionState, type StateChange } from './hubConnection.js';
@@ -39,17 +40,25 @@ export type SubscribeOptions = {
 
 export type Subscription = {
   readonly consumerId: string;
-  /** Resolves at the first `welcome`; rejects if every connection failed for good or close() came first. */
+  /**
+   * Resolves once connected (a node's first `welcome`; in direct mode, every topic's subscription joined);
+   * rejects if every connection failed for good (refused subscription, access denied) or close() came first.
+   */
   readonly ready: Promise<void>;
   /** The best state among the connections (`open` if any is open). */
   readonly state: ConnectionState;
-  /** Closes every connection; running handlers are aborted, and the hub redelivers their fires to others. */
+  /**
+   * Closes every connection; running handlers are aborted. From a node, their fires go to other consumers;
+   * in direct mode, outcomes of handlers that finish within a short grace are recorded first.
+   */
   close(): Promise<void>;
 };
 
 /**
- * Subscribes `handler` to the fires of `topics` as one consumer of `group`. Each fire is acked on
- * receipt; the handler resolving reports success, throwing reports failure with the error's message.
+ * Subscribes `handler` to the fires of `topics` as one consumer of `group`: from a node (`url`), where
+ * each fire is acked on receipt, or in direct mode from EventStoreDB (`store`), where it is acked once its
+ * outcome is recorded. The handler resolving reports success, throwing reports failure with the error's
+ * message.
  */
 export const subscribe = (options: SubscribeOptions, handler: FireHandler): Subscription => {
   if ((options.url === undefined) === (options.store === undefined)) {
@@ -60,7 +69,12 @@ export const subscribe = (options: SubscribeOptions, handler: FireHandler): Subs
       },
     ]);
   }
-  if (options.url !== undefined) return new TopicSubscription({ ...options, url: options.url }, handler);
+  const compiled = compile(options);
+  if (options.url !== undefined) return new TopicSubscription(compiled, options.url, handler);
+  return new DirectSubscription(compiled, options.store!, compileDirect(options.direct ?? {}), handler);
+};
+
+const compile = (options: SubscribeOptions): CompiledOptions => {
   const consumerId = options.consumerId ?? defaultConsumerId();
   const query = SubscribeQuery.safeParse({
     group: options.group,
@@ -68,25 +82,19 @@ export const subscribe = (options: SubscribeOptions, handler: FireHandler): Subs
     consumer: consumerId,
   });
   if (!query.success) throw new ValidationError(fieldIssuesOf(query.error));
-  const direct = compileDirect(options.direct ?? {});
-  return new DirectSubscription(
-    {
-      store: options.store!,
-      group: query.data.group,
-      topics: [...new Set(query.data.topics)],
-      consumerId,
-      direct,
-      backoff: {
-        initialDelay: options.reconnect?.initialDelay ?? 200,
-        maxDelay: options.reconnect?.maxDelay ?? 10_000,
-      },
-      dedupeSize: options.dedupeSize ?? 10_000,
-      clock: options.clock ?? systemClock,
-      onStateChange: guard(options.onStateChange),
-      onError: guard(options.onError),
+  return {
+    group: query.data.group,
+    topics: [...new Set(query.data.topics)],
+    consumerId,
+    backoff: {
+      initialDelay: options.reconnect?.initialDelay ?? 200,
+      maxDelay: options.reconnect?.maxDelay ?? 10_000,
     },
-    handler,
-  );
+    dedupeSize: options.dedupeSize ?? 10_000,
+    clock: options.clock ?? systemClock,
+    onStateChange: guard(options.onStateChange),
+    onError: guard(options.onError),
+  };
 };
 
 const positiveInteger = (path: string, value: number | undefined, fallback: number): number => {
@@ -100,6 +108,7 @@ const compileDirect = (options: DirectModeOptions): Required<DirectModeOptions> 
   messageTimeoutMs: positiveInteger('direct.messageTimeoutMs', options.messageTimeoutMs, 30_000),
   maxRetryCount: positiveInteger('direct.maxRetryCount', options.maxRetryCount, 10),
   bufferSize: positiveInteger('direct.bufferSize', options.bufferSize, 10),
+  closeTimeoutMs: positiveInteger('direct.closeTimeoutMs', options.closeTimeoutMs, 5_000),
 });
 
 /** A throwing user callback must not break the socket's or the subscription's event loop. */
@@ -123,16 +132,11 @@ class TopicSubscription implements Subscription {
   #resolveReady!: () => void;
   #rejectReady!: (error: Error) => void;
 
-  constructor(options: SubscribeOptions & { url: string | readonly string[] }, handler: FireHandler) {
-    this.consumerId = options.consumerId ?? defaultConsumerId();
-    const query = SubscribeQuery.safeParse({
-      group: options.group,
-      topics: options.topics.join(','),
-      consumer: this.consumerId,
-    });
-    if (!query.success) throw new ValidationError(fieldIssuesOf(query.error));
-    const urls = typeof options.url === 'string' ? [options.url] : [...options.url];
+  constructor(options: CompiledOptions, url: string | readonly string[], handler: FireHandler) {
+    this.consumerId = options.consumerId;
+    const urls = typeof url === 'string' ? [url] : [...url];
     if (urls.length === 0) throw new ValidationError([{ path: 'url', message: 'must name at least one node' }]);
+    const query: SubscribeQuery = { group: options.group, topics: [...options.topics], consumer: options.consumerId };
 
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve;
@@ -140,9 +144,7 @@ class TopicSubscription implements Subscription {
     });
     // Callers that never await `ready` must not get an unhandled rejection.
     this.ready.catch(() => {});
-    this.#runner = new FireRunner(handler, options.dedupeSize ?? 10_000);
-    const onError = guard(options.onError);
-    const onStateChange = guard(options.onStateChange);
+    this.#runner = new FireRunner(handler, options.dedupeSize);
     const runner = this.#runner;
     const hooks: ConnectionHooks = {
       fired: (message, connection) => {
@@ -150,20 +152,17 @@ class TopicSubscription implements Subscription {
         runner.receive(message, (deliveryId, outcome) => connection.send({ type: 'outcome', deliveryId, ...outcome }));
       },
       cancelled: (deliveryId) => runner.cancel(deliveryId),
-      clock: options.clock ?? systemClock,
-      backoff: {
-        initialDelay: options.reconnect?.initialDelay ?? 200,
-        maxDelay: options.reconnect?.maxDelay ?? 10_000,
-      },
+      clock: options.clock,
+      backoff: options.backoff,
       welcomed: () => this.#resolveReady(),
-      error: onError,
+      error: options.onError,
       changed: (change) => {
-        onStateChange(change);
+        options.onStateChange(change);
         if (change.state === 'failed' && this.#connections.every((c) => c.state === 'failed'))
           this.#rejectReady(change.error ?? new Error('subscription failed'));
       },
     };
-    this.#connections = urls.map((url) => new HubConnection(url, endpointOf(url, query.data), hooks));
+    this.#connections = urls.map((u) => new HubConnection(u, endpointOf(u, query), hooks));
     for (const connection of this.#connections) connection.connect();
   }
 

@@ -25,6 +25,20 @@ export type FireDelivery = {
   node: string;
 };
 
+/** What a subscriber's handler sees of a topic fire, the same from a node and in direct mode. */
+export const topicFireFieldsOf = (fire: FireDelivery, topic: string) => ({
+  fireId: fire.fireId,
+  attempt: fire.attempt,
+  taskId: fire.taskId,
+  ...(fire.taskName === undefined ? {} : { taskName: fire.taskName }),
+  topic,
+  scheduledAt: fire.scheduledAt,
+  firedAt: fire.firedAt,
+  trigger: fire.trigger,
+  payload: fire.payload,
+  deadline: fire.deadline,
+});
+
 /** What one consumer group (topic) or the webhook (http) said about an attempt. */
 export type OutcomeDetail = {
   group?: string;

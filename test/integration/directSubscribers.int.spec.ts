@@ -55,7 +55,13 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
   const consumer = async (
     group: string,
     handler: (fire: ReceivedFire) => Promise<void> | void,
-    options: { topics?: string[]; consumerId?: string; messageTimeoutMs?: number; onError?: (e: Error) => void } = {},
+    options: {
+      topics?: string[];
+      consumerId?: string;
+      messageTimeoutMs?: number;
+      closeTimeoutMs?: number;
+      onError?: (e: Error) => void;
+    } = {},
   ): Promise<Subscription> => {
     const subscription = subscribe(
       {
@@ -63,7 +69,11 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
         group,
         topics: options.topics ?? ['exports'],
         ...(options.consumerId ? { consumerId: options.consumerId } : {}),
-        direct: { messageTimeoutMs: options.messageTimeoutMs ?? 30_000, maxRetryCount: 3 },
+        direct: {
+          messageTimeoutMs: options.messageTimeoutMs ?? 30_000,
+          maxRetryCount: 3,
+          closeTimeoutMs: options.closeTimeoutMs ?? 200,
+        },
         reconnect: { initialDelay: 50, maxDelay: 500 },
         ...(options.onError ? { onError: options.onError } : {}),
       },
@@ -190,7 +200,8 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
     await groupsKnown('exports', ['billing']);
     hub.deliver(fireOf());
     await until(() => outcomes.length === 1, 'the outcome', 10_000);
-    await sleep(2_500);
+    await sleep(500);
+    expect(standIn.persistentSent('kairos~billing~exports')).toBeGreaterThanOrEqual(2);
     expect(runs).toBe(1);
     expect(outcomes).toHaveLength(1);
   });
@@ -210,7 +221,7 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
     expect(handled).toEqual([fire.fireId]);
     await until(() => errors.length === 1, 'the parking reported');
     expect(errors[0]!.message).toMatch(/kairos-fires-exports@0 parked, not a fire: .*fireId/);
-    const parked = await standInParked(standIn, 'kairos/billing/exports');
+    const parked = await standInParked(standIn, 'kairos~billing~exports');
     expect(parked).toBe(1);
   });
 
@@ -291,7 +302,7 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
     expect(outcomes[1]!.fireId).toBe(held.fireId);
   });
 
-  it('comes back after the store restarts and records the outcome of a fire handled meanwhile', async () => {
+  it('records an outcome reached while the store is down once it is back, without running the fire again', async () => {
     await start();
     let runs = 0;
     let release!: () => void;
@@ -303,10 +314,97 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
     await groupsKnown('exports', ['billing']);
     hub.deliver(fireOf());
     await until(() => runs === 1, 'the handler running');
-    await standIn.restart();
+    const restarted = standIn.restart(1_500);
+    await sleep(200);
+    // The handler finishes while nothing listens: the outcome waits and is appended once the store is back.
     release();
+    await restarted;
     await until(() => outcomes.length === 1, 'the outcome after the restart', 15_000);
     expect(runs).toBe(1);
+    expect(await store.readStream(outcomesStreamOf('exports'))).toHaveLength(1);
+  });
+
+  it('acks without running a fire published for other groups only', async () => {
+    await start();
+    let runs = 0;
+    await consumer('billing', () => void runs++);
+    await groupsKnown('exports', ['billing']);
+    // As a node publishes after a takeover when billing had already answered: only for the groups still waiting.
+    await store.appendToStream(firesStreamOf('exports'), [
+      {
+        id: randomUUID(),
+        type: 'FirePublished',
+        data: { v: 1, ...fireFields(fireOf()), topic: 'exports', node: 'node-1', groups: ['audit'] },
+      },
+    ]);
+    const live = fireOf();
+    hub.deliver(live);
+    await until(() => outcomes.length === 1, 'the outcome of the fire meant for billing');
+    expect(runs).toBe(1);
+    expect(outcomes[0]!.fireId).toBe(live.fireId);
+    expect(standIn.persistentSent('kairos~billing~exports')).toBe(2);
+  });
+
+  it('reads only its own topic: exports is not exports.daily', async () => {
+    await start();
+    const onExports: string[] = [];
+    await consumer('billing', (fire) => void onExports.push(fire.topic));
+    await consumer('billing', () => {}, { topics: ['exports.daily'] });
+    await groupsKnown('exports.daily', ['billing']);
+    hub.deliver(fireOf({ target: { topic: 'exports.daily' } }));
+    hub.deliver(fireOf());
+    await until(() => outcomes.length === 2, 'both outcomes');
+    expect(onExports).toEqual(['exports']);
+  });
+
+  it('records and acks the outcome of a handler that finishes while the consumer closes', async () => {
+    await start();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const a = await consumer(
+      'billing',
+      async () => {
+        await gate;
+      },
+      { consumerId: 'a', closeTimeoutMs: 5_000 },
+    );
+    await groupsKnown('exports', ['billing']);
+    hub.deliver(fireOf());
+    await until(() => standIn.persistentSent('kairos~billing~exports') === 1, 'the fire sent to a');
+    const onB: string[] = [];
+    await consumer('billing', (fire) => void onB.push(fire.fireId), { consumerId: 'b' });
+    const closed = a.close();
+    await sleep(100);
+    release();
+    await closed;
+    await until(() => outcomes.length === 1, 'the outcome');
+    await sleep(500);
+    expect(outcomes[0]!.details).toEqual([{ group: 'billing', consumer: 'a', status: 'succeeded' }]);
+    // Acked before leaving: the group never handed it to b.
+    expect(onB).toEqual([]);
+    expect(standIn.persistentSent('kairos~billing~exports')).toBe(1);
+  });
+
+  it('waits for connected and direct groups of one topic alike', async () => {
+    await start();
+    await consumer('billing', () => {});
+    await groupsKnown('exports', ['billing']);
+    const sent: Array<{ type: string; deliveryId?: string }> = [];
+    const session = hub.attach(
+      { group: 'web', topics: ['exports'], consumerId: 'w1' },
+      { send: (message) => void sent.push(message as never), close: () => {} },
+    );
+    const fire = fireOf();
+    hub.deliver(fire);
+    const delivery = sent.find((m) => m.type === 'fire');
+    expect(delivery).toBeDefined();
+    await sleep(500);
+    // billing (direct) has answered by now; web (connected) has not.
+    expect(outcomes).toHaveLength(0);
+    session.receive(JSON.stringify({ v: 1, type: 'outcome', deliveryId: delivery!.deliveryId, status: 'succeeded' }));
+    expect(outcomes).toHaveLength(1);
+    expect(outcomes[0]!.details.map((d) => d.group)).toEqual(['web', 'billing']);
+    session.closed();
   });
 
   it('refuses bad options naming the field', () => {

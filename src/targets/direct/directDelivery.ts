@@ -14,7 +14,7 @@ import {
 } from '../../../domain/directDelivery/index.js';
 import type { Clock, TimerHandle } from '../../clock/clock.js';
 import type { EventStore, RecordedEvent } from '../../store/eventStore.js';
-import type { FireDelivery, OutcomeDetail } from '../dispatcher.js';
+import { topicFireFieldsOf, type FireDelivery, type OutcomeDetail } from '../dispatcher.js';
 import type { DirectDeliveryPort, TopicHub } from '../topic/topicHub.js';
 
 type Logger = { warn(details: object, message: string): void };
@@ -77,16 +77,7 @@ export class DirectDelivery implements DirectDeliveryPort {
     const { node, clock, logger } = this.#options;
     const data: FirePublished['data'] = {
       v: 1,
-      fireId: fire.fireId,
-      attempt: fire.attempt,
-      taskId: fire.taskId,
-      ...(fire.taskName === undefined ? {} : { taskName: fire.taskName }),
-      topic,
-      scheduledAt: fire.scheduledAt,
-      firedAt: fire.firedAt,
-      trigger: fire.trigger,
-      payload: fire.payload,
-      deadline: fire.deadline,
+      ...topicFireFieldsOf(fire, topic),
       node,
       groups: [...groups],
     };
@@ -101,8 +92,7 @@ export class DirectDelivery implements DirectDeliveryPort {
           (err: unknown) => {
             // At least once: keep trying while the attempt can still succeed; past its deadline the node
             // records a timeout and the retry policy takes over.
-            const next = Math.min(delay * 2, 5_000);
-            if (this.#closed || clock.now() + next >= fire.deadline) {
+            if (this.#closed || clock.now() + delay >= fire.deadline) {
               logger.warn(
                 { err, fireId: fire.fireId, attempt: fire.attempt, topic },
                 'direct delivery: could not publish the fire',
@@ -111,7 +101,7 @@ export class DirectDelivery implements DirectDeliveryPort {
             }
             const timer = clock.setTimer(() => {
               this.#retries.delete(timer);
-              attemptOnce(next);
+              attemptOnce(Math.min(delay * 2, 5_000));
             }, delay);
             this.#retries.add(timer);
           },

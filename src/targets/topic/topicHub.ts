@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { IllegalStateError } from '../../../domain/errors/index.js';
 import { systemClock, type Clock, type TimerHandle } from '../../clock/clock.js';
-import type { FireDelivery, FireOutcome, OutcomeDetail, OutcomeListener, Target } from '../dispatcher.js';
+import {
+  topicFireFieldsOf,
+  type FireDelivery,
+  type FireOutcome,
+  type OutcomeDetail,
+  type OutcomeListener,
+  type Target,
+} from '../dispatcher.js';
 import { ConsumerGroups } from './consumerGroups.js';
 import {
   CloseCode,
@@ -346,16 +353,7 @@ export class TopicHub implements Target {
       v: PROTOCOL_VERSION,
       type: 'fire',
       deliveryId: delivery.id,
-      fireId: fire.fireId,
-      attempt: fire.attempt,
-      taskId: fire.taskId,
-      ...(fire.taskName === undefined ? {} : { taskName: fire.taskName }),
-      topic,
-      scheduledAt: fire.scheduledAt,
-      firedAt: fire.firedAt,
-      trigger: fire.trigger,
-      payload: fire.payload,
-      deadline: fire.deadline,
+      ...topicFireFieldsOf(fire, topic),
     };
     consumer.link.send(message);
   }

@@ -197,6 +197,7 @@ export const persistentSubscriptions = (ctx: StandInContext) => {
 
   return {
     service: { create, update, delete: remove, read },
+    sent: (name: string): number => groups.get(name)?.sent ?? 0,
     dispose: (): void => {
       clearInterval(clock);
       stopWatching();

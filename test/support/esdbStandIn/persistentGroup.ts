@@ -40,6 +40,8 @@ export class PersistentGroup {
   private readonly outstanding = new Map<string, Outstanding>();
   private consumers: Consumer[] = [];
   private nextRoundRobin = 0;
+  /** Messages sent to consumers, retries included: what tests look at to see a redelivery happen. */
+  sent = 0;
 
   constructor(
     readonly name: string,
@@ -121,6 +123,7 @@ export class PersistentGroup {
       const expiresAt =
         this.settings.messageTimeoutMs > 0 ? Date.now() + this.settings.messageTimeoutMs : Number.POSITIVE_INFINITY;
       this.outstanding.set(message.event.id, { ...message, consumer, expiresAt });
+      this.sent += 1;
       consumer.deliver(message.event, message.retryCount);
     }
   }

@@ -28,8 +28,13 @@ export type EsdbStandIn = {
    * timeout is answered as timed out and lands afterwards, as it can on a real node.
    */
   setLatency(ms: number): void;
-  /** Drops every connection (clients see UNAVAILABLE) and serves again on the same port with the same log. */
-  restart(): Promise<void>;
+  /**
+   * Drops every connection (clients see UNAVAILABLE) and serves again on the same port with the same log,
+   * after `downMs` without a server.
+   */
+  restart(downMs?: number): Promise<void>;
+  /** Events a persistent subscription group has sent to its consumers, retries included (0: no such group). */
+  persistentSent(group: string): number;
   stop(): Promise<void>;
 };
 
@@ -81,10 +86,12 @@ export const startEsdbStandIn = async (options: EsdbStandInOptions = {}): Promis
     setLatency: (ms) => {
       latencyMs = ms;
     },
-    restart: async () => {
+    restart: async (downMs = 0) => {
       server.forceShutdown();
+      if (downMs > 0) await sleep(downMs);
       server = await serve();
     },
+    persistentSent: (group) => persistent.sent(group),
     stop: async () => {
       if (stopped) return;
       stopped = true;
