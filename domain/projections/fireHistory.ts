@@ -42,7 +42,11 @@ export type FireHistory = { fires: Map<string, FireRecord>; gaps: GapRecord[] };
 
 export const emptyFireHistory = (): FireHistory => ({ fires: new Map(), gaps: [] });
 
-/** Mutates and returns `history`: it is built once per query, so copying per event would only cost. */
+/**
+ * Mutates and returns `history`: it is built once per query, so copying per event would only cost.
+ * A fire is shown from its first attempt: the later attempts and outcomes of a fire whose first
+ * attempt is not in the events folded (retention truncated it, or a tail read began after it) are left out.
+ */
 export const foldFireHistory = (history: FireHistory, event: TaskEvent): FireHistory => {
   switch (event.type) {
     case 'TaskFired': {
@@ -51,7 +55,7 @@ export const foldFireHistory = (history: FireHistory, event: TaskEvent): FireHis
       if (existing) {
         existing.attempts = Math.max(existing.attempts, d.attempt);
         existing.status = 'in-flight';
-      } else {
+      } else if (d.attempt === 1) {
         history.fires.set(d.fireId, {
           fireId: d.fireId,
           taskId: d.taskId,

@@ -1,5 +1,6 @@
 import { AlreadyExistsError, FencedError, IllegalStateError, NotFoundError, ValidationError } from '../errors/index.js';
 import { toIso } from '../time/instant.js';
+import { captureOf, type TaskHistory } from './capture.js';
 import type { TaskEvent, TaskEventData } from './events.js';
 import { fireIdOf, manualFireIdOf, unitHash } from './fireId.js';
 import { scheduleOf, type Schedule } from './schedule.js';
@@ -37,7 +38,12 @@ export type TaskCommand =
   /** Time passed: handle due ticks, retries and timeouts. */
   | { type: 'Advance'; now: number; lease: Lease }
   | { type: 'RecordOutcome'; outcome: OutcomeReport }
-  | { type: 'ReleaseTask'; now: number; lease: Lease; reason: string };
+  | { type: 'ReleaseTask'; now: number; lease: Lease; reason: string }
+  /**
+   * Records the state and `history` (every definition and ownership change up to this state) in one
+   * event, so the stream may be truncated before it (retention).
+   */
+  | { type: 'CaptureState'; now: number; history: TaskHistory };
 
 export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
   const { taskId } = state;
@@ -124,6 +130,14 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
             },
           ]
         : [];
+    case 'CaptureState':
+      mustExist(state);
+      return [
+        {
+          type: 'TaskStateCaptured',
+          data: { v: 1, taskId, at: toIso(command.now), state: captureOf(state), history: command.history },
+        },
+      ];
   }
 };
 

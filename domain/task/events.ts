@@ -108,6 +108,82 @@ export const TaskMisfired = event('TaskMisfired', {
   at: Iso,
 });
 
+const revision = z.number().int().nonnegative();
+const holder = z.object({ node, epoch }).nullable();
+
+/** A task's state (see `TaskState` in state.ts) with its instants as ISO text, as a capture records it. */
+export const CapturedState = z.object({
+  status: z.enum(['absent', 'active', 'paused', 'deleted']),
+  statusBeforeDelete: z.enum(['active', 'paused']),
+  spec: TaskSpec.nullable(),
+  anchor: Iso,
+  restartedAt: Iso,
+  cursor: Iso,
+  runs: z.number().int().nonnegative(),
+  owner: holder,
+  releasedBy: holder,
+  epochFloor: epoch,
+  manualFires: z.number().int().nonnegative(),
+  inFlight: z.array(
+    z.object({
+      fireId,
+      scheduledAt: Iso,
+      trigger: z.enum(Trigger),
+      attempt: z.number().int().positive(),
+      firedAt: Iso,
+      deadline: Iso.nullable(),
+      retryAt: Iso.nullable(),
+    }),
+  ),
+  lastCompletedAt: Iso.nullable(),
+  lastFire: z.object({ fireId, scheduledAt: Iso, firedAt: Iso, trigger: z.enum(Trigger) }).nullable(),
+  lastOutcome: z
+    .object({ fireId, status: z.enum(['succeeded', 'failed']), at: Iso, message: z.string().optional() })
+    .nullable(),
+  failureStreak: z.number().int().nonnegative(),
+});
+export type CapturedState = z.output<typeof CapturedState>;
+
+/** Who changed something, as the event's metadata said. */
+const changedBy = { actor: z.string().min(1), correlationId: z.string().optional() };
+
+/** One definition event, compactly: `spec` for `TaskCreated`/`TaskUpdated`, `reason` when one was given. */
+export const DefinitionChange = z.object({
+  revision,
+  type: z.enum(['TaskCreated', 'TaskUpdated', 'TaskPaused', 'TaskResumed', 'TaskDeleted', 'TaskRestored']),
+  at: Iso,
+  ...changedBy,
+  spec: TaskSpec.optional(),
+  reason: z.string().optional(),
+});
+export type DefinitionChange = z.output<typeof DefinitionChange>;
+
+/** One ownership event, compactly: `previous*` for `TaskReassigned`. */
+export const OwnershipChange = z.object({
+  revision,
+  type: z.enum(['TaskAssigned', 'TaskReassigned', 'TaskReleased']),
+  node,
+  epoch,
+  previousNode: node.optional(),
+  previousEpoch: epoch.optional(),
+  reason: z.string(),
+  at: Iso,
+  ...changedBy,
+});
+export type OwnershipChange = z.output<typeof OwnershipChange>;
+
+/**
+ * Everything needed to go on without the events before it (retention, see docs/operations.md): the
+ * task's state as folded up to the event before it (`evolve` replaces the state with it), and the
+ * task's whole definition and ownership history up to there, so that truncating the stream before it
+ * loses only execution events.
+ */
+export const TaskStateCaptured = event('TaskStateCaptured', {
+  at: Iso,
+  state: CapturedState,
+  history: z.object({ definitions: z.array(DefinitionChange), ownership: z.array(OwnershipChange) }),
+});
+
 export const TaskEvent = z.discriminatedUnion('type', [
   TaskCreated,
   TaskUpdated,
@@ -123,6 +199,7 @@ export const TaskEvent = z.discriminatedUnion('type', [
   TaskFailed,
   TaskSkipped,
   TaskMisfired,
+  TaskStateCaptured,
 ]);
 export type TaskEvent = z.output<typeof TaskEvent>;
 export type TaskEventType = TaskEvent['type'];

@@ -1,6 +1,14 @@
 import { assign, not, setup, type SnapshotFrom, type StateValue } from 'xstate';
 import type { TaskEvent } from './events.js';
-import { evolve, initialTaskState, isRunning, type TaskState } from './state.js';
+import { evolve, initialTaskState, isRunning, type TaskState, type TaskStatus } from './state.js';
+
+/** A capture replaces the whole state, so from any state it leads to the one it records. */
+const captured = [
+  { guard: { type: 'captures', params: 'active' }, target: '#task.active', actions: 'apply' },
+  { guard: { type: 'captures', params: 'paused' }, target: '#task.paused', actions: 'apply' },
+  { guard: { type: 'captures', params: 'deleted' }, target: '#task.deleted', actions: 'apply' },
+  { target: '#task.absent', actions: 'apply' },
+] as const;
 
 /**
  * The statechart of a task's lifecycle. Its events are the task's recorded events and its only action
@@ -20,6 +28,8 @@ export const taskMachine = setup({
   guards: {
     running: ({ context }) => isRunning(context),
     restoresPaused: ({ context }) => context.statusBeforeDelete === 'paused',
+    captures: ({ event }, status: TaskStatus) =>
+      event.type === 'TaskStateCaptured' && event.data.state.status === status,
   },
 }).createMachine({
   id: 'task',
@@ -27,7 +37,11 @@ export const taskMachine = setup({
   initial: 'absent',
   states: {
     absent: {
-      on: { TaskCreated: { target: 'active', actions: 'apply' }, '*': { actions: 'apply' } },
+      on: {
+        TaskCreated: { target: 'active', actions: 'apply' },
+        TaskStateCaptured: captured,
+        '*': { actions: 'apply' },
+      },
     },
     active: {
       initial: 'idle',
@@ -38,6 +52,7 @@ export const taskMachine = setup({
       on: {
         TaskPaused: { target: 'paused', actions: 'apply' },
         TaskDeleted: { target: 'deleted', actions: 'apply' },
+        TaskStateCaptured: captured,
         '*': { actions: 'apply' },
       },
     },
@@ -45,6 +60,7 @@ export const taskMachine = setup({
       on: {
         TaskResumed: { target: 'active', actions: 'apply' },
         TaskDeleted: { target: 'deleted', actions: 'apply' },
+        TaskStateCaptured: captured,
         '*': { actions: 'apply' },
       },
     },
@@ -54,6 +70,7 @@ export const taskMachine = setup({
           { guard: 'restoresPaused', target: 'paused', actions: 'apply' },
           { target: 'active', actions: 'apply' },
         ],
+        TaskStateCaptured: captured,
         '*': { actions: 'apply' },
       },
     },

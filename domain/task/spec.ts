@@ -140,6 +140,17 @@ export const RunOnSpec = z.strictObject({
   labels: z.record(z.string(), z.string()).optional(),
 });
 
+/**
+ * How much execution history the task's stream keeps (docs/operations.md, "Retention"): fires fired
+ * within `maxAge`, and at most the last `maxFires` of them. When given, it replaces the node's
+ * `KAIROS_RETENTION_*` policy for this task; `{}` keeps everything.
+ */
+export const RetentionSpec = z.strictObject({
+  maxAge: Duration.refine((v) => v >= 1_000, 'must be at least 1s').optional(),
+  maxFires: z.number().int().positive().optional(),
+});
+export type RetentionSpec = z.output<typeof RetentionSpec>;
+
 export const TaskSpec = z.strictObject({
   id: TaskId,
   name: z.string().max(200).optional(),
@@ -158,6 +169,7 @@ export const TaskSpec = z.strictObject({
    * node matches runs nowhere and is reported (`/api/cluster` `unplaceable`, `TasksUnplaceable`).
    */
   runOn: RunOnSpec.optional(),
+  retention: RetentionSpec.optional(),
 });
 export type TaskSpec = z.output<typeof TaskSpec>;
 export type TaskSpecInput = z.input<typeof TaskSpec>;
@@ -165,7 +177,8 @@ export type TaskSpecInput = z.input<typeof TaskSpec>;
 /** Structural equality of two compiled specs, used to make `apply` and `PUT` idempotent. */
 export const sameSpec = (a: TaskSpec, b: TaskSpec): boolean => canonicalJson(a) === canonicalJson(b);
 
-const canonicalJson = (value: unknown): string =>
+/** JSON with object keys sorted, so equal values give equal text whatever the order they were built in. */
+export const canonicalJson = (value: unknown): string =>
   JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
       ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : 1)))

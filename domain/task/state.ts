@@ -1,3 +1,4 @@
+import { stateOfCapture } from './capture.js';
 import type { TaskEvent, Trigger } from './events.js';
 import type { TaskSpec } from './spec.js';
 import { toMillis } from '../time/instant.js';
@@ -213,6 +214,9 @@ export const evolve = (state: TaskState, event: TaskEvent): TaskState => {
         ? { ...state, cursor, restartedAt: toMillis(event.data.at) }
         : { ...state, cursor };
     }
+    case 'TaskStateCaptured':
+      // The capture is the state folded from every event before it, which retention may have removed.
+      return stateOfCapture(state.taskId, event.data.state);
   }
 };
 

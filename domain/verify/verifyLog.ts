@@ -1,3 +1,4 @@
+import { capturesState } from '../task/capture.js';
 import { scheduleOfState } from '../task/decide.js';
 import type { TaskEvent } from '../task/events.js';
 import { evolve, initialTaskState, type TaskState } from '../task/state.js';
@@ -9,7 +10,13 @@ import { toIso, toMillis } from '../time/instant.js';
  * - at most one scheduled `TaskFired` per (task, tick);
  * - epochs never go backwards in a stream, and no fire carries an epoch older than one recorded;
  * - every tick up to a handled tick was itself handled (fired, skipped or misfired): nothing lost;
- * - no fire is left without an outcome and without an owner to deliver it again.
+ * - no fire is left without an outcome and without an owner to deliver it again;
+ * - a `TaskStateCaptured` records the state its stream folds to (when the verifier saw that stream
+ *   whole), and never an older epoch.
+ * A stream may start after revision 0, or skip revisions: retention truncated it (and EventStoreDB's
+ * `$all` may still show some of the truncated events). What came before is unknown until the capture
+ * that follows every truncation, so from such a gap to that capture only what does not need the
+ * state is checked: duplicate ticks, and epochs against those seen since.
  * Pure: feed it events in stream order per task (any interleaving of tasks), then read the report.
  */
 export const ViolationKind = {
@@ -19,6 +26,7 @@ export const ViolationKind = {
   lostTicks: 'lost-ticks',
   orphanFire: 'orphan-fire',
   undecodable: 'undecodable-event',
+  captureMismatch: 'capture-mismatch',
 } as const;
 export type ViolationKind = (typeof ViolationKind)[keyof typeof ViolationKind];
 
@@ -35,7 +43,8 @@ export type VerifyReport = {
   counts: Record<ViolationKind, number>;
 };
 
-type Followed = { state: TaskState; ticks: Set<number>; revision: number };
+/** `whole`: every event of the stream so far was seen, so `state` is what a node folds. */
+type Followed = { state: TaskState; ticks: Set<number>; revision: number; whole: boolean };
 
 const isScheduledFire = (e: TaskEvent): e is Extract<TaskEvent, { type: 'TaskFired' }> =>
   e.type === 'TaskFired' && e.data.attempt === 1 && (e.data.trigger === 'schedule' || e.data.trigger === 'catch-up');
@@ -49,11 +58,7 @@ export class LogVerifier {
   /** One event of a task stream, in stream order. */
   add(taskId: string, revision: number, event: TaskEvent): void {
     this.#events++;
-    let task = this.#tasks.get(taskId);
-    if (!task) {
-      task = { state: initialTaskState(taskId), ticks: new Set(), revision: -1 };
-      this.#tasks.set(taskId, task);
-    }
+    const task = this.#follow(taskId, revision);
     const flag = (kind: ViolationKind, message: string) => this.#violations.push({ kind, taskId, revision, message });
     const s = task.state;
 
@@ -80,15 +85,41 @@ export class LogVerifier {
       }
     } else if (event.type === 'TaskSkipped' || event.type === 'TaskMisfired') {
       this.#checkGap(task, toMillis(event.data.after), flag);
+    } else if (event.type === 'TaskStateCaptured') {
+      const captured = event.data.state;
+      if (task.whole && !capturesState(captured, s)) {
+        flag(ViolationKind.captureMismatch, 'the captured state differs from the state its stream folds to');
+      } else if (captured.epochFloor < s.epochFloor) {
+        flag(
+          ViolationKind.epochBackwards,
+          `capture at epoch floor ${captured.epochFloor} after epoch ${s.epochFloor} was recorded`,
+        );
+      }
+      task.whole = true;
     }
     task.state = evolve(s, event);
-    task.revision = revision;
   }
 
   /** An event that could not be read as a task event: reported, and its stream goes on without it. */
   addUndecodable(taskId: string, revision: number, problem: string): void {
     this.#events++;
+    this.#follow(taskId, revision);
     this.#violations.push({ kind: ViolationKind.undecodable, taskId, revision, message: problem });
+  }
+
+  /** The task's record, moved to `revision`; a revision skipped means a truncation: the state is unknown. */
+  #follow(taskId: string, revision: number): Followed {
+    let task = this.#tasks.get(taskId);
+    if (!task) {
+      task = { state: initialTaskState(taskId), ticks: new Set(), revision: -1, whole: true };
+      this.#tasks.set(taskId, task);
+    }
+    if (revision !== task.revision + 1) {
+      task.state = initialTaskState(taskId);
+      task.whole = false;
+    }
+    task.revision = revision;
+    return task;
   }
 
   report(): VerifyReport {

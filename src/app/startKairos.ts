@@ -63,6 +63,7 @@ export const startKairos = async (
     clock,
     logger,
     drainTimeoutMs: config.drainTimeoutMs,
+    retention: config.retention,
     coordinator: ({ maxEpoch }) =>
       config.zk
         ? new ZooKeeperCoordinator({

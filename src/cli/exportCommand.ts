@@ -20,7 +20,8 @@ export const registerExport = (program: Command): void => {
       'after',
       '\nEach line: {id, stream, revision, type, data, metadata, time, position}. The export stops at the head\n' +
         'the log had when it started. A node may keep running meanwhile. `kairos import` keeps ids, streams and\n' +
-        'revisions, but not time and position: the target store records its own.',
+        'revisions, but not time and position: the target store records its own. A stream truncated by\n' +
+        'retention is exported from where its reads start.',
     )
     .action(async (flags: ExportFlags) => {
       const { exportLog } = await import('../store/ndjson/exportLog.js');

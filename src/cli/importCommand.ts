@@ -22,7 +22,8 @@ export const registerImport = (program: Command): void => {
         'its original revision; events already there (same id, same revision) are skipped, so importing twice\n' +
         'changes nothing, and a different event at a revision stops the import with that stream and revision.\n' +
         'Recorded times and positions are not kept: the target store records its own (the file keeps the\n' +
-        'original time of each event). Import into a store no node is writing to.',
+        'original time of each event). A stream truncated by retention starts at the same revision in the\n' +
+        'target. Import into a store no node is writing to.',
     )
     .action(async (flags: ImportFlags) => {
       if (flags.in === '-' || !statSync(flags.in, { throwIfNoEntry: false })?.isFile())
@@ -47,7 +48,9 @@ export const registerImport = (program: Command): void => {
         if (!flags.quiet)
           process.stdout.write(
             `imported ${result.events} events of ${result.streams} streams into ${url} in ${seconds(started)} s: ` +
-              `${result.written} written, ${result.skipped} already there\n`,
+              `${result.written} written, ${result.skipped} already there` +
+              (result.dropped > 0 ? `, ${result.dropped} dropped (truncated in the source during the export)` : '') +
+              '\n',
           );
       } finally {
         bar.stop();

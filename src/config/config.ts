@@ -9,6 +9,22 @@ import { Duration } from '../../domain/time/duration.js';
 const PORT = 'must be a port number from 0 to 65535';
 const WEIGHT = 'must be a positive number up to 1000';
 const SLOTS = 'must be a whole number from 1 to 65536';
+const COUNT = 'must be a whole number from 1 to 1000000000';
+
+/** A positive count, also as the digits an env var or a flag carries. */
+const count = () =>
+  z
+    .union(
+      [
+        z.number(),
+        z
+          .string()
+          .regex(/^\s*\d+\s*$/, COUNT)
+          .transform(Number),
+      ],
+      { error: COUNT },
+    )
+    .pipe(z.number().int(COUNT).min(1, COUNT).max(1_000_000_000, COUNT));
 const LABELS_TEXT = /^\s*$|^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$/;
 
 const parseLabels = (text: string): Record<string, string> =>
@@ -114,6 +130,20 @@ export const KairosOptions = z.strictObject({
       groupGrace: Duration.default(60_000),
     })
     .prefault({}),
+  /**
+   * How much execution history task streams keep (docs/operations.md, "Retention"); a task's own
+   * `retention` replaces it. Nothing set: everything is kept. Definitions and owners are never dropped.
+   */
+  retention: z
+    .strictObject({
+      /** Drop fires older than this (e.g. `90d`). */
+      maxAge: Duration.refine((v) => v >= 1_000, 'must be at least 1s').optional(),
+      /** Keep at most this many of each task's most recent fires. */
+      maxFires: count().optional(),
+      /** Events appended to a task stream between two looks at what it may drop. */
+      checkEvery: count().default(100),
+    })
+    .prefault({}),
 });
 export type KairosOptions = z.input<typeof KairosOptions>;
 
@@ -128,6 +158,8 @@ export type CompiledConfig = {
   /** What this node announces to the cluster (`runOn` matches the labels; `address` defaults to the API's URL). */
   member: { weight: number; labels: Record<string, string>; address?: string };
   drainTimeoutMs: number;
+  /** null: no limit of that kind (both null: every event is kept). */
+  retention: { maxAgeMs: number | null; maxFires: number | null; checkEvery: number };
   /** Cluster mode when set. */
   zk: { connectionString: string; sessionTimeoutMs: number; auth?: string; slotCount?: number } | null;
 };
@@ -150,6 +182,9 @@ const ENV: Record<string, string[]> = {
   KAIROS_DRAIN_TIMEOUT: ['drainTimeout'],
   KAIROS_ACK_TIMEOUT: ['subscribers', 'ackTimeout'],
   KAIROS_GROUP_GRACE: ['subscribers', 'groupGrace'],
+  KAIROS_RETENTION_MAX_AGE: ['retention', 'maxAge'],
+  KAIROS_RETENTION_MAX_FIRES: ['retention', 'maxFires'],
+  KAIROS_RETENTION_CHECK_EVERY: ['retention', 'checkEvery'],
 };
 
 export const optionsFromEnv = (env: NodeJS.ProcessEnv): Record<string, unknown> => {
@@ -235,6 +270,11 @@ export const compileConfig = (layers: {
       ...(o.advertiseUrl ? { address: o.advertiseUrl.replace(/\/+$/, '') } : {}),
     },
     drainTimeoutMs: o.drainTimeout,
+    retention: {
+      maxAgeMs: o.retention.maxAge ?? null,
+      maxFires: o.retention.maxFires ?? null,
+      checkEvery: o.retention.checkEvery,
+    },
   };
 };
 

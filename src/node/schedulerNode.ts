@@ -25,6 +25,7 @@ import { ClusterHousekeeper } from './clusterHousekeeper.js';
 import { silentLogger } from './logger.js';
 import { decodeTaskEvent, encodeTaskEvent } from './taskCodec.js';
 import { TaskRecord } from './taskRecord.js';
+import { TaskRetention, type RetentionOptions } from './taskRetention.js';
 import { TimerQueue } from './timerQueue.js';
 
 export type NodeStatus = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -51,18 +52,21 @@ export type SchedulerNodeOptions = {
   drainTimeoutMs?: number;
   /** How often the cluster leader looks for orphaned leases besides reacting to changes. @default 5_000 */
   housekeepingIntervalMs?: number;
+  /** How much execution history task streams keep (docs/operations.md, "Retention"). @default everything */
+  retention?: RetentionOptions;
 };
 
 /** What the node appended for one task, after it is durable: for metrics, live feeds and tests. */
 export type AppendedBatch = { taskId: string; events: TaskEvent[]; firstRevision: bigint };
 
 const MAX_CONFLICT_RETRIES = 8;
-/** Events that change where a task may run. */
+/** Events that change where a task may run (a capture replaces the whole state). */
 const DEFINITION_EVENTS: ReadonlySet<TaskEvent['type']> = new Set([
   'TaskCreated',
   'TaskUpdated',
   'TaskDeleted',
   'TaskRestored',
+  'TaskStateCaptured',
 ]);
 const WAKE_SLICE = 256;
 const DUE_SLICE = 1_000;
@@ -93,6 +97,7 @@ export class SchedulerNode {
   /** Consecutive failed decisions per task, for backing off. */
   readonly #failures = new Map<string, number>();
   readonly #timers: TimerQueue;
+  readonly #retention: TaskRetention;
   /** Why the last append failed because the store is unavailable; null once one succeeds again. */
   #storeFailing: string | null = null;
   #coordinator: Coordinator | null = null;
@@ -115,6 +120,24 @@ export class SchedulerNode {
     this.#makeCoordinator = options.coordinator;
     this.#drainTimeout = options.drainTimeoutMs ?? 5_000;
     this.#housekeepingInterval = options.housekeepingIntervalMs ?? 5_000;
+    this.#retention = new TaskRetention({
+      store: this.#store,
+      clock: this.#clock,
+      logger: this.#log,
+      options: options.retention ?? {},
+      held: (taskId) => {
+        const record = this.#records.get(taskId);
+        return record && this.#mayFire(record) ? record : undefined;
+      },
+      capture: async (taskId, head, history) => {
+        const events = await this.#execute(taskId, { actor: `node:${this.nodeId}` }, (record) =>
+          record.revision === head && this.#mayFire(record)
+            ? { type: 'CaptureState', now: this.#clock.now(), history }
+            : null,
+        );
+        return events.length > 0;
+      },
+    });
     this.#timers = new TimerQueue(this.#clock, (ids) => this.#onDue(ids));
   }
 
@@ -187,6 +210,7 @@ export class SchedulerNode {
     const wasRunning = this.#status === 'running';
     this.#status = 'stopping';
     this.#timers.stop();
+    await this.#retention.stop();
     await Promise.allSettled([...this.#chains.values()]);
     await this.#housekeeper?.stop();
     // The leases go first, so the others take over at once; the releases are recorded meanwhile, each
@@ -437,6 +461,9 @@ export class SchedulerNode {
   #noteEpoch(event: TaskEvent): void {
     if (event.type === 'TaskAssigned' || event.type === 'TaskReassigned' || event.type === 'TaskFired') {
       if (event.data.epoch > this.#maxEpoch) this.#maxEpoch = event.data.epoch;
+    } else if (event.type === 'TaskStateCaptured') {
+      // The events that recorded it may be truncated: the single node's next epoch must still exceed it.
+      if (event.data.state.epochFloor > this.#maxEpoch) this.#maxEpoch = event.data.state.epochFloor;
     }
   }
 
@@ -446,7 +473,10 @@ export class SchedulerNode {
   }
 
   #applyRecorded(record: TaskRecord, recorded: RecordedEvent): void {
-    if (recorded.revision !== record.revision + 1n) return;
+    if (recorded.revision <= record.revision) return;
+    // Read from the store, a revision skipped means the stream was truncated there (retention); the
+    // capture that follows every truncation brings the state back.
+    if (recorded.revision > record.revision + 1n) record.forgetUpTo(recorded.revision - 1n);
     const decoded = decodeTaskEvent(recorded);
     if (decoded.ok) {
       this.#applyAt(record, decoded.event, recorded.revision);
@@ -548,8 +578,10 @@ export class SchedulerNode {
     // Held under another lease meanwhile (say, while pinned elsewhere): this lease needs a newer epoch.
     if (lease && record.state.epochFloor > lease.epoch && record.state.status !== 'deleted')
       this.#coordinator?.renewLease(record.taskId);
-    const wake = this.#mayFire(record, lease) ? nextWakeAt(record.state) : null;
+    const mayFire = this.#mayFire(record, lease);
+    const wake = mayFire ? nextWakeAt(record.state) : null;
     this.#timers.schedule(record.taskId, wake);
+    if (mayFire) this.#retention.consider(record);
     const near =
       record.state.inFlight.length > 0 || (wake !== null && wake - this.#clock.now() <= this.#hibernateAfter);
     if (!near) {

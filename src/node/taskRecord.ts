@@ -16,6 +16,10 @@ export class TaskRecord {
   readonly taskId: string;
   /** Revision of the last event applied; -1n before the stream exists. */
   revision = -1n;
+  /** Revision of the last `TaskStateCaptured` applied (retention), -1 if none: the history folds from there. */
+  lastCapture = -1;
+  /** The revision retention last looked at this stream, -1 if never (kept as a number: 1,000,000 records). */
+  retentionCheckedAt = -1;
   #state: TaskState;
   #actor: TaskActor | null = null;
   /** The task's slot, cached: the leader counts tasks per slot on every housekeeping pass. */
@@ -40,6 +44,18 @@ export class TaskRecord {
     if (this.#actor) this.#actor.send(event);
     else this.#state = evolve(this.#state, event);
     this.revision = revision;
+    if (event.type === 'TaskStateCaptured') this.lastCapture = Number(revision);
+  }
+
+  /**
+   * The stream goes on after `revision` but was truncated before that (retention): what the missing
+   * events did is unknown until the capture that follows every truncation, so start from nothing.
+   */
+  forgetUpTo(revision: bigint): void {
+    this.hibernate();
+    this.#state = initialTaskState(this.taskId);
+    this.revision = revision;
+    this.lastCapture = -1;
   }
 
   slotIn(slotCount: number): number {

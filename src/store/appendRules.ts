@@ -21,7 +21,17 @@ import {
 /** An event as adapters store it: the id normalised, data and metadata already JSON text. */
 export type PreparedEvent = { id: string; type: string; data: string; metadata: string | null };
 
-export type PreparedAppend = { stream: string; events: PreparedEvent[]; expectedRevision: ExpectedRevision };
+export type PreparedAppend = {
+  stream: string;
+  events: PreparedEvent[];
+  expectedRevision: ExpectedRevision;
+  /**
+   * Set on an empty append only (`prepareTruncation`), once it is decided: an existing stream loses its
+   * events before this revision; a stream that does not exist is created empty, its next revision this
+   * one. How `truncateBefore` and `startStreamAt` ride the embedded stores' group commit.
+   */
+  truncateBefore?: bigint;
+};
 
 /** A stored event as both adapters keep it: data and metadata as JSON text, time in epoch ms. */
 export type StoredEvent = PreparedEvent & { stream: string; revision: bigint; position: bigint; time: number | bigint };
@@ -134,6 +144,40 @@ export const prepareAppend = (stream: unknown, events: unknown, expected: unknow
   if (issues.length > 0) throw new ValidationError(issues);
   return { stream: stream as string, events: prepared, expectedRevision: expected as ExpectedRevision };
 };
+
+/**
+ * Validates a truncation (`truncateBefore`) or a start (`startStreamAt`) as the empty append that
+ * carries it: the stream must exist for the one (`stream_exists`), and must not for the other (`no_stream`).
+ */
+export const prepareTruncation = (
+  stream: unknown,
+  revision: unknown,
+  kind: 'truncate' | 'start',
+): PreparedAppend & { truncateBefore: bigint } => {
+  const issues: FieldIssue[] = [];
+  const sIssue = streamIssue(stream, 'stream');
+  if (sIssue) issues.push(sIssue);
+  // A stream started at 0 would be a stream like any other, but one that exists with no event.
+  const least = kind === 'truncate' ? 0n : 1n;
+  if (typeof revision !== 'bigint' || revision < least)
+    issues.push({ path: 'revision', message: `must be a bigint >= ${least}n, got ${describe(revision)}` });
+  if (issues.length > 0) throw new ValidationError(issues);
+  return {
+    stream: stream as string,
+    events: [],
+    expectedRevision: kind === 'truncate' ? 'stream_exists' : 'no_stream',
+    truncateBefore: revision as bigint,
+  };
+};
+
+/** A truncation may not remove a stream's last event: the refusal, naming `revision`. */
+export const truncationPastEnd = (stream: string, revision: bigint, last: bigint): ValidationError =>
+  new ValidationError([
+    {
+      path: 'revision',
+      message: `must be at most ${last}, the last revision of '${stream}' (its last event is never truncated), got ${revision}`,
+    },
+  ]);
 
 /** Validates one append of a batch, returning the error instead of throwing it. */
 export const prepareBatchEntry = (entry: StreamAppend): PreparedAppend | Error => {

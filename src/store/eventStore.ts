@@ -85,6 +85,25 @@ export interface EventStore {
   /** The position of the newest event, or 0n for an empty log. */
   headPosition(): Promise<bigint>;
   /**
+   * Truncates a stream before `revision` (retention): stream reads no longer return its earlier events,
+   * and the store removes them — SQLite and in-memory at once, EventStoreDB (`$tb` in the stream's
+   * metadata) at its next scavenge, so its `$all` reads and subscriptions may still return them until
+   * then. The stream keeps its revisions: its last revision, expected revisions and later appends are
+   * unchanged. `revision` is at most the stream's last revision (its last event always stays); at or
+   * below where the stream already starts, nothing changes (a truncation never moves back). Fails with
+   * NotFoundError if the stream does not exist, ValidationError naming `stream` or `revision` on bad input.
+   */
+  truncateBefore(stream: string, revision: bigint): Promise<void>;
+  /**
+   * Creates a stream with no events whose first event will be appended at `revision` (expected
+   * revision `revision - 1n`), as if `revision` events had been appended and truncated: how an import
+   * restores a truncated stream with its revisions. Until that first event, stream reads return
+   * nothing; `streamRevision` is `revision - 1n` (undefined on EventStoreDB, which writes and truncates
+   * `revision` tiny placeholder events, since it cannot start a stream at a revision). Fails with
+   * WrongExpectedVersionError if the stream exists (a repeat on EventStoreDB before the first event is a no-op).
+   */
+  startStreamAt(stream: string, revision: bigint): Promise<void>;
+  /**
    * Catch-up then live: every event after `after` in position order, then new ones as they are
    * committed (also those committed by other processes sharing the store). Unsubscribing stops it.
    */

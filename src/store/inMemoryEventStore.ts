@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs';
-import { IllegalStateError, ValidationError } from '../../domain/errors/index.js';
+import { IllegalStateError, NotFoundError, ValidationError } from '../../domain/errors/index.js';
 import {
   checkReadAll,
   checkReadStream,
@@ -8,22 +8,25 @@ import {
   matchesPrefixes,
   prepareAppend,
   prepareBatchEntry,
+  prepareTruncation,
   recordedEventOf,
+  truncationPastEnd,
   type PreparedAppend,
   type StoredEvent,
   type StoredId,
 } from './appendRules.js';
-import type {
-  AppendOptions,
-  AppendResult,
-  BatchAppendResult,
-  EventData,
-  EventStore,
-  ReadAllOptions,
-  ReadStreamOptions,
-  RecordedEvent,
-  StreamAppend,
-  SubscribeOptions,
+import {
+  WrongExpectedVersionError,
+  type AppendOptions,
+  type AppendResult,
+  type BatchAppendResult,
+  type EventData,
+  type EventStore,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type StreamAppend,
+  type SubscribeOptions,
 } from './eventStore.js';
 import { CursorHub } from './positionCursor.js';
 
@@ -36,6 +39,11 @@ export type InMemoryEventStoreOptions = {
 
 type Stored = StoredEvent & { time: number };
 
+/** A stream: the positions of its events from revision `first` on (the ones before were truncated). */
+type Stream = { first: number; positions: number[] };
+
+const lastRevisionOf = (s: Stream): number => s.first + s.positions.length - 1;
+
 /**
  * The in-memory twin of the SQLite adapter: same validation, same append decision, same subscription
  * loop, so tests of the rest of the system against it hold against the real store. Data and metadata
@@ -43,9 +51,9 @@ type Stored = StoredEvent & { time: number };
  * cannot mutate) the stored object, and what does not survive JSON does not survive here either.
  */
 export class InMemoryEventStore implements EventStore {
-  // Positions are 1, 2, 3…: the event at position p is log[p - 1].
-  private readonly log: Stored[] = [];
-  private readonly streams = new Map<string, number[]>();
+  // Positions are 1, 2, 3…: the event at position p is log[p - 1]; undefined once truncated.
+  private readonly log: (Stored | undefined)[] = [];
+  private readonly streams = new Map<string, Stream>();
   private readonly ids = new Map<string, number>();
   private readonly hub: CursorHub;
   private readonly now: () => number;
@@ -86,16 +94,17 @@ export class InMemoryEventStore implements EventStore {
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
     return this.read(() => {
       const { direction, fromRevision, maxCount } = checkReadStream(stream, options);
-      const positions = this.streams.get(stream) ?? [];
+      const { first, positions } = this.streams.get(stream) ?? { first: 0, positions: [] };
       const limit = maxCount ?? Infinity;
       const out: RecordedEvent[] = [];
+      // Indexes into `positions`: revision r is positions[r - first].
       if (direction === 'forwards') {
-        for (let r = Number(fromRevision ?? 0n); r < positions.length && out.length < limit; r++)
-          out.push(this.at(positions[r]));
+        for (let i = Math.max(0, Number(fromRevision ?? 0n) - first); i < positions.length && out.length < limit; i++)
+          out.push(this.at(positions[i]));
       } else {
-        const start =
-          fromRevision === undefined ? positions.length - 1 : Math.min(Number(fromRevision), positions.length - 1);
-        for (let r = start; r >= 0 && out.length < limit; r--) out.push(this.at(positions[r]));
+        const last = positions.length - 1;
+        const start = fromRevision === undefined ? last : Math.min(Number(fromRevision) - first, last);
+        for (let i = start; i >= 0 && out.length < limit; i--) out.push(this.at(positions[i]));
       }
       return out;
     });
@@ -104,18 +113,18 @@ export class InMemoryEventStore implements EventStore {
   streamRevision(stream: string): Promise<bigint | undefined> {
     return this.read(() => {
       checkReadStream(stream);
-      const positions = this.streams.get(stream);
-      return positions === undefined ? undefined : BigInt(positions.length - 1);
+      const found = this.streams.get(stream);
+      return found === undefined ? undefined : BigInt(lastRevisionOf(found));
     });
   }
 
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
     return this.read(() => {
       const { after = 0n, maxCount } = checkReadAll(options);
-      const from = Number(after);
-      const to = maxCount === undefined ? this.log.length : Math.min(this.log.length, from + maxCount);
+      const limit = maxCount ?? Infinity;
       const out: RecordedEvent[] = [];
-      for (let p = from + 1; p <= to; p++) out.push(this.at(p));
+      for (let p = Number(after) + 1; p <= this.log.length && out.length < limit; p++)
+        if (this.log[p - 1] !== undefined) out.push(this.at(p));
       return out;
     });
   }
@@ -137,13 +146,41 @@ export class InMemoryEventStore implements EventStore {
           const end = Math.min(Number(upTo), p + limit * 16);
           while (p < end && events.length < limit) {
             p++;
-            if (matchesPrefixes((this.log[p - 1] as Stored).stream, streamPrefixes)) events.push(this.at(p));
+            const stored = this.log[p - 1];
+            if (stored !== undefined && matchesPrefixes(stored.stream, streamPrefixes)) events.push(this.at(p));
           }
           return { events, through: BigInt(p) };
         },
       },
       () => (this.closed ? closedError() : undefined),
     );
+  }
+
+  truncateBefore(stream: string, revision: bigint): Promise<void> {
+    return this.read(() => {
+      const { truncateBefore } = prepareTruncation(stream, revision, 'truncate');
+      const found = this.streams.get(stream);
+      if (found === undefined) throw new NotFoundError('stream', stream);
+      const last = lastRevisionOf(found);
+      if (truncateBefore > BigInt(last)) throw truncationPastEnd(stream, truncateBefore, BigInt(last));
+      const drop = Number(truncateBefore) - found.first;
+      if (drop <= 0) return;
+      // As SQLite deletes the rows: the events leave every read, and their ids are forgotten.
+      for (const p of found.positions.splice(0, drop)) {
+        this.ids.delete((this.log[p - 1] as Stored).id);
+        this.log[p - 1] = undefined;
+      }
+      found.first += drop;
+    });
+  }
+
+  startStreamAt(stream: string, revision: bigint): Promise<void> {
+    return this.read(() => {
+      const { truncateBefore } = prepareTruncation(stream, revision, 'start');
+      const found = this.streams.get(stream);
+      if (found !== undefined) throw new WrongExpectedVersionError(stream, 'no_stream', BigInt(lastRevisionOf(found)));
+      this.streams.set(stream, { first: Number(truncateBefore), positions: [] });
+    });
   }
 
   close(): Promise<void> {
@@ -155,11 +192,12 @@ export class InMemoryEventStore implements EventStore {
   }
 
   private append(append: PreparedAppend): AppendResult | Error {
-    const positions = this.streams.get(append.stream);
+    const found = this.streams.get(append.stream);
+    // A stream started empty (startStreamAt) has a last revision but no event: position 0n, as for none.
     const head =
-      positions === undefined
+      found === undefined
         ? undefined
-        : { revision: BigInt(positions.length - 1), position: BigInt(positions[positions.length - 1] as number) };
+        : { revision: BigInt(lastRevisionOf(found)), position: BigInt(found.positions.at(-1) ?? 0) };
     const storedIds = append.events.map((e): StoredId | undefined => {
       const p = this.ids.get(e.id);
       if (p === undefined) return undefined;
@@ -169,15 +207,15 @@ export class InMemoryEventStore implements EventStore {
     const decision = decideAppend(append, head, storedIds);
     if (decision.kind === 'fail') return decision.error;
     if (decision.kind === 'done') return decision.result;
-    const list = positions ?? [];
-    if (positions === undefined) this.streams.set(append.stream, list);
+    const list = found ?? { first: 0, positions: [] };
+    if (found === undefined) this.streams.set(append.stream, list);
     const time = this.now();
     let revision = decision.firstRevision;
     for (const event of append.events) {
       const position = this.log.length + 1;
       this.log.push({ ...event, stream: append.stream, revision, position: BigInt(position), time });
       this.ids.set(event.id, position);
-      list.push(position);
+      list.positions.push(position);
       revision++;
     }
     this.scheduleWake();

@@ -4,6 +4,7 @@ import { idempotencyFeatures } from './eventStore.idempotency.features.js';
 import { inputFeatures } from './eventStore.input.features.js';
 import { readFeatures } from './eventStore.read.features.js';
 import { subscribeFeatures } from './eventStore.subscribe.features.js';
+import { truncateFeatures } from './eventStore.truncate.features.js';
 import { storeContext, type EventStoreFactory, type StoreTraits } from './eventStoreFixtures.js';
 
 export type { EventStoreFactory, StoreTraits } from './eventStoreFixtures.js';
@@ -21,5 +22,6 @@ export const testEventStore = (name: string, factory: EventStoreFactory, traits?
     readFeatures(ctx);
     subscribeFeatures(ctx);
     inputFeatures(ctx);
+    truncateFeatures(ctx);
   });
 };

@@ -14,7 +14,15 @@ export type EventStoreFactory = () => Promise<{ store: EventStore; cleanup(): Pr
  * ids stored at that place is a no-op, and some of them stored there is a WrongExpectedVersionError.
  * Kairos never depends on the difference: its appends name the expected revision they decided at.
  */
-export type StoreTraits = { duplicateIds: 'refused' | 'eventstoredb' };
+export type StoreTraits = {
+  duplicateIds: 'refused' | 'eventstoredb';
+  /**
+   * What `$all` shows after `truncateBefore`: `deletes` (the default) — the truncated events are gone
+   * from every read; `hides` — EventStoreDB hides them from stream reads only, `$all` shows them until a
+   * scavenge removes them. Kairos' readers of `$all` take either (see docs/architecture.md, retention).
+   */
+  truncation?: 'deletes' | 'hides';
+};
 
 /** The store of the running test, and the adapter's traits. */
 export type StoreContext = { readonly store: EventStore; readonly traits: StoreTraits };

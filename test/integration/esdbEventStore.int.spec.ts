@@ -25,7 +25,7 @@ testEventStore(
       },
     };
   },
-  { duplicateIds: 'eventstoredb' },
+  { duplicateIds: 'eventstoredb', truncation: 'hides' },
 );
 
 /**
@@ -53,7 +53,7 @@ describe('on one shared database', () => {
       const store = new NamespacedStore(shared!.store);
       return { store, cleanup: () => store.close() };
     },
-    { duplicateIds: 'eventstoredb' },
+    { duplicateIds: 'eventstoredb', truncation: 'hides' },
   );
 });
 

@@ -224,6 +224,7 @@ describe('export and import', () => {
       streams: TASKS + 2,
       written: sourceLog.length,
       skipped: 0,
+      dropped: 0,
     });
     const targetLog = await readWholeLog(target);
     expect(byStream(targetLog)).toEqual(byStream(sourceLog));

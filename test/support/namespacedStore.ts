@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Subject, filter, map, takeUntil, type Observable } from 'rxjs';
-import { IllegalStateError } from '../../domain/errors/index.js';
+import { IllegalStateError, NotFoundError } from '../../domain/errors/index.js';
 import {
   checkReadAll,
   checkReadStream,
   checkSubscribe,
   prepareAppend,
   prepareBatchEntry,
+  prepareTruncation,
 } from '../../src/store/appendRules.js';
 import {
   WrongExpectedVersionError,
@@ -89,6 +90,26 @@ export class NamespacedStore implements EventStore {
     return maxCount === undefined ? mine : mine.slice(0, maxCount);
   }
 
+  async truncateBefore(stream: string, revision: bigint): Promise<void> {
+    this.#mustBeOpen();
+    prepareTruncation(stream, revision, 'truncate');
+    return this.#track(
+      this.#inner.truncateBefore(this.#prefix + stream, revision).catch((err: unknown) => {
+        throw this.#unprefixError(err);
+      }),
+    );
+  }
+
+  async startStreamAt(stream: string, revision: bigint): Promise<void> {
+    this.#mustBeOpen();
+    prepareTruncation(stream, revision, 'start');
+    return this.#track(
+      this.#inner.startStreamAt(this.#prefix + stream, revision).catch((err: unknown) => {
+        throw this.#unprefixError(err);
+      }),
+    );
+  }
+
   async headPosition(): Promise<bigint> {
     return (await this.readAll()).at(-1)?.position ?? 0n;
   }
@@ -128,6 +149,8 @@ export class NamespacedStore implements EventStore {
   }
 
   #unprefixError(err: unknown): unknown {
+    if (err instanceof NotFoundError && typeof err.details === 'object' && 'stream' in err.details)
+      return new NotFoundError('stream', String(err.details.stream).slice(this.#prefix.length));
     if (!(err instanceof WrongExpectedVersionError)) return err;
     return new WrongExpectedVersionError(err.stream.slice(this.#prefix.length), err.expected, err.actual);
   }

@@ -42,6 +42,7 @@ describe('compileConfig: defaults', () => {
       zk: null,
       member: { weight: 1, labels: {} },
       drainTimeoutMs: 5_000,
+      retention: { maxAgeMs: null, maxFires: null, checkEvery: 100 },
     });
     expect(config.nodeId).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/);
   });
@@ -82,6 +83,9 @@ describe('compileConfig: environment', () => {
         KAIROS_NODE_LABELS: 'zone=eu-1, gpu=true,empty=',
         KAIROS_DRAIN_TIMEOUT: '12s',
         KAIROS_ADVERTISE_URL: 'http://10.0.0.7:9090/',
+        KAIROS_RETENTION_MAX_AGE: '90d',
+        KAIROS_RETENTION_MAX_FIRES: '1000',
+        KAIROS_RETENTION_CHECK_EVERY: '250',
       },
     });
     expect(config).toEqual({
@@ -100,7 +104,31 @@ describe('compileConfig: environment', () => {
       },
       member: { weight: 2.5, labels: { zone: 'eu-1', gpu: 'true', empty: '' }, address: 'http://10.0.0.7:9090' },
       drainTimeoutMs: 12_000,
+      retention: { maxAgeMs: 90 * 86_400_000, maxFires: 1_000, checkEvery: 250 },
     });
+  });
+
+  it('takes retention from a file too, and refuses a bad one by variable name', () => {
+    expect(compileConfig({ file: { retention: { maxAge: '2w', maxFires: 50 } } }).retention).toEqual({
+      maxAgeMs: 14 * 86_400_000,
+      maxFires: 50,
+      checkEvery: 100,
+    });
+    for (const [name, value] of [
+      ['KAIROS_RETENTION_MAX_AGE', 'forever'],
+      ['KAIROS_RETENTION_MAX_AGE', '500ms'],
+      ['KAIROS_RETENTION_MAX_FIRES', '0'],
+      ['KAIROS_RETENTION_MAX_FIRES', '2.5'],
+      ['KAIROS_RETENTION_CHECK_EVERY', 'often'],
+    ] as const) {
+      expect(
+        issuesOf(() => compileConfig({ env: { [name]: value } })),
+        `${name}=${value}`,
+      ).toEqual([{ path: name, message: expect.any(String) }]);
+    }
+    expect(issuesOf(() => compileConfig({ file: { retention: { keep: 3 } } })).map((i) => i.path)).toEqual([
+      'retention.keep',
+    ]);
   });
 
   it('takes node labels as a mapping from a file, and refuses malformed labels and weights by variable name', () => {

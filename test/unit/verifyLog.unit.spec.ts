@@ -120,6 +120,76 @@ describe('LogVerifier finds each kind of violation', () => {
   });
 });
 
+describe('LogVerifier on truncated streams (retention)', () => {
+  /** A life of ten fires with a capture after the seventh answer, as `decide` writes it. */
+  const captured = () => {
+    const events: TaskEvent[] = [created(spec({ overlap: 'allow' }))];
+    const step = (command: Parameters<typeof decide>[0]) => events.push(...decide(command, foldTask('t1', events)));
+    let capture = -1;
+    for (let i = 1; i <= 10; i++) {
+      step(advance(T0 + i * S));
+      step({
+        type: 'RecordOutcome',
+        outcome: { fireId: fireIdOf('t1', T0 + i * S), attempt: 1, status: 'succeeded', at: T0 + i * S + 5 },
+      });
+      if (i === 7) {
+        capture = events.length;
+        step({ type: 'CaptureState', now: T0 + i * S + 6, history: { definitions: [], ownership: [] } });
+      }
+    }
+    return { events, capture };
+  };
+  const verifyFrom = (events: TaskEvent[], revisions: number[]) => {
+    const verifier = new LogVerifier();
+    for (const r of revisions) verifier.add('t1', r, events[r] as TaskEvent);
+    return verifier.report();
+  };
+  const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+  it('finds a whole stream with a capture clean, and one that starts at any revision up to the capture', () => {
+    const { events, capture } = captured();
+    expect(verifyFrom(events, range(0, events.length)).violations).toEqual([]);
+    for (let start = 1; start <= capture; start++) {
+      const report = verifyFrom(events, range(start, events.length));
+      expect(report.violations).toEqual([]);
+      expect(report.inFlight).toBe(0);
+    }
+  });
+
+  it('takes the scattered truncated events $all may still show on EventStoreDB', () => {
+    const { events, capture } = captured();
+    const report = verifyFrom(events, [2, 3, 9, 10, 11, ...range(capture, events.length)]);
+    expect(report.violations).toEqual([]);
+  });
+
+  it('still finds a tick fired twice, and lost ticks after the capture', () => {
+    const { events, capture } = captured();
+    const twice = [...events, fired(T0 + 10 * S, 100)];
+    expect(verifyFrom(twice, range(capture - 2, twice.length)).counts[ViolationKind.duplicateFire]).toBe(1);
+    const lost = [...events, fired(T0 + 14 * S, 100)];
+    expect(verifyFrom(lost, range(capture, lost.length)).counts[ViolationKind.lostTicks]).toBe(1);
+  });
+
+  it('reports a capture that does not record the state its stream folds to, or an older epoch floor', () => {
+    const { events, capture } = captured();
+    const snapshot = events[capture] as Extract<TaskEvent, { type: 'TaskStateCaptured' }>;
+    const wrong: TaskEvent = {
+      ...snapshot,
+      data: { ...snapshot.data, state: { ...snapshot.data.state, runs: snapshot.data.state.runs - 1 } },
+    };
+    const altered = events.map((e, i) => (i === capture ? wrong : e));
+    const report = verifyFrom(altered, range(0, altered.length));
+    expect(report.violations).toMatchObject([{ kind: ViolationKind.captureMismatch, revision: capture }]);
+    // From a truncation the state is unknown, but the capture may not fall below epochs seen since.
+    const older: TaskEvent = {
+      ...snapshot,
+      data: { ...snapshot.data, state: { ...snapshot.data.state, epochFloor: 1 } },
+    };
+    const floor = events.map((e, i) => (i === capture ? older : e));
+    expect(verifyFrom(floor, range(capture - 4, floor.length)).counts[ViolationKind.epochBackwards]).toBe(1);
+  });
+});
+
 describe('verifyStore on logs a node wrote', () => {
   it('is clean after restarts, catch-up and a split brain on one log', async () => {
     const clock = new SimulatedClock(T0);

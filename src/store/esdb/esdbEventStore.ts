@@ -21,10 +21,12 @@ import {
   type ResolvedEvent,
 } from '@eventstore/db-client';
 import { Observable, type Subscriber } from 'rxjs';
+import { v5 as uuidv5 } from 'uuid';
 import {
   ErrorCode,
   IllegalStateError,
   KairosError,
+  NotFoundError,
   ValidationError,
   isKairosError,
 } from '../../../domain/errors/index.js';
@@ -34,6 +36,8 @@ import {
   checkSubscribe,
   prepareAppend,
   prepareBatchEntry,
+  prepareTruncation,
+  truncationPastEnd,
   type PreparedAppend,
 } from '../appendRules.js';
 import {
@@ -229,6 +233,85 @@ export class EsdbEventStore implements EventStore {
     return (await this.#head(stream))?.revision;
   }
 
+  /** `$tb` in the stream's metadata: the server hides the earlier events from stream reads at once. */
+  async truncateBefore(stream: string, revision: bigint): Promise<void> {
+    this.#mustBeOpen();
+    prepareTruncation(stream, revision, 'truncate');
+    const head = await this.#head(stream);
+    if (!head) throw new NotFoundError('stream', stream);
+    if (revision > head.revision) throw truncationPastEnd(stream, revision, head.revision);
+    await this.#raiseTruncateBefore(stream, revision);
+  }
+
+  /**
+   * EventStoreDB cannot start a stream at a revision: `$tb` first (so nothing shows meanwhile), then
+   * `revision` placeholder events, their ids derived from their place, so that a repeat after a failure
+   * re-appends the same ones (a no-op) and goes on. No read hands a placeholder out.
+   */
+  async startStreamAt(stream: string, revision: bigint): Promise<void> {
+    this.#mustBeOpen();
+    prepareTruncation(stream, revision, 'start');
+    const head = await this.#head(stream);
+    if (head) throw new WrongExpectedVersionError(stream, 'no_stream', head.revision);
+    await this.#raiseTruncateBefore(stream, revision);
+    for (let from = 0n; from < revision; from += PLACEHOLDERS_PER_APPEND) {
+      const to = from + PLACEHOLDERS_PER_APPEND < revision ? from + PLACEHOLDERS_PER_APPEND : revision;
+      const placeholders: ReturnType<typeof jsonEvent>[] = [];
+      for (let r = from; r < to; r++)
+        placeholders.push(
+          jsonEvent({ id: uuidv5(`${stream}#${r}`, PLACEHOLDER_IDS), type: PLACEHOLDER_TYPE, data: {} }),
+        );
+      const expected = from === 0n ? 'no_stream' : from - 1n;
+      try {
+        await this.#tracked(() =>
+          this.#client.appendToStream(stream, placeholders, { expectedRevision: toEsdbExpected(expected) }),
+        );
+      } catch (err) {
+        throw this.#mapError(err, stream, expected);
+      }
+    }
+  }
+
+  /**
+   * Raises `$tb`, keeping the rest of the metadata; never lowers it (that would show truncated events
+   * again). The metadata is read and written as the raw `$$<stream>` event: the client's
+   * `getStreamMetadata` reports a log position as `metastreamRevision` (6.2.1), useless as an expected revision.
+   */
+  async #raiseTruncateBefore(stream: string, revision: bigint): Promise<void> {
+    const metastream = `$$${stream}`;
+    for (;;) {
+      let last: ResolvedEvent | undefined;
+      try {
+        await this.#tracked(async () => {
+          for await (const resolved of this.#client.readStream(metastream, {
+            direction: BACKWARDS,
+            fromRevision: END,
+            maxCount: 1,
+          }))
+            last = resolved;
+        });
+      } catch (err) {
+        if (!(err instanceof StreamNotFoundError)) throw this.#mapError(err, stream);
+      }
+      const data = last?.event?.isJson ? (last.event.data as Record<string, unknown>) : {};
+      const current = data['$tb'];
+      if (typeof current === 'number' && BigInt(current) >= revision) return;
+      try {
+        await this.#tracked(() =>
+          this.#client.appendToStream(
+            metastream,
+            jsonEvent({ type: '$metadata', data: { ...data, $tb: Number(revision) } }),
+            { expectedRevision: last?.event ? last.event.revision : NO_STREAM },
+          ),
+        );
+        return;
+      } catch (err) {
+        // The metadata changed meanwhile (another truncation): read it again.
+        if (!(err instanceof EsdbWrongExpectedVersionError)) throw this.#mapError(err, stream);
+      }
+    }
+  }
+
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     this.#mustBeOpen();
     const { after = 0n, maxCount } = checkReadAll(options);
@@ -352,7 +435,6 @@ export class EsdbEventStore implements EventStore {
     });
   }
 
-  /** Lets appends already issued finish, completes live subscriptions, then closes the connection. */
   /** Creates the group, starting at the end of the log, unless it exists (then its settings are kept). */
   async ensurePersistentGroup(name: string, settings: PersistentGroupSettings): Promise<'created' | 'exists'> {
     this.#mustBeOpen();
@@ -426,6 +508,7 @@ export class EsdbEventStore implements EventStore {
     });
   }
 
+  /** Lets appends already issued finish, completes live subscriptions, then closes the connection. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -495,7 +578,7 @@ export class EsdbEventStore implements EventStore {
   /** The port's view of a resolved event; undefined for EventStoreDB's own (`$`) streams and links. */
   #recordedOf(resolved: ResolvedEvent | AllStreamResolvedEvent): RecordedEvent | undefined {
     const event = resolved.event;
-    if (!event || event.streamId.startsWith('$')) return undefined;
+    if (!event || event.streamId.startsWith('$') || event.type === PLACEHOLDER_TYPE) return undefined;
     const position = event.position;
     if (position) this.#remember(position);
     return {
@@ -533,6 +616,12 @@ export class EsdbEventStore implements EventStore {
 }
 
 type ReadFrom = Position | typeof START | typeof END;
+
+/** What `startStreamAt` fills the revisions below the start with (truncated at once, never handed out). */
+const PLACEHOLDER_TYPE = 'KairosTruncatedPlaceholder';
+const PLACEHOLDER_IDS = 'b3c1f0de-5a7e-4f2b-8d6c-1e9a7b4c2d50';
+// Well under EventStoreDB's 1 MiB per append: a placeholder is a type, an id and `{}`.
+const PLACEHOLDERS_PER_APPEND = 2_000n;
 
 const samePosition = (a: ReadFrom, b: ReadFrom): boolean =>
   typeof a === 'object' && typeof b === 'object' ? a.commit === b.commit && a.prepare === b.prepare : a === b;

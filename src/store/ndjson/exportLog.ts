@@ -23,6 +23,11 @@ export type ExportResult = { events: number; head: bigint };
  * the log had when it started, so a node appending meanwhile still yields one consistent prefix of
  * the log. Waits for `out` to drain when it is full, so a slow pipe holds the reads back. Does not end
  * `out`.
+ *
+ * A truncated stream (retention) is exported from where its stream reads start, at its real revisions:
+ * EventStoreDB's `$all` still shows truncated events until a scavenge (some of them, after one), and
+ * those are left out, so every stream in the file is one run of consecutive revisions. (A truncation
+ * while the export runs can still make a stream jump ahead; the import keeps it from the jump.)
  */
 export const exportLog = async (
   store: EventStore,
@@ -38,16 +43,23 @@ export const exportLog = async (
   out.on('error', onError);
   try {
     const head = await store.headPosition();
+    const starts = new StreamStarts(store);
     let after = 0n;
     let events = 0;
     while (after < head) {
       if (failed) throw failed;
       const page = (await store.readAll({ after, maxCount: pageSize })).filter((e) => e.position <= head);
       if (page.length === 0) break;
+      await starts.learn(page);
       let text = '';
-      for (const e of page) text += `${JSON.stringify(logLineOf(e))}\n`;
+      let written = 0;
+      for (const e of page) {
+        if (!starts.keeps(e)) continue;
+        text += `${JSON.stringify(logLineOf(e))}\n`;
+        written++;
+      }
       if (!out.write(text)) await drained(out);
-      events += page.length;
+      events += written;
       after = (page[page.length - 1] as RecordedEvent).position;
       options.onProgress?.({ events, position: after, head });
     }
@@ -57,6 +69,26 @@ export const exportLog = async (
     out.off('error', onError);
   }
 };
+
+/** Where each stream's reads start (its first revision not truncated), asked once per stream. */
+class StreamStarts {
+  readonly #first = new Map<string, bigint | null>();
+  constructor(private readonly store: EventStore) {}
+
+  /** Looks up the streams of a page not seen before, together. */
+  async learn(page: readonly RecordedEvent[]): Promise<void> {
+    const unknown = [...new Set(page.map((e) => e.stream))].filter((stream) => !this.#first.has(stream));
+    const firsts = await Promise.all(
+      unknown.map(async (stream) => (await this.store.readStream(stream, { maxCount: 1 }))[0]?.revision ?? null),
+    );
+    unknown.forEach((stream, i) => this.#first.set(stream, firsts[i] as bigint | null));
+  }
+
+  keeps(e: RecordedEvent): boolean {
+    const first = this.#first.get(e.stream);
+    return first !== undefined && first !== null && e.revision >= first;
+  }
+}
 
 const drained = (out: Writable): Promise<void> =>
   new Promise((resolve, reject) => {

@@ -28,6 +28,11 @@ export type ImportResult = {
   written: number;
   /** Events that were already in the target (same id at the same revision): a repeated import. */
   skipped: number;
+  /**
+   * Events not imported because their stream jumps ahead later in the file: the source truncated it
+   * (retention) while it was being exported, so they are older than what the stream keeps.
+   */
+  dropped: number;
 };
 
 // One append stays well under EventStoreDB's default maximum append size (1 MiB), measured on the
@@ -42,6 +47,10 @@ type Batch = { stream: string; first: number; events: EventData[]; lines: number
  * Imports an NDJSON export (see logLine.ts) into `store`, keeping each event's id, stream and revision:
  * each event is appended at its original revision (expected revision = revision − 1). First the whole
  * file is checked (every line valid, each stream's revisions consecutive), so a bad file writes nothing.
+ * A truncated stream (retention) starts in the file after revision 0: the target stream is started at
+ * that revision (`startStreamAt`), so it ends with the same revisions and reads start where they did.
+ * A stream may also jump ahead in the file (truncated while it was exported): it is imported from its
+ * last jump, and the lines before it are counted as `dropped`.
  * Then it is appended in chunks: within a chunk each stream's events go in one append per batch, many
  * streams per `appendBatch` call and several calls in flight; the next chunk starts when the previous
  * one is stored, so each stream's order is exact, while the order between streams is kept only chunk
@@ -57,11 +66,11 @@ export const importLog = async (
   file: string,
   options: ImportOptions = {},
 ): Promise<ImportResult> => {
-  const { events, streams } = await checkFile(file, options.onProgress);
+  const { events, streams, starts, dropped } = await checkFile(file, options.onProgress);
   const headBefore = await store.headPosition();
-  const importer = new ChunkImporter(store, headBefore, events, options);
+  const importer = new ChunkImporter(store, headBefore, events - dropped, starts, options);
   await importer.run(file, options.chunkSize ?? 20_000);
-  return { events, streams, written: importer.written, skipped: importer.skipped };
+  return { events, streams, written: importer.written, skipped: importer.skipped, dropped };
 };
 
 const lines = async function* (
@@ -85,14 +94,26 @@ const lines = async function* (
   }
 };
 
-/** Pass 1: every line valid, each stream's revisions consecutive in file order. */
+/**
+ * A stream's lines so far: the current run of consecutive revisions starts at `start`. A run that does
+ * not start at revision 0 is legitimate only where retention truncated the stream, which it does only
+ * before a `TaskStateCaptured`: `unproven` is the refusal to raise unless the run holds one.
+ */
+type Run = { revision: number; line: number; start: number; lines: number; unproven: LogLineError | null };
+
+/**
+ * Pass 1: every line valid, each stream's revisions consecutive in file order, except for a start
+ * after 0 or a jump ahead where retention truncated the stream. `starts`: where each stream that does
+ * not start at 0 is imported from (after its last jump).
+ */
 const checkFile = async (
   file: string,
   onProgress: ImportOptions['onProgress'],
-): Promise<{ events: number; streams: number }> => {
+): Promise<{ events: number; streams: number; starts: Map<string, number>; dropped: number }> => {
   const total = statSync(file).size;
-  const last = new Map<string, { revision: number; line: number }>();
+  const runs = new Map<string, Run>();
   let events = 0;
+  let dropped = 0;
   let reported = 0;
   const onBytes = (done: number): void => {
     // Reported per 64 KiB read (the reader's chunk), not per line.
@@ -102,19 +123,46 @@ const checkFile = async (
   };
   for await (const { text, line } of lines(file, onProgress && onBytes)) {
     const e = parseLogLine(text, line);
-    const previous = last.get(e.stream);
-    if (previous !== undefined && e.revision !== previous.revision + 1) {
-      throw new LogLineError(line, [
+    const previous = runs.get(e.stream);
+    const expected = previous === undefined ? 0 : previous.revision + 1;
+    const notExpected = (): LogLineError =>
+      new LogLineError(line, [
         {
           path: 'revision',
-          message: `must be ${previous.revision + 1}: the previous event of stream '${e.stream}' (line ${previous.line}) is at revision ${previous.revision}`,
+          message:
+            previous === undefined
+              ? `must be 0: stream '${e.stream}' starts here, and a stream starts later only where retention truncated it, before a TaskStateCaptured`
+              : `must be ${expected}: the previous event of stream '${e.stream}' (line ${previous.line}) is at revision ${previous.revision}` +
+                (e.revision > expected
+                  ? ' (a jump ahead is only where retention truncated it, before a TaskStateCaptured)'
+                  : ''),
         },
       ]);
-    }
-    last.set(e.stream, { revision: e.revision, line });
+    if (previous !== undefined && e.revision < expected) throw notExpected();
     events++;
+    let run: Run;
+    if (e.revision === expected && previous !== undefined) {
+      run = { ...previous, revision: e.revision, line, lines: previous.lines + 1 };
+    } else {
+      // A new run: the stream's first line, or a jump ahead (truncated during the export).
+      dropped += previous?.lines ?? 0;
+      run = {
+        revision: e.revision,
+        line,
+        start: e.revision,
+        lines: 1,
+        unproven: e.revision > 0 ? notExpected() : null,
+      };
+    }
+    if (e.type === 'TaskStateCaptured') run.unproven = null;
+    runs.set(e.stream, run);
   }
-  return { events, streams: last.size };
+  const starts = new Map<string, number>();
+  for (const [stream, run] of runs) {
+    if (run.unproven) throw run.unproven;
+    if (run.start > 0) starts.set(stream, run.start);
+  }
+  return { events, streams: runs.size, starts, dropped };
 };
 
 /** Pass 2: chunk by chunk, each written while the next is read. */
@@ -127,6 +175,8 @@ class ChunkImporter {
     private readonly store: EventStore,
     private readonly headBefore: bigint,
     private readonly total: number,
+    /** Where a stream is imported from, when not from revision 0. */
+    private readonly starts: ReadonlyMap<string, number>,
     private readonly options: ImportOptions,
   ) {}
 
@@ -153,6 +203,7 @@ class ChunkImporter {
   }
 
   private add(chunk: Map<string, Batch[]>, e: ParsedLogLine, line: number, bytes: number): void {
+    if (e.revision < (this.starts.get(e.stream) ?? 0)) return;
     let batches = chunk.get(e.stream);
     if (batches === undefined) chunk.set(e.stream, (batches = []));
     let batch = batches[batches.length - 1];
@@ -205,6 +256,7 @@ class ChunkImporter {
 
   private async send(call: readonly Batch[]): Promise<void> {
     try {
+      await Promise.all(call.map((b) => this.startStream(b)));
       const appends = call.map((b): StreamAppend => ({
         stream: b.stream,
         events: b.events,
@@ -222,6 +274,14 @@ class ChunkImporter {
     } catch (e) {
       this.failure ??= e as Error;
     }
+  }
+
+  /** Before the first batch of a stream the file starts after revision 0: a stream in the target that starts there too. */
+  private async startStream(batch: Batch): Promise<void> {
+    if (batch.first === 0 || batch.first !== this.starts.get(batch.stream)) return;
+    // Already there (a repeated import): its appends decide, as for any other stream.
+    if ((await this.store.streamRevision(batch.stream)) !== undefined) return;
+    await this.store.startStreamAt(batch.stream, BigInt(batch.first));
   }
 
   /** A batch the store refused as a whole: skip the events already there, fail on a different one, append the rest. */

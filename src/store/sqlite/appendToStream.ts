@@ -32,6 +32,18 @@ export const appendWriter = (
     st.upsertStream(append.stream, revision - 1n, position);
     return { nextExpectedRevision: revision - 1n, position };
   };
+  /** The truncation (or start) an empty append carries, once decided. */
+  const truncate = (append: PreparedAppend, result: AppendResult): AppendResult => {
+    const before = append.truncateBefore;
+    if (before === undefined) return result;
+    if (result.nextExpectedRevision >= 0n) {
+      st.deleteBefore(append.stream, before);
+      return result;
+    }
+    // No such stream: it starts empty, so its first event lands at `before`. Position 0n: no event yet.
+    st.upsertStream(append.stream, before - 1n, 0n);
+    return { nextExpectedRevision: before - 1n, position: 0n };
+  };
   // Called inside the write transaction, so better-sqlite3 makes it a SAVEPOINT: undoing it undoes
   // that append alone.
   const insertIsolated = db.transaction(insertAll);
@@ -49,7 +61,8 @@ export const appendWriter = (
         st.streamHead(append.stream),
         append.events.map((e) => st.storedId(e.id)),
       );
-      if (decision.kind !== 'write') return decision.kind === 'fail' ? decision.error : decision.result;
+      if (decision.kind === 'fail') return decision.error;
+      if (decision.kind === 'done') return truncate(append, decision.result);
       written[i] = true;
       if (!isolate) return insertAll(append, decision.firstRevision, time, rows);
       const mark = rows.length;

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Observable } from 'rxjs';
-import { IllegalStateError, ValidationError } from '../../../domain/errors/index.js';
+import { IllegalStateError, NotFoundError, ValidationError } from '../../../domain/errors/index.js';
 import {
   checkReadAll,
   checkReadStream,
@@ -10,7 +10,9 @@ import {
   matchesPrefixes,
   prepareAppend,
   prepareBatchEntry,
+  prepareTruncation,
   recordedEventOf,
+  truncationPastEnd,
   type PreparedAppend,
 } from '../appendRules.js';
 import type {
@@ -229,6 +231,28 @@ export class SqliteEventStore implements EventStore {
     );
   }
 
+  /** Deletes the events in the write path (one transaction shared with the appends queued with it). */
+  async truncateBefore(stream: string, revision: bigint): Promise<void> {
+    this.assertAccepting();
+    const prepared = prepareTruncation(stream, revision, 'truncate');
+    // The last revision only grows, so a check outside the write transaction cannot be overtaken.
+    const head = await this.read(() => this.st.streamHead(stream));
+    if (head === undefined) throw new NotFoundError('stream', stream);
+    if (revision > head.revision) throw truncationPastEnd(stream, revision, head.revision);
+    await this.submitOne(prepared);
+  }
+
+  async startStreamAt(stream: string, revision: bigint): Promise<void> {
+    this.assertAccepting();
+    await this.submitOne(prepareTruncation(stream, revision, 'start'));
+  }
+
+  private async submitOne(prepared: PreparedAppend): Promise<AppendResult> {
+    const [outcome] = await this.groupCommit.submit([prepared]);
+    if (outcome instanceof Error) throw outcome;
+    return outcome as AppendResult;
+  }
+
   /** Commits what is queued, completes every subscription, then closes the file. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -244,16 +268,19 @@ export class SqliteEventStore implements EventStore {
   }
 
   private commit(appends: readonly PreparedAppend[]): Outcome[] | Promise<Outcome[]> {
-    if (!(this.writer instanceof ThreadWriter)) return this.committed(this.writer(appends));
+    // A truncation may delete rows the live subscribers' cache of the last batch still holds.
+    const truncates = appends.some((a) => a.truncateBefore !== undefined);
+    if (!(this.writer instanceof ThreadWriter)) return this.committed(this.writer(appends), truncates);
     // The clock is read here, as the transaction starts: the thread cannot call an injected clock.
-    return this.writer.write(appends, this.options.now()).then((written) => this.committed(written));
+    return this.writer.write(appends, this.options.now()).then((written) => this.committed(written, truncates));
   }
 
-  private committed({ outcomes, before, rows }: Written): Outcome[] {
+  private committed({ outcomes, before, rows }: Written, truncates: boolean): Outcome[] {
     this.transactions++;
     this.eventsWritten += rows.length;
     const last = rows.length > 0 ? (rows[rows.length - 1] as EventRow).position : before;
-    if (rows.length > 0) this.recent = { after: before, last, rows };
+    if (truncates) this.recent = undefined;
+    else if (rows.length > 0) this.recent = { after: before, last, rows };
     // `before` may also reveal other processes' commits that polling has not seen yet.
     if (last > this.knownHead) {
       this.knownHead = last;

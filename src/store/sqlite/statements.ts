@@ -32,6 +32,7 @@ export const prepareStatements = (db: Database.Database) => {
   const upsertStream = db.prepare<[string, bigint, bigint]>(
     'INSERT INTO streams (stream, revision, position) VALUES (?, ?, ?) ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, position = excluded.position',
   );
+  const deleteBefore = db.prepare<[string, bigint]>('DELETE FROM events WHERE stream = ? AND revision < ?');
   const readForwards = db.prepare<[string, bigint, number], EventRow>(
     `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`,
   );
@@ -61,6 +62,8 @@ export const prepareStatements = (db: Database.Database) => {
     ): bigint => BigInt(insertEvent.run(id, stream, revision, type, data, metadata, time).lastInsertRowid),
     upsertStream: (stream: string, revision: bigint, position: bigint): void =>
       void upsertStream.run(stream, revision, position),
+    /** Deletes the stream's events before `revision` (retention); its head in `streams` stays. */
+    deleteBefore: (stream: string, revision: bigint): void => void deleteBefore.run(stream, revision),
     readForwards: (stream: string, from: bigint, limit: number): EventRow[] => readForwards.all(stream, from, limit),
     readBackwards: (stream: string, from: bigint, limit: number): EventRow[] => readBackwards.all(stream, from, limit),
     readAll: (after: bigint, limit: number): EventRow[] => readAll.all(after, limit),

@@ -23,7 +23,7 @@ import type { EventRow } from './statements.js';
 /** What the writer thread needs to open its own connection to the file. */
 export type WriterInit = { file: string; synchronous: Synchronous; busyTimeoutMs: number };
 
-/** Per append: `stream, expectedRevision, eventCount`, then per event `id, type, data, metadata`. */
+/** Per append: `stream, expectedRevision, truncateBefore (or null), eventCount`, then per event `id, type, data, metadata`. */
 export type EncodedAppends = (string | number | bigint | null)[];
 
 export type WriterRequest = { kind: 'commit'; seq: number; time: number; appends: EncodedAppends } | { kind: 'close' };
@@ -65,7 +65,7 @@ export type WriterReply =
 export const encodeAppends = (appends: readonly PreparedAppend[]): EncodedAppends => {
   const flat: EncodedAppends = [];
   for (const a of appends) {
-    flat.push(a.stream, a.expectedRevision, a.events.length);
+    flat.push(a.stream, a.expectedRevision, a.truncateBefore ?? null, a.events.length);
     for (const e of a.events) flat.push(e.id, e.type, e.data, e.metadata);
   }
   return flat;
@@ -77,6 +77,7 @@ export const decodeAppends = (flat: EncodedAppends): PreparedAppend[] => {
   while (at < flat.length) {
     const stream = flat[at++] as string;
     const expectedRevision = flat[at++] as ExpectedRevision;
+    const truncateBefore = flat[at++] as bigint | null;
     const count = flat[at++] as number;
     const events: PreparedEvent[] = new Array<PreparedEvent>(count);
     for (let i = 0; i < count; i++) {
@@ -88,7 +89,7 @@ export const decodeAppends = (flat: EncodedAppends): PreparedAppend[] => {
       };
       at += 4;
     }
-    appends.push({ stream, events, expectedRevision });
+    appends.push({ stream, events, expectedRevision, ...(truncateBefore === null ? {} : { truncateBefore }) });
   }
   return appends;
 };

@@ -12,6 +12,7 @@ import type {
   OrphanedLease,
 } from '../../../src/coordination/coordinator.js';
 import { SchedulerNode } from '../../../src/node/schedulerNode.js';
+import type { RetentionOptions } from '../../../src/node/taskRetention.js';
 import type { EventStore, RecordedEvent } from '../../../src/store/eventStore.js';
 import type { FireDelivery, FireOutcome, Target } from '../../../src/targets/dispatcher.js';
 
@@ -103,6 +104,7 @@ export const startNode = async (options: {
   epoch?: number;
   autoSucceed?: boolean;
   recoveryPageSize?: number;
+  retention?: RetentionOptions;
 }) => {
   const target = new RecordingTarget();
   const node = new SchedulerNode({
@@ -111,6 +113,7 @@ export const startNode = async (options: {
     clock: options.clock,
     target,
     ...(options.recoveryPageSize ? { recoveryPageSize: options.recoveryPageSize } : {}),
+    ...(options.retention ? { retention: options.retention } : {}),
     // Targets here answer on the simulated clock, which nobody advances during a stop.
     drainTimeoutMs: 0,
     coordinator: ({ maxEpoch }) => new FixedLeaseCoordinator(options.nodeId ?? 'n1', options.epoch ?? maxEpoch + 1),
