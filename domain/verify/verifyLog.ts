@@ -44,7 +44,15 @@ export type VerifyReport = {
 };
 
 /** `whole`: every event of the stream so far was seen, so `state` is what a node folds. */
-type Followed = { state: TaskState; ticks: Set<number>; revision: number; whole: boolean };
+type Followed = {
+  state: TaskState;
+  ticks: Set<number>;
+  revision: number;
+  /** Every event since the stream's start or its last capture was seen: the folded state is exact. */
+  whole: boolean;
+  /** Part of the stream was truncated: `ticks` misses the fires before the cut. */
+  truncated: boolean;
+};
 
 const isScheduledFire = (e: TaskEvent): e is Extract<TaskEvent, { type: 'TaskFired' }> =>
   e.type === 'TaskFired' && e.data.attempt === 1 && (e.data.trigger === 'schedule' || e.data.trigger === 'catch-up');
@@ -80,6 +88,10 @@ export class LogVerifier {
       if (isScheduledFire(event)) {
         const tick = toMillis(event.data.scheduledAt);
         if (task.ticks.has(tick)) flag(ViolationKind.duplicateFire, `tick ${event.data.scheduledAt} fired twice`);
+        // Fires cut away are not in `ticks`, but a known state's cursor covers them: every tick is
+        // decided strictly after the cursor, so one at or before it was handled already.
+        else if (task.truncated && s.spec !== null && tick <= s.cursor)
+          flag(ViolationKind.duplicateFire, `tick ${event.data.scheduledAt} fired again, after it was handled`);
         task.ticks.add(tick);
         this.#checkGap(task, tick - 1, flag);
       }
@@ -103,7 +115,8 @@ export class LogVerifier {
   /** An event that could not be read as a task event: reported, and its stream goes on without it. */
   addUndecodable(taskId: string, revision: number, problem: string): void {
     this.#events++;
-    this.#follow(taskId, revision);
+    // The state folded past it is no longer exact: a capture after it cannot be checked against it.
+    this.#follow(taskId, revision).whole = false;
     this.#violations.push({ kind: ViolationKind.undecodable, taskId, revision, message: problem });
   }
 
@@ -111,12 +124,13 @@ export class LogVerifier {
   #follow(taskId: string, revision: number): Followed {
     let task = this.#tasks.get(taskId);
     if (!task) {
-      task = { state: initialTaskState(taskId), ticks: new Set(), revision: -1, whole: true };
+      task = { state: initialTaskState(taskId), ticks: new Set(), revision: -1, whole: true, truncated: false };
       this.#tasks.set(taskId, task);
     }
     if (revision !== task.revision + 1) {
       task.state = initialTaskState(taskId);
       task.whole = false;
+      task.truncated = true;
     }
     task.revision = revision;
     return task;

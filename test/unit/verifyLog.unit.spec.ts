@@ -166,6 +166,11 @@ describe('LogVerifier on truncated streams (retention)', () => {
     const { events, capture } = captured();
     const twice = [...events, fired(T0 + 10 * S, 100)];
     expect(verifyFrom(twice, range(capture - 2, twice.length)).counts[ViolationKind.duplicateFire]).toBe(1);
+    // Fired again after the cut took its first fire away: the captured cursor still knows the tick was handled.
+    const again = [...events, fired(T0 + 3 * S, 100)];
+    expect(verifyFrom(again, range(capture, again.length)).violations).toMatchObject([
+      { kind: ViolationKind.duplicateFire, revision: again.length - 1 },
+    ]);
     const lost = [...events, fired(T0 + 14 * S, 100)];
     expect(verifyFrom(lost, range(capture, lost.length)).counts[ViolationKind.lostTicks]).toBe(1);
   });
