@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { taskStreamOf } from '../../domain/task/events.js';
 import { SimulatedClock } from '../../src/clock/simulatedClock.js';
 import { EsdbEventStore } from '../../src/store/esdb/esdbEventStore.js';
 import type { EventStore, RecordedEvent } from '../../src/store/eventStore.js';
+import { InMemoryEventStore } from '../../src/store/inMemoryEventStore.js';
 import { exportLog } from '../../src/store/ndjson/exportLog.js';
 import { importLog } from '../../src/store/ndjson/importLog.js';
 import { LogLineError, type LogLine } from '../../src/store/ndjson/logLine.js';
@@ -25,6 +27,8 @@ import { run, specOf, startNode } from '../unit/support/nodeHarness.js';
 const T0 = Date.UTC(2026, 4, 1, 8, 0, 0);
 const S = 1_000;
 const actor = { actor: 'user:ops' };
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
 const readWholeLog = async (store: EventStore): Promise<RecordedEvent[]> => {
   const all: RecordedEvent[] = [];
@@ -151,6 +155,34 @@ describe('export and import of truncated streams', () => {
     const again = linesOf(await exportTo(target, 'from-esdb.ndjson'));
     const identity = (l: LogLine) => `${l.stream}@${l.revision} ${l.id}`;
     expect(again.map(identity).sort()).toEqual(linesOf(file).map(identity).sort());
+  });
+
+  it('completes a stream truncated while the export runs, up to the capture written after its head', async () => {
+    for (const cut of [10n, 5n]) {
+      const store = new InMemoryEventStore();
+      const stream = taskStreamOf('cut');
+      await store.appendToStream(
+        stream,
+        Array.from({ length: 10 }, (_, i) => ({ id: randomUUID(), type: 'TaskFired', data: { n: i } })),
+      );
+      // Retention runs right after the export read the head: its capture lies past it, its cut before it.
+      const racing: EventStore = Object.assign(Object.create(store) as EventStore, {
+        headPosition: async () => {
+          const head = await store.headPosition();
+          racing.headPosition = () => store.headPosition();
+          await store.appendToStream(stream, [{ id: randomUUID(), type: 'TaskStateCaptured', data: {} }], {
+            expectedRevision: 9n,
+          });
+          await store.truncateBefore(stream, cut);
+          return head;
+        },
+      });
+      const file = await exportTo(racing, `racing-${cut}.ndjson`);
+      expect(linesOf(file).map((l) => l.revision)).toEqual(range(Number(cut), 11));
+      const target = new InMemoryEventStore();
+      await importLog(target, file);
+      expect((await target.readStream(stream)).map((e) => e.revision)).toEqual(range(Number(cut), 11).map(BigInt));
+    }
   });
 
   it('imports a stream that jumps ahead (truncated during the export) from the jump', async () => {

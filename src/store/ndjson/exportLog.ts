@@ -26,8 +26,10 @@ export type ExportResult = { events: number; head: bigint };
  *
  * A truncated stream (retention) is exported from where its stream reads start, at its real revisions:
  * EventStoreDB's `$all` still shows truncated events until a scavenge (some of them, after one), and
- * those are left out, so every stream in the file is one run of consecutive revisions. (A truncation
- * while the export runs can still make a stream jump ahead; the import keeps it from the jump.)
+ * those are left out, so every stream in the file is one run of consecutive revisions. A truncation
+ * while the export runs can make a stream jump ahead, or take its events up to the head away altogether,
+ * with the capture that preceded it written after the head: such streams are completed at the end, up to
+ * that capture, so the file holds every task and the import can prove each jump.
  */
 export const exportLog = async (
   store: EventStore,
@@ -44,24 +46,43 @@ export const exportLog = async (
   try {
     const head = await store.headPosition();
     const starts = new StreamStarts(store);
+    const runs = new Runs();
     let after = 0n;
     let events = 0;
+    const write = async (lines: readonly RecordedEvent[]): Promise<void> => {
+      let text = '';
+      for (const e of lines) {
+        text += `${JSON.stringify(logLineOf(e))}\n`;
+        runs.add(e);
+      }
+      if (!out.write(text)) await drained(out);
+      events += lines.length;
+    };
     while (after < head) {
       if (failed) throw failed;
       const page = (await store.readAll({ after, maxCount: pageSize })).filter((e) => e.position <= head);
       if (page.length === 0) break;
       await starts.learn(page);
-      let text = '';
-      let written = 0;
-      for (const e of page) {
-        if (!starts.keeps(e)) continue;
-        text += `${JSON.stringify(logLineOf(e))}\n`;
-        written++;
-      }
-      if (!out.write(text)) await drained(out);
-      events += written;
+      await write(page.filter((e) => starts.keeps(e)));
       after = (page[page.length - 1] as RecordedEvent).position;
       options.onProgress?.({ events, position: after, head });
+    }
+    // Captures written after the head by truncations that ran meanwhile: complete each stream they cut.
+    const tail = await store.headPosition();
+    for (let from = head; from < tail;) {
+      const page = (await store.readAll({ after: from, maxCount: pageSize })).filter((e) => e.position <= tail);
+      if (page.length === 0) break;
+      for (const capture of page) {
+        if (capture.type !== CAPTURE || !runs.needsCapture(capture.stream)) continue;
+        const next = runs.next(capture.stream);
+        const rest = await store.readStream(capture.stream, {
+          ...(next === undefined ? {} : { fromRevision: next }),
+          maxCount: Number(capture.revision - (next ?? 0n)) + 1,
+        });
+        if (failed) throw failed;
+        await write(rest.filter((e) => e.revision <= capture.revision && (next === undefined || e.revision >= next)));
+      }
+      from = (page[page.length - 1] as RecordedEvent).position;
     }
     if (failed) throw failed;
     return { events, head };
@@ -69,6 +90,32 @@ export const exportLog = async (
     out.off('error', onError);
   }
 };
+
+/** The event a truncation leaves before its cut (domain/task/capture.ts): what proves a jump. */
+const CAPTURE = 'TaskStateCaptured';
+
+/** Per stream written: the next revision it expects, and whether a start or jump still wants a capture. */
+class Runs {
+  readonly #runs = new Map<string, { next: bigint; unproven: boolean }>();
+
+  add(e: RecordedEvent): void {
+    const run = this.#runs.get(e.stream);
+    const jumped = run === undefined ? e.revision > 0n : e.revision !== run.next;
+    this.#runs.set(e.stream, {
+      next: e.revision + 1n,
+      unproven: e.type === CAPTURE ? false : jumped || (run?.unproven ?? false),
+    });
+  }
+
+  /** Never written (its events were all cut), or written from a start or jump no capture followed. */
+  needsCapture(stream: string): boolean {
+    return this.#runs.get(stream)?.unproven ?? true;
+  }
+
+  next(stream: string): bigint | undefined {
+    return this.#runs.get(stream)?.next;
+  }
+}
 
 /** Where each stream's reads start (its first revision not truncated), asked once per stream. */
 class StreamStarts {
