@@ -32,6 +32,11 @@ export type TaskRetentionDeps = {
 
 /** Events read per page when a stream is looked at. */
 const PAGE = 1_000;
+/**
+ * Revisions dropped per truncation step. The first look at a long stream may drop millions of events;
+ * in one go that would be one long write transaction (SQLite) holding every fire of the node back.
+ */
+const TRUNCATE_STEP = 10_000n;
 
 /**
  * Retention on a node (docs/operations.md, "Retention"): when a stream the node holds has grown by
@@ -95,7 +100,9 @@ export class TaskRetention {
     // A capture holds the history before it, so the history folds from the last one on.
     const historyFrom = BigInt(Math.max(record.lastCapture, 0));
     const history = emptyTaskHistory();
+    let start: bigint | undefined;
     const scanned = await this.#read(stream, 0n, head, (revision, event, metadata) => {
+      start ??= revision;
       if (revision >= historyFrom) foldTaskHistory(history, event, Number(revision), metadata);
       return scan.add(Number(revision), event);
     });
@@ -106,7 +113,10 @@ export class TaskRetention {
       return true;
     });
     if (!(await this.#deps.capture(taskId, head, history))) return;
-    await store.truncateBefore(stream, BigInt(cut));
+    const end = BigInt(cut);
+    // The truncation point only moves forward, so stopping between steps leaves a valid stream.
+    for (let to = (start ?? end) + TRUNCATE_STEP; to < end; to += TRUNCATE_STEP) await store.truncateBefore(stream, to);
+    await store.truncateBefore(stream, end);
     this.#deps.logger.debug({ taskId, before: cut, capture: String(head + 1n) }, 'task stream truncated');
   }
 
