@@ -185,6 +185,21 @@ describe('export and import of truncated streams', () => {
     }
   });
 
+  it('imports again harmlessly after retention truncated the target since the first import', async () => {
+    const origin = new InMemoryEventStore();
+    const stream = taskStreamOf('again');
+    await origin.appendToStream(
+      stream,
+      Array.from({ length: 10 }, (_, i) => ({ id: randomUUID(), type: 'TaskFired', data: { n: i } })),
+    );
+    const file = await exportTo(origin, 'again.ndjson');
+    const target = new InMemoryEventStore();
+    expect(await importLog(target, file)).toMatchObject({ written: 10 });
+    await target.truncateBefore(stream, 6n);
+    expect(await importLog(target, file)).toMatchObject({ written: 0 });
+    expect((await target.readStream(stream)).map((e) => e.revision)).toEqual(range(6, 10).map(BigInt));
+  });
+
   it('imports a stream that jumps ahead (truncated during the export) from the jump', async () => {
     const older = linesOf(await exportTo(source, 'older.ndjson'));
     const { node } = await startNode({

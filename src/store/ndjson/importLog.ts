@@ -287,22 +287,29 @@ class ChunkImporter {
   /** A batch the store refused as a whole: skip the events already there, fail on a different one, append the rest. */
   private async reconcile(batch: Batch): Promise<void> {
     const { stream, first, events, lines } = batch;
+    const last = await this.store.streamRevision(stream);
     const stored = await this.store.readStream(stream, { fromRevision: BigInt(first), maxCount: events.length });
-    stored.forEach((s, i) => {
-      const id = (events[i] as EventData).id;
-      if (s.id !== id.toLowerCase()) throw new ImportConflictError(stream, first + i, lines[i] as number, id, s.id);
-    });
-    this.count(stored.length, false);
-    const rest = events.slice(stored.length);
+    const storedAt = new Map(stored.map((s) => [Number(s.revision), s.id]));
+    let present = 0;
+    while (present < events.length && last !== undefined && first + present <= Number(last)) {
+      const id = (events[present] as EventData).id;
+      const there = storedAt.get(first + present);
+      // Absent below the stream's end: retention truncated it in the target since it was imported.
+      if (there !== undefined && there !== id.toLowerCase())
+        throw new ImportConflictError(stream, first + present, lines[present] as number, id, there);
+      present++;
+    }
+    this.count(present, false);
+    const rest = events.slice(present);
     if (rest.length === 0) return;
-    const from = first + stored.length;
+    const from = first + present;
     try {
       await this.store.appendToStream(stream, rest, { expectedRevision: expectedBefore(from) });
     } catch (e) {
       throw new KairosError(
         isKairosError(e) ? e.code : ErrorCode.internal,
-        `cannot import stream '${stream}' from revision ${from} (line ${lines[stored.length]}): ${(e as Error).message}`,
-        { stream, revision: from, line: lines[stored.length] as number },
+        `cannot import stream '${stream}' from revision ${from} (line ${lines[present]}): ${(e as Error).message}`,
+        { stream, revision: from, line: lines[present] as number },
         { cause: e },
       );
     }
