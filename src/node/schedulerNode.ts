@@ -167,6 +167,10 @@ export class SchedulerNode {
     const started = this.#clock.now();
     const head = await this.#store.headPosition();
     await lastValueFrom(this.#replay$(head), { defaultValue: undefined });
+    // A truncation by another process while the log was replayed leaves its capture past `head`: the
+    // streams it cut have no state yet (absent at a revision), so they are read now, before anything acts.
+    const cut = [...this.#records.values()].filter((r) => r.revision >= 0n && r.state.status === 'absent');
+    for (const record of cut) await this.#catchUp(record);
     this.#log.info(
       { tasks: this.#records.size, position: String(this.#position), ms: this.#clock.now() - started },
       'log replayed',
