@@ -51,10 +51,11 @@ describe('a node joining under load', () => {
     expect(lateFires(fires, joiningAt), context).toEqual([]);
     expect(log.types.get('TaskMisfired') ?? 0).toBe(0);
     expect(taken.length, context).toBeGreaterThan(0);
-    // The joiner takes about its share; the leader's balancing may move a few more (tasks in slots the
-    // joiner won by rendezvous beyond its share go to whoever is short), never a reshuffle.
+    // The joiner takes about its share (a third, as the third node); the leader's balancing may move a
+    // few more (tasks in slots the joiner won by rendezvous beyond its share go to whoever is short),
+    // never a reshuffle. (A bound of a quarter plus four once failed here with 17 of 45 moved.)
     const movedElsewhere = tasks.filter((t) => after.get(t) !== joiner.nodeId && after.get(t) !== before.get(t));
-    expect(taken.length + movedElsewhere.length, context).toBeLessThanOrEqual(Math.ceil(tasks.length / 4) + 4);
+    expect(taken.length + movedElsewhere.length, context).toBeLessThanOrEqual(Math.ceil(tasks.length / 3) + 4);
     expect(movedElsewhere.length, context).toBeLessThanOrEqual(4);
 
     await expectVerifyClean(cluster, tasks.length);
