@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ValidationError, fieldIssuesOf } from '../../domain/errors/index.js';
 import { Duration } from '../../domain/time/duration.js';
+import { RetentionSpec } from '../../domain/task/spec.js';
 
 const PORT = 'must be a port number from 0 to 65535';
 const WEIGHT = 'must be a positive number up to 1000';
@@ -137,7 +138,7 @@ export const KairosOptions = z.strictObject({
   retention: z
     .strictObject({
       /** Drop fires older than this (e.g. `90d`). */
-      maxAge: Duration.refine((v) => v >= 1_000, 'must be at least 1s').optional(),
+      maxAge: RetentionSpec.shape.maxAge,
       /** Keep at most this many of each task's most recent fires. */
       maxFires: count().optional(),
       /** Events appended to a task stream between two looks at what it may drop. */
