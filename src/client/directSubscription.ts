@@ -151,7 +151,7 @@ export class DirectSubscription {
                 groupEvent(
                   'DirectGroupDeclared',
                   { group, topic: link.topic, consumer: consumerId, at: iso(clock.now()) },
-                  consumerId,
+                  `consumer:${consumerId}`,
                 ),
               ],
         );
