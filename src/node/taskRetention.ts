@@ -37,6 +37,8 @@ const PAGE = 1_000;
  * in one go that would be one long write transaction (SQLite) holding every fire of the node back.
  */
 const TRUNCATE_STEP = 10_000n;
+/** Captures tried at a moving head before a look gives up until the stream has grown again. */
+const CAPTURE_TRIES = 5;
 
 /**
  * Retention on a node (docs/operations.md, "Retention"): when a stream the node holds has grown by
@@ -112,12 +114,23 @@ export class TaskRetention {
       foldTaskHistory(history, event, Number(revision), metadata);
       return true;
     });
-    if (!(await this.#deps.capture(taskId, head, history))) return;
+    // A task appended to meanwhile (it fires often) would lose this race every time: fold what came
+    // since into the history and try at the new head; the cut, found earlier, stays before it.
+    let at = head;
+    for (let tries = 1; !(await this.#deps.capture(taskId, at, history)); tries++) {
+      const moved = this.#deps.held(taskId)?.revision;
+      if (moved === undefined || moved <= at || tries >= CAPTURE_TRIES) return;
+      await this.#read(stream, at + 1n, moved, (revision, event, metadata) => {
+        foldTaskHistory(history, event, Number(revision), metadata);
+        return true;
+      });
+      at = moved;
+    }
     const end = BigInt(cut);
     // The truncation point only moves forward, so stopping between steps leaves a valid stream.
     for (let to = (start ?? end) + TRUNCATE_STEP; to < end; to += TRUNCATE_STEP) await store.truncateBefore(stream, to);
     await store.truncateBefore(stream, end);
-    this.#deps.logger.debug({ taskId, before: cut, capture: String(head + 1n) }, 'task stream truncated');
+    this.#deps.logger.debug({ taskId, before: cut, capture: String(at + 1n) }, 'task stream truncated');
   }
 
   /**
