@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Subscription as RxSubscription } from 'rxjs';
 import {
   DIRECT_GROUPS_STREAM,
-  DirectGroupEvent,
+  type DirectGroupEvent,
   FirePublished,
   GroupName,
   TopicName,
+  directGroupEventsOf,
   directGroupsOf,
   firesStreamPattern,
   outcomesStreamOf,
@@ -145,7 +146,7 @@ export class DirectSubscription {
             createDenied = true;
           });
         await changeGroups(this.#store, (groups) =>
-          groups.get(link.topic)?.has(group)
+          groups.get(link.topic)?.includes(group)
             ? []
             : [
                 groupEvent(
@@ -382,7 +383,7 @@ export const retireDirectGroup = async (options: {
     const retired = await changeGroups(store, (groups, events) => {
       everDeclared = topicsEverDeclared(events, group.data);
       return (topics ?? everDeclared)
-        .filter((topic) => groups.get(topic)?.has(group.data))
+        .filter((topic) => groups.get(topic)?.includes(group.data))
         .map((topic) =>
           groupEvent('DirectGroupRetired', { group: group.data, topic, at: iso(Date.now()) }, options.actor ?? 'sdk'),
         );
@@ -398,10 +399,7 @@ export const retireDirectGroup = async (options: {
 
 const topicsEverDeclared = (events: readonly RecordedEvent[], group: string): string[] => {
   const topics = new Set<string>();
-  for (const { type, data } of events) {
-    const parsed = DirectGroupEvent.safeParse({ type, data });
-    if (parsed.success && parsed.data.data.group === group) topics.add(parsed.data.data.topic);
-  }
+  for (const { data } of directGroupEventsOf(events)) if (data.group === group) topics.add(data.topic);
   return [...topics];
 };
 

@@ -12,20 +12,24 @@ const WEIGHT = 'must be a positive number up to 1000';
 const SLOTS = 'must be a whole number from 1 to 65536';
 const COUNT = 'must be a whole number from 1 to 1000000000';
 
-/** A positive count, also as the digits an env var or a flag carries. */
-const count = () =>
+/**
+ * A whole number in [min, max], also as the digits an env var or a flag carries (`z.coerce` would read
+ * "" and " " as 0); every refusal says `message`.
+ */
+const wholeNumber = (min: number, max: number, message: string) =>
   z
     .union(
       [
         z.number(),
         z
           .string()
-          .regex(/^\s*\d+\s*$/, COUNT)
+          .regex(/^\s*\d+\s*$/, message)
           .transform(Number),
       ],
-      { error: COUNT },
+      { error: message },
     )
-    .pipe(z.number().int(COUNT).min(1, COUNT).max(1_000_000_000, COUNT));
+    .pipe(z.number().int(message).min(min, message).max(max, message));
+const count = () => wholeNumber(1, 1_000_000_000, COUNT);
 const LABELS_TEXT = /^\s*$|^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$/;
 
 const parseLabels = (text: string): Record<string, string> =>
@@ -45,20 +49,7 @@ const parseLabels = (text: string): Record<string, string> =>
  * merge; `compileConfig` returns every field filled in (options compiled once, at the boundary).
  */
 export const KairosOptions = z.strictObject({
-  // Env vars and flags are text: a port is digits (`z.coerce` would read "" and " " as port 0).
-  port: z
-    .union(
-      [
-        z.number(),
-        z
-          .string()
-          .regex(/^\s*\d+\s*$/, PORT)
-          .transform(Number),
-      ],
-      { error: PORT },
-    )
-    .pipe(z.number().int(PORT).min(0, PORT).max(65_535, PORT))
-    .default(8080),
+  port: wholeNumber(0, 65_535, PORT).default(8080),
   host: z.string().min(1).default('127.0.0.1'),
   /** This node's private directory (epoch file, default embedded log). */
   dataDir: z.string().min(1).default('./data'),
@@ -74,19 +65,7 @@ export const KairosOptions = z.strictObject({
   /** ZooKeeper session timeout: how long a silent node keeps its tasks. */
   zkSessionTimeout: Duration.default(5_000),
   /** Slots of a new cluster (fixed at its creation; a node whose setting differs from the cluster's refuses to start). */
-  zkSlotCount: z
-    .union(
-      [
-        z.number(),
-        z
-          .string()
-          .regex(/^\s*\d+\s*$/, SLOTS)
-          .transform(Number),
-      ],
-      { error: SLOTS },
-    )
-    .pipe(z.number().int(SLOTS).min(1, SLOTS).max(65_536, SLOTS))
-    .optional(),
+  zkSlotCount: wholeNumber(1, 65_536, SLOTS).optional(),
   /** Digest credentials `user:password`; Kairos' znodes are then readable and writable by that identity only. */
   zkAuth: z
     .string()

@@ -110,20 +110,19 @@ export class TaskRetention {
     });
     const cut = scan.cut(Number(head) + 1);
     if (cut === null) return;
-    await this.#read(stream, scanned > historyFrom ? scanned : historyFrom, head, (revision, event, metadata) => {
-      foldTaskHistory(history, event, Number(revision), metadata);
-      return true;
-    });
+    const foldHistory = (from: bigint, to: bigint): Promise<bigint> =>
+      this.#read(stream, from, to, (revision, event, metadata) => {
+        foldTaskHistory(history, event, Number(revision), metadata);
+        return true;
+      });
+    await foldHistory(scanned > historyFrom ? scanned : historyFrom, head);
     // A task appended to meanwhile (it fires often) would lose this race every time: fold what came
     // since into the history and try at the new head; the cut, found earlier, stays before it.
     let at = head;
     for (let tries = 1; !(await this.#deps.capture(taskId, at, history)); tries++) {
       const moved = this.#deps.held(taskId)?.revision;
       if (moved === undefined || moved <= at || tries >= CAPTURE_TRIES) return;
-      await this.#read(stream, at + 1n, moved, (revision, event, metadata) => {
-        foldTaskHistory(history, event, Number(revision), metadata);
-        return true;
-      });
+      await foldHistory(at + 1n, moved);
       at = moved;
     }
     const end = BigInt(cut);
