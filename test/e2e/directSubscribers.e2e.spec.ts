@@ -4,6 +4,7 @@ import { startConsumer, type ConsumerProcess } from './support/consumerProcess.j
 import {
   api,
   freePort,
+  outcomesOf,
   readLog,
   runCli,
   sleep,
@@ -104,10 +105,7 @@ describe('direct-mode subscribers against a node on EventStoreDB (stand-in)', ()
     await rescuer.waitFor((l) => l.event === 'handled' && l.fireId === fireId);
     await sleep(1_000);
 
-    const log = await readLog(node.url);
-    const outcomes = log.filter(
-      (e) => (e.type === 'TaskSucceeded' || e.type === 'TaskFailed') && e.data.fireId === fireId,
-    );
+    const outcomes = outcomesOf(await readLog(node.url), fireId);
     expect(outcomes).toHaveLength(1);
     expect(outcomes[0]).toMatchObject({
       type: 'TaskSucceeded',

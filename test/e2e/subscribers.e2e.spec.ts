@@ -1,6 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startConsumer, type ConsumerProcess } from './support/consumerProcess.js';
-import { api, freePort, readLog, sleep, startNodeProcess, tempDir, type NodeProcess } from './support/nodeProcess.js';
+import {
+  api,
+  freePort,
+  outcomesOf,
+  readLog,
+  sleep,
+  startNodeProcess,
+  tempDir,
+  type NodeProcess,
+} from './support/nodeProcess.js';
 
 /**
  * Acceptance (issue 2): business subscribers as separate OS processes against the real node. Two
@@ -89,10 +98,7 @@ describe('topic subscribers against a running node', () => {
     await rescuer.waitFor((l) => l.event === 'handled' && l.fireId === fireId);
     await sleep(300);
 
-    const log = await readLog(node.url);
-    const outcomes = log.filter(
-      (e) => (e.type === 'TaskSucceeded' || e.type === 'TaskFailed') && e.data.fireId === fireId,
-    );
+    const outcomes = outcomesOf(await readLog(node.url), fireId);
     expect(outcomes).toHaveLength(1);
     expect(outcomes[0]).toMatchObject({
       type: 'TaskSucceeded',

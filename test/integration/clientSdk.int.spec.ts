@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -9,22 +8,11 @@ import { SimulatedClock } from '../../src/clock/simulatedClock.js';
 import type { FireDelivery, FireOutcome } from '../../src/targets/dispatcher.js';
 import { TopicHub, type TopicHubOptions } from '../../src/targets/topic/topicHub.js';
 import { topicRoutes } from '../../src/targets/topic/topicRoutes.js';
+import { exportFireOf } from './support/fires.js';
 import { sleep, until } from './support/waiting.js';
 
-const fireOf = (payload: unknown, overrides: Partial<FireDelivery> = {}): FireDelivery => ({
-  taskId: 'nightly-export',
-  taskName: 'Nightly export',
-  fireId: randomUUID(),
-  attempt: 1,
-  trigger: 'schedule',
-  scheduledAt: '2026-03-01T02:00:00.000Z',
-  firedAt: '2026-03-01T02:00:00.002Z',
-  deadline: Date.now() + 30_000,
-  payload,
-  target: { topic: 'exports' },
-  node: 'node-1',
-  ...overrides,
-});
+const fireOf = (payload: unknown, overrides: Partial<FireDelivery> = {}): FireDelivery =>
+  exportFireOf({ payload, ...overrides });
 
 type Node = { app: FastifyInstance; hub: TopicHub; outcomes: FireOutcome[]; url: string };
 

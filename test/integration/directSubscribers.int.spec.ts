@@ -5,26 +5,12 @@ import { isValidationError } from '../../domain/errors/index.js';
 import { retireDirectGroup, subscribe, type ReceivedFire, type Subscription } from '../../src/client/index.js';
 import { systemClock } from '../../src/clock/clock.js';
 import { EsdbEventStore } from '../../src/store/esdb/esdbEventStore.js';
-import type { FireDelivery, FireOutcome } from '../../src/targets/dispatcher.js';
+import { topicFireFieldsOf, type FireDelivery, type FireOutcome } from '../../src/targets/dispatcher.js';
 import { DirectDelivery } from '../../src/targets/direct/directDelivery.js';
 import { TopicHub } from '../../src/targets/topic/topicHub.js';
 import { startEsdbStandIn, type EsdbStandIn } from '../support/esdbStandIn/index.js';
+import { exportFireOf } from './support/fires.js';
 import { sleep, until } from './support/waiting.js';
-
-const fireOf = (overrides: Partial<FireDelivery> = {}): FireDelivery => ({
-  taskId: 'nightly-export',
-  taskName: 'Nightly export',
-  fireId: randomUUID(),
-  attempt: 1,
-  trigger: 'schedule',
-  scheduledAt: '2026-03-01T02:00:00.000Z',
-  firedAt: '2026-03-01T02:00:00.002Z',
-  deadline: Date.now() + 30_000,
-  payload: { day: '2026-03-01' },
-  target: { topic: 'exports' },
-  node: 'node-1',
-  ...overrides,
-});
 
 /** The node side of direct mode (hub + direct delivery) on a stand-in, and SDK consumers in this process. */
 describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () => {
@@ -103,7 +89,7 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
     await consumer('billing', (fire) => void handled.b!.push(fire.fireId), { consumerId: 'b' });
     await groupsKnown('exports', ['billing']);
 
-    const fires = Array.from({ length: 20 }, () => fireOf());
+    const fires = Array.from({ length: 20 }, () => exportFireOf());
     for (const fire of fires) hub.deliver(fire);
     await until(() => outcomes.length === 20, 'an outcome for every fire');
 
@@ -133,7 +119,7 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
     });
     await groupsKnown('exports', ['audit', 'billing']);
 
-    const fire = fireOf();
+    const fire = exportFireOf();
     hub.deliver(fire);
     await until(() => outcomes.length === 1, 'the outcome');
     const { signal, ...fields } = seen[0]!;
@@ -172,7 +158,7 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
       },
       { consumerId: 'a' },
     );
-    const fire = fireOf();
+    const fire = exportFireOf();
     await groupsKnown('exports', ['billing']);
     hub.deliver(fire);
     await aStarted;
@@ -198,7 +184,7 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
       { messageTimeoutMs: 1_000 },
     );
     await groupsKnown('exports', ['billing']);
-    hub.deliver(fireOf());
+    hub.deliver(exportFireOf());
     await until(() => outcomes.length === 1, 'the outcome', 10_000);
     await sleep(500);
     expect(standIn.persistentSent('kairos~billing~exports')).toBeGreaterThanOrEqual(2);
@@ -215,7 +201,7 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
       { id: randomUUID(), type: 'FirePublished', data: { v: 1, fireId: 'not-a-uuid' } },
     ]);
     await groupsKnown('exports', ['billing']);
-    const fire = fireOf();
+    const fire = exportFireOf();
     hub.deliver(fire);
     await until(() => outcomes.length === 1, 'the outcome of the good fire');
     expect(handled).toEqual([fire.fireId]);
@@ -231,20 +217,8 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
     await consumer('billing', () => void runs++);
     await groupsKnown('exports', ['billing']);
     // Published straight to the log, as a node would have before a long outage of every consumer.
-    await store.appendToStream(firesStreamOf('exports'), [
-      {
-        id: randomUUID(),
-        type: 'FirePublished',
-        data: {
-          v: 1,
-          ...fireFields(fireOf({ deadline: Date.now() - 1 })),
-          topic: 'exports',
-          node: 'node-1',
-          groups: ['billing'],
-        },
-      },
-    ]);
-    const live = fireOf();
+    await publishStraight(store, exportFireOf({ deadline: Date.now() - 1 }), ['billing']);
+    const live = exportFireOf();
     hub.deliver(live);
     await until(() => outcomes.length === 1, 'the outcome of the live fire');
     expect(runs).toBe(1);
@@ -255,7 +229,7 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
     await start();
     await consumer('billing', () => {});
     await groupsKnown('exports', ['billing']);
-    const fire = fireOf();
+    const fire = exportFireOf();
     await store.appendToStream(outcomesStreamOf('exports'), [
       {
         id: randomUUID(),
@@ -287,14 +261,14 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
     });
     await consumer('billing', () => {});
     await groupsKnown('exports', ['audit', 'billing']);
-    hub.deliver(fireOf());
+    hub.deliver(exportFireOf());
     await until(() => hub.stats().inFlight === 1, 'the billing outcome in, audit still out');
     await sub.close();
     expect(await retireDirectGroup({ store: standIn.url, group: 'audit' })).toEqual(['exports']);
     await until(() => outcomes.length === 1, 'the attempt settled without audit');
     expect(outcomes[0]!.details).toEqual([expect.objectContaining({ group: 'billing', status: 'succeeded' })]);
 
-    const held = fireOf({ target: { topic: 'reports' } });
+    const held = exportFireOf({ target: { topic: 'reports' } });
     hub.deliver(held);
     expect(hub.stats().pending).toBe(1);
     await consumer('reports-team', () => {}, { topics: ['reports'] });
@@ -312,7 +286,7 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
       await gate;
     });
     await groupsKnown('exports', ['billing']);
-    hub.deliver(fireOf());
+    hub.deliver(exportFireOf());
     await until(() => runs === 1, 'the handler running');
     const restarted = standIn.restart(1_500);
     await sleep(200);
@@ -330,14 +304,8 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
     await consumer('billing', () => void runs++);
     await groupsKnown('exports', ['billing']);
     // As a node publishes after a takeover when billing had already answered: only for the groups still waiting.
-    await store.appendToStream(firesStreamOf('exports'), [
-      {
-        id: randomUUID(),
-        type: 'FirePublished',
-        data: { v: 1, ...fireFields(fireOf()), topic: 'exports', node: 'node-1', groups: ['audit'] },
-      },
-    ]);
-    const live = fireOf();
+    await publishStraight(store, exportFireOf(), ['audit']);
+    const live = exportFireOf();
     hub.deliver(live);
     await until(() => outcomes.length === 1, 'the outcome of the fire meant for billing');
     expect(runs).toBe(1);
@@ -351,8 +319,8 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
     await consumer('billing', (fire) => void onExports.push(fire.topic));
     await consumer('billing', () => {}, { topics: ['exports.daily'] });
     await groupsKnown('exports.daily', ['billing']);
-    hub.deliver(fireOf({ target: { topic: 'exports.daily' } }));
-    hub.deliver(fireOf());
+    hub.deliver(exportFireOf({ target: { topic: 'exports.daily' } }));
+    hub.deliver(exportFireOf());
     await until(() => outcomes.length === 2, 'both outcomes');
     expect(onExports).toEqual(['exports']);
   });
@@ -369,7 +337,7 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
       { consumerId: 'a', closeTimeoutMs: 5_000 },
     );
     await groupsKnown('exports', ['billing']);
-    hub.deliver(fireOf());
+    hub.deliver(exportFireOf());
     await until(() => standIn.persistentSent('kairos~billing~exports') === 1, 'the fire sent to a');
     const onB: string[] = [];
     await consumer('billing', (fire) => void onB.push(fire.fireId), { consumerId: 'b' });
@@ -394,7 +362,7 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
       { group: 'web', topics: ['exports'], consumerId: 'w1' },
       { send: (message) => void sent.push(message as never), close: () => {} },
     );
-    const fire = fireOf();
+    const fire = exportFireOf();
     hub.deliver(fire);
     const delivery = sent.find((m) => m.type === 'fire');
     expect(delivery).toBeDefined();
@@ -434,10 +402,15 @@ describe('subscriber SDK in direct mode (EventStoreDB protocol stand-in)', () =>
   });
 });
 
-const fireFields = (fire: FireDelivery) => {
-  const { target: _target, node: _node, ...fields } = fire;
-  return fields;
-};
+/** A `FirePublished` appended to the log directly, as the node's direct delivery writes it. */
+const publishStraight = (store: EsdbEventStore, fire: FireDelivery, groups: string[]) =>
+  store.appendToStream(firesStreamOf('exports'), [
+    {
+      id: randomUUID(),
+      type: 'FirePublished',
+      data: { v: 1, ...topicFireFieldsOf(fire, 'exports'), node: fire.node, groups },
+    },
+  ]);
 
 /** How many events the group parked: EventStoreDB keeps them in the group's parked stream. */
 const standInParked = async (standIn: EsdbStandIn, group: string): Promise<number> => {

@@ -17,6 +17,7 @@ import { ImportConflictError, LogLineError, type LogLine } from '../../src/store
 import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
 import { verifyStore } from '../../src/verify/verifyStore.js';
 import { rejectionOf } from '../contract/eventStoreFixtures.js';
+import { readWholeLog } from './support/wholeLog.js';
 
 /**
  * `kairos export` / `kairos import` without the CLI: a realistic log (tasks created, assigned, fired,
@@ -38,15 +39,6 @@ const kept = (e: RecordedEvent) => ({
   data: e.data,
   metadata: e.metadata,
 });
-
-const readWholeLog = async (store: EventStore): Promise<RecordedEvent[]> => {
-  const all: RecordedEvent[] = [];
-  for (;;) {
-    const page = await store.readAll({ after: all.at(-1)?.position ?? 0n, maxCount: 5_000 });
-    if (page.length === 0) return all;
-    all.push(...page);
-  }
-};
 
 /** Per stream, in stream order: what must survive the round trip. */
 const byStream = (log: readonly RecordedEvent[]) =>

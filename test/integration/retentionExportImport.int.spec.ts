@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { taskStreamOf } from '../../domain/task/events.js';
 import { SimulatedClock } from '../../src/clock/simulatedClock.js';
 import { EsdbEventStore } from '../../src/store/esdb/esdbEventStore.js';
-import type { EventStore, RecordedEvent } from '../../src/store/eventStore.js';
+import type { EventStore } from '../../src/store/eventStore.js';
 import { InMemoryEventStore } from '../../src/store/inMemoryEventStore.js';
 import { exportLog } from '../../src/store/ndjson/exportLog.js';
 import { importLog } from '../../src/store/ndjson/importLog.js';
@@ -17,6 +17,7 @@ import { verifyStore } from '../../src/verify/verifyStore.js';
 import { rejectionOf } from '../contract/eventStoreFixtures.js';
 import { startEsdbStandIn } from '../support/esdbStandIn/index.js';
 import { run, specOf, startNode } from '../unit/support/nodeHarness.js';
+import { readWholeLog } from './support/wholeLog.js';
 
 /**
  * Export and import of a log whose task streams retention truncated: the file holds each stream from
@@ -29,15 +30,6 @@ const S = 1_000;
 const actor = { actor: 'user:ops' };
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
-
-const readWholeLog = async (store: EventStore): Promise<RecordedEvent[]> => {
-  const all: RecordedEvent[] = [];
-  for (;;) {
-    const page = await store.readAll({ after: all.at(-1)?.position ?? 0n, maxCount: 5_000 });
-    if (page.length === 0) return all;
-    all.push(...page);
-  }
-};
 
 /** Every stream as its reads show it: what an export must carry and an import restore. */
 const readable = async (store: EventStore, streams: readonly string[]) => {

@@ -8,6 +8,7 @@ import {
   freePort,
   readLog,
   startNodeProcess as startNode,
+  type LogEvent,
 } from '../../../scripts/cluster/localCluster.js';
 
 /** The built CLI: e2e tests run what users run (`npm run build` precedes them). */
@@ -21,6 +22,10 @@ export const tempDir = (prefix: string): { path: string; remove(): void } => {
 };
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The outcomes (`TaskSucceeded` / `TaskFailed`) recorded for one fire, in log order. */
+export const outcomesOf = (log: readonly LogEvent[], fireId: string | undefined): LogEvent[] =>
+  log.filter((e) => (e.type === 'TaskSucceeded' || e.type === 'TaskFailed') && e.data.fireId === fireId);
 
 export type NodeProcess = NodeHandle & {
   /** SIGKILL, or a graceful SIGTERM; resolves when the process has exited. */
