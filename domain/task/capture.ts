@@ -102,6 +102,9 @@ const changedBy = (metadata: EventMetadata) => ({
   ...(metadata.correlationId === undefined ? {} : { correlationId: metadata.correlationId }),
 });
 
+/** Where an operator's change was made: only definitions say it (an ownership change names its node already). */
+const madeOn = (metadata: EventMetadata) => (metadata.node === undefined ? {} : { node: metadata.node });
+
 const withReason = (data: { reason?: string }) => (data.reason === undefined ? {} : { reason: data.reason });
 
 /**
@@ -118,15 +121,28 @@ export const foldTaskHistory = (
   switch (event.type) {
     case 'TaskCreated':
     case 'TaskUpdated':
-      history.definitions.push({ revision, type: event.type, at: event.data.at, ...by, spec: event.data.spec });
+      history.definitions.push({
+        revision,
+        type: event.type,
+        at: event.data.at,
+        ...by,
+        ...madeOn(metadata),
+        spec: event.data.spec,
+        ...withReason(event.data),
+      });
       return history;
     case 'TaskPaused':
     case 'TaskDeleted':
-      history.definitions.push({ revision, type: event.type, at: event.data.at, ...by, ...withReason(event.data) });
-      return history;
     case 'TaskResumed':
     case 'TaskRestored':
-      history.definitions.push({ revision, type: event.type, at: event.data.at, ...by });
+      history.definitions.push({
+        revision,
+        type: event.type,
+        at: event.data.at,
+        ...by,
+        ...madeOn(metadata),
+        ...withReason(event.data),
+      });
       return history;
     case 'TaskAssigned':
     case 'TaskReleased':

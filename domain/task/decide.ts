@@ -27,14 +27,14 @@ export type OutcomeReport = {
 };
 
 export type TaskCommand =
-  | { type: 'CreateTask'; spec: TaskSpec; now: number }
-  | { type: 'UpdateTask'; spec: TaskSpec; now: number }
+  | { type: 'CreateTask'; spec: TaskSpec; now: number; reason?: string }
+  | { type: 'UpdateTask'; spec: TaskSpec; now: number; reason?: string }
   | { type: 'PauseTask'; now: number; reason?: string }
-  | { type: 'ResumeTask'; now: number }
+  | { type: 'ResumeTask'; now: number; reason?: string }
   | { type: 'DeleteTask'; now: number; reason?: string }
-  | { type: 'RestoreTask'; now: number }
+  | { type: 'RestoreTask'; now: number; reason?: string }
   /** A manual fire, asked for by an operator; it does not move the schedule. */
-  | { type: 'TriggerTask'; now: number; lease: Lease }
+  | { type: 'TriggerTask'; now: number; lease: Lease; reason?: string }
   /** Time passed: handle due ticks, retries and timeouts. */
   | { type: 'Advance'; now: number; lease: Lease }
   | { type: 'RecordOutcome'; outcome: OutcomeReport }
@@ -59,7 +59,9 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
           state.status === 'deleted' ? 'it is deleted: restore it, or choose another id' : undefined,
         );
       }
-      return [{ type: 'TaskCreated', data: { v: 1, taskId, spec: command.spec, at: toIso(command.now) } }];
+      return [
+        { type: 'TaskCreated', data: { v: 1, taskId, spec: command.spec, at: toIso(command.now), ...why(command) } },
+      ];
     }
     case 'UpdateTask': {
       mustBeLive(state, 'update');
@@ -67,27 +69,26 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
         throw new ValidationError([{ path: 'id', message: `cannot change a task's id (is '${taskId}')` }]);
       }
       if (state.spec && sameSpec(state.spec, command.spec)) return [];
-      return [{ type: 'TaskUpdated', data: { v: 1, taskId, spec: command.spec, at: toIso(command.now) } }];
+      return [
+        { type: 'TaskUpdated', data: { v: 1, taskId, spec: command.spec, at: toIso(command.now), ...why(command) } },
+      ];
     }
     case 'PauseTask':
       mustBeLive(state, 'pause');
       return state.status === 'paused'
         ? []
-        : [
-            {
-              type: 'TaskPaused',
-              data: { v: 1, taskId, at: toIso(command.now), ...(command.reason ? { reason: command.reason } : {}) },
-            },
-          ];
+        : [{ type: 'TaskPaused', data: { v: 1, taskId, at: toIso(command.now), ...why(command) } }];
     case 'ResumeTask':
       mustBeLive(state, 'resume');
-      return state.status === 'active' ? [] : [{ type: 'TaskResumed', data: { v: 1, taskId, at: toIso(command.now) } }];
+      return state.status === 'active'
+        ? []
+        : [{ type: 'TaskResumed', data: { v: 1, taskId, at: toIso(command.now), ...why(command) } }];
     case 'DeleteTask': {
       mustExist(state);
       if (state.status === 'deleted') return [];
       const deleted: TaskEvent = {
         type: 'TaskDeleted',
-        data: { v: 1, taskId, at: toIso(command.now), ...(command.reason ? { reason: command.reason } : {}) },
+        data: { v: 1, taskId, at: toIso(command.now), ...why(command) },
       };
       // Attempts under way may still report (and time out); a fire only waiting for its retry is abandoned.
       const abandoned = state.inFlight
@@ -98,13 +99,14 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
     case 'RestoreTask':
       mustExist(state);
       return state.status === 'deleted'
-        ? [{ type: 'TaskRestored', data: { v: 1, taskId, at: toIso(command.now) } }]
+        ? [{ type: 'TaskRestored', data: { v: 1, taskId, at: toIso(command.now), ...why(command) } }]
         : [];
     case 'TriggerTask': {
       mustBeLive(state, 'trigger');
       const fireId = manualFireIdOf(taskId, command.now, state.manualFires);
+      const fired = firedEvent(state, fireId, command.now, command.now, 'manual', 1, command.lease);
       return withClaim(state, command.lease, command.now, [
-        firedEvent(state, fireId, command.now, command.now, 'manual', 1, command.lease),
+        fired.type === 'TaskFired' ? { ...fired, data: { ...fired.data, ...why(command) } } : fired,
       ]);
     }
     case 'Advance':
@@ -140,6 +142,9 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
       ];
   }
 };
+
+/** The operator's reason, when one was given: recorded in the event, shown by the audit. */
+const why = (command: { reason?: string }): { reason?: string } => (command.reason ? { reason: command.reason } : {});
 
 const mustExist = (state: TaskState): void => {
   if (state.status === 'absent') throw new NotFoundError('task', state.taskId);

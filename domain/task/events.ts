@@ -22,12 +22,15 @@ export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
 const event = <T extends string, D extends z.ZodRawShape>(type: T, data: D) =>
   z.object({ type: z.literal(type), data: z.object({ v: z.literal(1), taskId, ...data }) });
 
-export const TaskCreated = event('TaskCreated', { spec: TaskSpec, at: Iso });
-export const TaskUpdated = event('TaskUpdated', { spec: TaskSpec, at: Iso });
-export const TaskPaused = event('TaskPaused', { at: Iso, reason: z.string().optional() });
-export const TaskResumed = event('TaskResumed', { at: Iso });
-export const TaskDeleted = event('TaskDeleted', { at: Iso, reason: z.string().optional() });
-export const TaskRestored = event('TaskRestored', { at: Iso });
+/** Why an operator made a change, as they said it (`--reason`); optional on every operator action. */
+const reason = z.string().optional();
+
+export const TaskCreated = event('TaskCreated', { spec: TaskSpec, at: Iso, reason });
+export const TaskUpdated = event('TaskUpdated', { spec: TaskSpec, at: Iso, reason });
+export const TaskPaused = event('TaskPaused', { at: Iso, reason });
+export const TaskResumed = event('TaskResumed', { at: Iso, reason });
+export const TaskDeleted = event('TaskDeleted', { at: Iso, reason });
+export const TaskRestored = event('TaskRestored', { at: Iso, reason });
 
 const ownershipReason = z.enum(['start', 'node-lost', 'rebalance', 'drain', 'session-lost', 'recovered']);
 export const TaskAssigned = event('TaskAssigned', { node, epoch, reason: ownershipReason, at: Iso });
@@ -51,6 +54,8 @@ export const TaskFired = event('TaskFired', {
   trigger: z.enum(Trigger),
   /** When the attempt counts as timed out if no outcome arrived. */
   deadline: Iso,
+  /** Why an operator fired it (manual fires only). */
+  reason,
 });
 
 /** Per-consumer-group outcome of a topic fire, or the HTTP response of a webhook fire. */
@@ -153,6 +158,8 @@ export const DefinitionChange = z.object({
   type: z.enum(['TaskCreated', 'TaskUpdated', 'TaskPaused', 'TaskResumed', 'TaskDeleted', 'TaskRestored']),
   at: Iso,
   ...changedBy,
+  /** The node the change was made through. */
+  node: z.string().optional(),
   spec: TaskSpec.optional(),
   reason: z.string().optional(),
 });
@@ -211,6 +218,8 @@ export const EventMetadata = z.object({
   actor: z.string().min(1),
   correlationId: z.string().optional(),
   causationId: z.string().optional(),
+  /** The node that recorded an operator's change (where it was made); a node's own events name it as actor. */
+  node: z.string().optional(),
 });
 export type EventMetadata = z.output<typeof EventMetadata>;
 

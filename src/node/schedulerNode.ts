@@ -57,7 +57,15 @@ export type SchedulerNodeOptions = {
 };
 
 /** What the node appended for one task, after it is durable: for metrics, live feeds and tests. */
-export type AppendedBatch = { taskId: string; events: TaskEvent[]; firstRevision: bigint };
+export type AppendedBatch = {
+  taskId: string;
+  events: TaskEvent[];
+  firstRevision: bigint;
+  /** The log position of the last of `events`. */
+  position: bigint;
+  /** Who caused it: `node:<id>` for the node's own decisions, the operator otherwise. */
+  actor: string;
+};
 
 const MAX_CONFLICT_RETRIES = 8;
 /** Events that change where a task may run (a capture replaces the whole state). */
@@ -301,32 +309,32 @@ export class SchedulerNode {
     return this.#timers.dueAt(taskId);
   }
 
-  createTask(spec: TaskSpec, ctx: CommandContext): Promise<TaskRecord> {
-    return this.#command(spec.id, ctx, (now) => ({ type: 'CreateTask', spec, now }));
+  createTask(spec: TaskSpec, ctx: CommandContext, reason?: string): Promise<TaskRecord> {
+    return this.#command(spec.id, ctx, (now) => ({ type: 'CreateTask', spec, now, reason }));
   }
 
-  updateTask(spec: TaskSpec, ctx: CommandContext): Promise<TaskRecord> {
-    return this.#command(spec.id, ctx, (now) => ({ type: 'UpdateTask', spec, now }));
+  updateTask(spec: TaskSpec, ctx: CommandContext, reason?: string): Promise<TaskRecord> {
+    return this.#command(spec.id, ctx, (now) => ({ type: 'UpdateTask', spec, now, reason }));
   }
 
   pauseTask(taskId: string, ctx: CommandContext, reason?: string): Promise<TaskRecord> {
     return this.#command(taskId, ctx, (now) => ({ type: 'PauseTask', now, reason }));
   }
 
-  resumeTask(taskId: string, ctx: CommandContext): Promise<TaskRecord> {
-    return this.#command(taskId, ctx, (now) => ({ type: 'ResumeTask', now }));
+  resumeTask(taskId: string, ctx: CommandContext, reason?: string): Promise<TaskRecord> {
+    return this.#command(taskId, ctx, (now) => ({ type: 'ResumeTask', now, reason }));
   }
 
   deleteTask(taskId: string, ctx: CommandContext, reason?: string): Promise<TaskRecord> {
     return this.#command(taskId, ctx, (now) => ({ type: 'DeleteTask', now, reason }));
   }
 
-  restoreTask(taskId: string, ctx: CommandContext): Promise<TaskRecord> {
-    return this.#command(taskId, ctx, (now) => ({ type: 'RestoreTask', now }));
+  restoreTask(taskId: string, ctx: CommandContext, reason?: string): Promise<TaskRecord> {
+    return this.#command(taskId, ctx, (now) => ({ type: 'RestoreTask', now, reason }));
   }
 
   /** Fires the task now, outside its schedule. Resolves with the fire's id. */
-  async triggerTask(taskId: string, ctx: CommandContext): Promise<string> {
+  async triggerTask(taskId: string, ctx: CommandContext, reason?: string): Promise<string> {
     this.#mustRun();
     // The lease is read when the decision runs (after earlier ones), not when the request arrived.
     const events = await this.#execute(taskId, ctx, () => {
@@ -336,7 +344,7 @@ export class SchedulerNode {
           taskId,
           node: this.nodeId,
         });
-      return { type: 'TriggerTask', now: this.#clock.now(), lease };
+      return { type: 'TriggerTask', now: this.#clock.now(), lease, reason };
     });
     const fired = events.find((e) => e.type === 'TaskFired');
     if (!fired || fired.type !== 'TaskFired') throw new IllegalStateError(`task '${taskId}' was not fired`);
@@ -410,7 +418,12 @@ export class SchedulerNode {
         }
         const expected = record.revision;
         try {
-          const metadata = { actor: ctx.actor, ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}) };
+          const metadata = {
+            actor: ctx.actor,
+            ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}),
+            // Where an operator's change was made; the node's own decisions name it as their actor.
+            ...(ctx.actor.startsWith('node:') ? {} : { node: this.nodeId }),
+          };
           const result = await this.#store.appendToStream(
             taskStreamOf(taskId),
             events.map((e) => encodeTaskEvent(e, metadata)),
@@ -421,7 +434,7 @@ export class SchedulerNode {
           events.forEach((e, i) => this.#applyAt(record, e, first + BigInt(i)));
           this.#effects(record, events);
           this.#settle(record);
-          this.appended$.next({ taskId, events, firstRevision: first });
+          this.appended$.next({ taskId, events, firstRevision: first, position: result.position, actor: ctx.actor });
           return events;
         } catch (err) {
           if (isKairosError(err) && err.code === ErrorCode.unavailable) this.#storeFailing = err.message;

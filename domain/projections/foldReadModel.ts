@@ -1,0 +1,52 @@
+import {
+  keyOf,
+  keyText,
+  type ProjectedEvent,
+  type ReadModel,
+  type RowKey,
+  type RowReader,
+  type Tables,
+} from './readModel.js';
+
+/** A read model's rows held in memory: table → key text → row. */
+export type ModelRows<R extends Tables> = { [T in keyof R]: Map<string, R[T]> };
+
+/**
+ * Folds events into a model's rows in memory, exactly as the runtime does over the read database
+ * (watermark, retention): the reference the runtime is tested against, and what unit specs use.
+ */
+export const foldReadModel = <R extends Tables>(
+  model: ReadModel<R>,
+  events: Iterable<ProjectedEvent>,
+  rows: ModelRows<R> = emptyRows(model),
+  watermark = 0,
+): { rows: ModelRows<R>; watermark: number } => {
+  const reader: RowReader<R> = {
+    get: (table, key: RowKey) => rows[table].get(keyText(key)),
+  };
+  for (const event of events) {
+    if (!readsEvent(model, event)) continue;
+    watermark = Math.max(watermark, event.recordedAt);
+    for (const write of model.evolve(reader, event, { watermark })) {
+      const table = rows[write.table];
+      if ('delete' in write) table.delete(keyText(write.delete));
+      else table.set(keyText(keyOf(model.tables[write.table], write.row)), write.row);
+    }
+  }
+  // Once at the end, as the runtime does at each commit: reducers never write a row retention would drop.
+  for (const [name, rule] of Object.entries(model.retention ?? {}) as [keyof R & string, RetentionRule][]) {
+    const oldest = watermark - rule.keepMs;
+    for (const [key, row] of rows[name])
+      if ((row as Record<string, number>)[rule.column]! < oldest) rows[name].delete(key);
+  }
+  return { rows, watermark };
+};
+
+type RetentionRule = { column: string; keepMs: number };
+
+export const emptyRows = <R extends Tables>(model: ReadModel<R>): ModelRows<R> =>
+  Object.fromEntries(Object.keys(model.tables).map((t) => [t, new Map()])) as ModelRows<R>;
+
+/** Whether a model reads this event's stream. */
+export const readsEvent = (model: Pick<ReadModel<Tables>, 'reads'>, event: ProjectedEvent): boolean =>
+  model.reads === 'tasks-and-cluster' || (model.reads === 'tasks') === (event.kind === 'task');

@@ -1,0 +1,77 @@
+import type { z } from 'zod';
+import type { ClusterEvent } from '../cluster/events.js';
+import type { EventMetadata, TaskEvent } from '../task/events.js';
+
+/**
+ * The shape every read model has (design §6): a pure reducer from one event of the log to the rows it
+ * changes. The runtime (src/projections) feeds it the log in position order, reads the rows it asks
+ * for, writes the rows it returns, and commits them with the model's checkpoint in one transaction.
+ * Nothing here does I/O: a reducer sees rows through a reader it is given, and returns writes as data.
+ */
+
+/** An event of the log as a read model sees it: decoded, with its place in the log. */
+export type ProjectedEvent = {
+  position: number;
+  stream: string;
+  revision: number;
+  /** When the store recorded it, epoch ms (the store's clock; an import keeps it). */
+  recordedAt: number;
+  /** Who caused it, when the event said so. */
+  metadata: EventMetadata | null;
+} & ({ kind: 'task'; taskId: string; event: TaskEvent } | { kind: 'cluster'; event: ClusterEvent });
+
+/** A row's key: the values of its table's key columns, in their order. */
+export type RowKey = readonly (string | number)[];
+
+/** A table of a read model: the row's schema (one column per field) and the columns that key it. */
+export type TableDefinition<Row extends object> = {
+  row: z.ZodType<Row>;
+  key: readonly (keyof Row & string)[];
+};
+
+export type Tables = Record<string, object>;
+
+export type TableDefinitions<R extends Tables> = { [T in keyof R]: TableDefinition<R[T]> };
+
+/** A row to write: the whole row (its key columns say where), or the removal of the row at `key`. */
+export type RowWrite<R extends Tables> = {
+  [T in keyof R & string]: { table: T; row: R[T] } | { table: T; delete: RowKey };
+}[keyof R & string];
+
+/** How a reducer reads the rows it needs: the current row at a key, as of every event before this one. */
+export type RowReader<R extends Tables> = {
+  get<T extends keyof R & string>(table: T, key: RowKey): R[T] | undefined;
+};
+
+/** What the runtime knows beside the event. */
+export type ProjectionContext = {
+  /** The latest `recordedAt` among the events the model has seen, this one included: time, as the log tells it. */
+  watermark: number;
+};
+
+export type ReadModel<R extends Tables> = {
+  /** Stable name: the API, the CLI (`kairos replay --model`) and the read database use it. */
+  name: string;
+  /** Bump when what the rows mean changes: the model is then rebuilt from the log. */
+  version: number;
+  tables: TableDefinitions<R>;
+  /** Which streams it reads; the others are never offered to it. */
+  reads: 'tasks' | 'cluster' | 'tasks-and-cluster';
+  /** Pure: the rows this event changes, from the rows it needs. */
+  evolve(rows: RowReader<R>, event: ProjectedEvent, context: ProjectionContext): RowWrite<R>[];
+  /**
+   * Rows older than a table's `keep` (ms, by `column`, relative to the watermark) are deleted; a reducer
+   * must not write such a row again (it would come back in a live model and not in a rebuild).
+   */
+  retention?: Partial<{ [T in keyof R & string]: { column: keyof R[T] & string; keepMs: number } }>;
+};
+
+/** The key of a row, from its table's key columns. */
+export const keyOf = <Row extends object>(table: TableDefinition<Row>, row: Row): RowKey =>
+  table.key.map((column) => row[column] as string | number);
+
+/** One string per key: equal keys, equal text. */
+export const keyText = (key: RowKey): string => (key.length === 1 ? String(key[0]) : key.join('\u0000'));
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyReadModel = ReadModel<any>;

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { fireIndex } from '../../domain/projections/fireIndex.js';
+import { fireIdOf } from '../../domain/task/fireId.js';
+import { ProjectionSpec, by, life } from './support/projectionFixtures.js';
+import { T0, spec } from './support/taskFixtures.js';
+
+const S = 1_000;
+const index = ProjectionSpec.for(fireIndex());
+
+describe('fire index', () => {
+  it('has one row per attempt: when it was due, when and where it fired, how late, how it ended', () => {
+    const task = life(spec({ retry: { maxAttempts: 2, backoff: { initial: '1s', jitter: 0 } } }), T0)
+      .advance(T0 + S + 12)
+      .fail(T0 + S + 40, 'db down')
+      .advance(T0 + 2 * S + 60)
+      .succeed(T0 + 2 * S + 90);
+    const fireId = fireIdOf('t1', T0 + S);
+    index.given(task.events).then('attempts', [
+      {
+        taskId: 't1',
+        fireId,
+        attempt: 1,
+        trigger: 'schedule',
+        scheduledAt: T0 + S,
+        firedAt: T0 + S + 12,
+        latenessMs: 12,
+        node: 'n1',
+        epoch: 7,
+        status: 'failed',
+        willRetryAt: expect.any(Number),
+        outcomeAt: T0 + S + 40,
+        message: 'db down',
+      },
+      { fireId, attempt: 2, trigger: 'retry', latenessMs: null, status: 'succeeded', willRetryAt: null, message: null },
+    ]);
+  });
+
+  it('a first attempt with no outcome yet is in flight; a timed-out one says so', () => {
+    const task = life(spec({ timeout: '100ms' }), T0).advance(T0 + S);
+    index.given(task.events).then('attempts', [{ attempt: 1, status: 'in-flight', outcomeAt: null }]);
+    index.given(task.advance(T0 + S + 100).events).then('attempts', [{ attempt: 1, status: 'timed-out' }]);
+  });
+
+  it('a manual fire names who asked for it and why', () => {
+    const events = life(spec(), T0).trigger(T0 + 10, 'smoke test').events;
+    const fired = events.at(-1)!;
+    index
+      .given([...events.slice(0, -1), by('user:alice', fired)])
+      .then('attempts', [{ trigger: 'manual', actor: 'user:alice', reason: 'smoke test', latenessMs: 0 }]);
+  });
+
+  it('records skipped and misfired tick ranges', () => {
+    const task = life(spec({ misfire: { policy: 'skip' } }), T0).advance(T0 + 10 * S);
+    index.given(task.events).then('gaps', [{ kind: 'misfired', action: 'dropped', policy: 'skip', count: 9 }]);
+  });
+
+  it('keeps rows for its retention only, and does not bring back an outcome of a dropped attempt', () => {
+    const model = ProjectionSpec.for(fireIndex({ keepMs: 60 * S }));
+    const task = life(spec({ overlap: 'allow' }), T0)
+      .advance(T0 + S)
+      .advance(T0 + 100 * S);
+    const rows = model.given(task.succeed(T0 + 100 * S + 5).events).rows();
+    const kept = [...rows.attempts.values()];
+    expect(kept.every((r) => r.firedAt >= T0 + 40 * S)).toBe(true);
+    expect(kept.length).toBeGreaterThan(0);
+  });
+});
