@@ -33,6 +33,9 @@ export const foldReadModel = <R extends Tables>(
       else table.set(keyText(keyOf(model.tables[write.table], write.row)), write.row);
     }
   }
+  for (const [name, settle] of Object.entries(model.settle ?? {}) as [keyof R & string, (row: unknown) => unknown][]) {
+    for (const [key, row] of rows[name]) rows[name].set(key, settle(row) as R[typeof name]);
+  }
   // Once at the end, as the runtime does at each commit: reducers never write a row retention would drop.
   for (const [name, rule] of Object.entries(model.retention ?? {}) as [keyof R & string, RetentionRule][]) {
     const oldest = watermark - rule.keepMs;

@@ -60,6 +60,12 @@ export type ReadModel<R extends Tables> = {
   /** Pure: the rows this event changes, from the rows it needs. */
   evolve(rows: RowReader<R>, event: ProjectedEvent, context: ProjectionContext): RowWrite<R>[];
   /**
+   * Columns derived from the rest of a row, computed once per written row when the rows are stored
+   * instead of at every event (say, the next fire time of a cron schedule). Must depend only on the
+   * row's other columns; a reducer must not read what it derives.
+   */
+  settle?: Partial<{ [T in keyof R & string]: (row: R[T]) => R[T] }>;
+  /**
    * Rows older than a table's `keep` (ms, by `column`, relative to the watermark) are deleted; a reducer
    * must not write such a row again (it would come back in a live model and not in a rebuild).
    */

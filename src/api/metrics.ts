@@ -1,10 +1,21 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { toMillis } from '../../domain/time/instant.js';
+import type { Clock } from '../clock/clock.js';
 import type { SchedulerNode } from '../node/schedulerNode.js';
+import type { QueryResult } from '../projections/queries/index.js';
 import type { TopicHub } from '../targets/topic/topicHub.js';
+import { registerReadMetrics } from './readMetrics.js';
 
-/** Prometheus metrics of one node, fed by what the node appends (after it is durable). */
-export const nodeMetrics = (node: SchedulerNode, hub: TopicHub): Registry => {
+/**
+ * Prometheus metrics of one node: what this process appended (after it is durable) as `kairos_*`, and,
+ * with a read side, the cluster's work from the read models as `kairos_cluster_*`.
+ */
+export const nodeMetrics = (
+  node: SchedulerNode,
+  hub: TopicHub,
+  clock: Clock,
+  readMetrics: (() => Promise<QueryResult<'metrics'>>) | null,
+): Registry => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'kairos_process_' });
   const fires = new Counter({
@@ -58,5 +69,6 @@ export const nodeMetrics = (node: SchedulerNode, hub: TopicHub): Registry => {
       else if (e.type === 'TaskMisfired') gaps.inc({ kind: e.data.action }, e.data.count ?? 1);
     }
   });
+  if (readMetrics) registerReadMetrics(registry, readMetrics, () => clock.now());
   return registry;
 };

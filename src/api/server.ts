@@ -1,7 +1,9 @@
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { Clock } from '../clock/clock.js';
 import type { SchedulerNode } from '../node/schedulerNode.js';
+import type { ReadSidePort } from '../projections/host/readSidePort.js';
 import type { EventStore } from '../store/eventStore.js';
 import { topicRoutes } from '../targets/topic/topicRoutes.js';
 import type { TopicHub } from '../targets/topic/topicHub.js';
@@ -11,9 +13,22 @@ import { clusterRoutes } from './clusterRoutes.js';
 import { eventRoutes } from './eventRoutes.js';
 import { nodeMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
+import { readModelRoutes } from './readModelRoutes.js';
+import { consistentReads, readRoutes } from './readRoutes.js';
+import { streamRoutes, type StreamOptions } from './streamRoutes.js';
 import { taskRoutes } from './taskRoutes.js';
 
-export type ApiDeps = { node: SchedulerNode; store: EventStore; hub: TopicHub; logger: Logger; version: string };
+export type ApiDeps = {
+  node: SchedulerNode;
+  store: EventStore;
+  hub: TopicHub;
+  /** Null when the node runs without one (`KAIROS_READ_SIDE=off`): its routes then answer 503. */
+  readSide: ReadSidePort | null;
+  clock: Clock;
+  stream: StreamOptions;
+  logger: Logger;
+  version: string;
+};
 
 /** The node's HTTP surface (design §7). Routes validate with zod and answer errors as `{code, message, details}`. */
 export const buildServer = async (deps: ApiDeps): Promise<FastifyInstance> => {
@@ -32,11 +47,15 @@ export const buildServer = async (deps: ApiDeps): Promise<FastifyInstance> => {
   app.removeContentTypeParser('text/plain');
   await app.register(fastifyWebsocket);
   await app.register(topicRoutes(deps.hub));
-  await app.register(taskRoutes(deps.node, deps.store));
+  const read = consistentReads(deps.readSide, deps.node);
+  await app.register(taskRoutes(deps.node, read, deps.clock));
+  await app.register(readRoutes(read, deps.clock));
+  await app.register(streamRoutes(deps.readSide, deps.clock, deps.stream));
+  await app.register(readModelRoutes(deps.readSide, read));
   await app.register(eventRoutes(deps.store));
   await app.register(clusterRoutes(deps.node));
 
-  const registry = nodeMetrics(deps.node, deps.hub);
+  const registry = nodeMetrics(deps.node, deps.hub, deps.clock, deps.readSide ? () => read('metrics', {}) : null);
   const openapi = openApiDocument(deps.version);
   app.get('/healthz', async () => ({ status: 'ok', node: deps.node.nodeId }));
   app.get('/readyz', async (_request, reply) => {
@@ -54,6 +73,7 @@ export const buildServer = async (deps: ApiDeps): Promise<FastifyInstance> => {
   app.get('/openapi.json', async () => openapi);
   app.get('/api/subscribers', async () => ({ stats: deps.hub.stats(), consumers: deps.hub.consumers() }));
   // The log's invariants, checked over the whole log; `ok` says whether it is clean.
-  app.get('/api/verify', async () => verifyStore(deps.store));
+  // A scan of the whole log: in the read side's process when there is one, never on the firing thread.
+  app.get('/api/verify', async () => (deps.readSide ? read('verify', {}) : verifyStore(deps.store)));
   return app;
 };

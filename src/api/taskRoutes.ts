@@ -1,121 +1,131 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { NotFoundError, ValidationError, parseOrThrow } from '../../domain/errors/index.js';
-import { emptyFireHistory, foldFireHistory } from '../../domain/projections/fireHistory.js';
-import { taskStreamOf } from '../../domain/task/events.js';
 import { TaskId, TaskSpec, sameSpec } from '../../domain/task/spec.js';
-import { decodeTaskEvent } from '../node/taskCodec.js';
+import { taskViewOf, withKeptSecret } from '../../domain/task/view.js';
+import type { Clock } from '../clock/clock.js';
 import type { CommandContext, SchedulerNode } from '../node/schedulerNode.js';
-import type { EventStore } from '../store/eventStore.js';
-import { taskViewOf, withKeptSecret } from './taskView.js';
-import { QueryInt, bodyObject } from './validation.js';
+import { BoardQuery, ChangesQuery, ExplainQuery, HistoryQuery, TaskAtQuery } from './readQueries.js';
+import type { ReadQuery } from './readRoutes.js';
+import { bodyObject } from './validation.js';
 
 const IdParams = z.object({ id: TaskId });
-const ListQuery = z.object({
-  status: z.enum(['active', 'paused', 'deleted', 'all']).default('all'),
-  limit: QueryInt(1, 10_000).default(1_000),
-  offset: QueryInt(0, Number.MAX_SAFE_INTEGER).default(0),
-});
-const HistoryQuery = z.object({ limit: QueryInt(1, 10_000).default(100) });
-const ReasonBody = z.object({ reason: z.string().max(500).optional() }).optional();
+/** Why an operator acts: recorded in the event, shown by the audit. */
+const Reason = z.string().max(500, 'must be at most 500 characters').optional();
+const ReasonBody = z.object({ reason: Reason }).optional();
 
-/** The caller, as recorded in event metadata: `X-Kairos-Actor` when given (the CLI sends the OS user). */
+/** The caller, as recorded in event metadata: `X-Kairos-Actor` when given (the CLI sends the OS user), else `anonymous`. */
 export const contextOf = (headers: Record<string, unknown>): CommandContext => {
   const actor = headers['x-kairos-actor'];
   const correlation = headers['x-correlation-id'];
   return {
-    actor: typeof actor === 'string' && actor.length > 0 && actor.length <= 200 ? `user:${actor}` : 'user:api',
+    actor: typeof actor === 'string' && actor.length > 0 && actor.length <= 200 ? `user:${actor}` : 'anonymous',
     ...(typeof correlation === 'string' && correlation.length <= 200 ? { correlationId: correlation } : {}),
   };
 };
 
-export const taskRoutes = (node: SchedulerNode, store: EventStore) => async (app: FastifyInstance) => {
+/** A task document with the operator's `reason` beside it (not part of the document). */
+const documentAndReason = (body: unknown): { document: Record<string, unknown>; reason: string | undefined } => {
+  const { reason, ...document } = bodyObject(body, 'a task document');
+  return { document, reason: parseOrThrow(Reason, reason, 'reason') };
+};
+
+export const taskRoutes = (node: SchedulerNode, read: ReadQuery, clock: Clock) => async (app: FastifyInstance) => {
   const view = (id: string) => {
     const record = node.get(id);
     if (!record) throw new NotFoundError('task', id);
     return taskViewOf(record, node.wakeAt(id));
   };
   const idOf = (params: unknown): string => parseOrThrow(IdParams, params).id;
+  const existing = (params: unknown): string => {
+    const id = idOf(params);
+    if (!node.get(id)) throw new NotFoundError('task', id);
+    return id;
+  };
+  const reasonOf = (body: unknown): string | undefined => parseOrThrow(ReasonBody, body, 'body')?.reason;
 
   app.post('/api/tasks', async (request, reply) => {
-    const spec = parseOrThrow(TaskSpec, bodyObject(request.body, 'a task document'));
-    await node.createTask(spec, contextOf(request.headers));
+    const { document, reason } = documentAndReason(request.body);
+    const spec = parseOrThrow(TaskSpec, document);
+    await node.createTask(spec, contextOf(request.headers), reason);
     return reply.status(201).header('location', `/api/tasks/${spec.id}`).send(view(spec.id));
   });
 
+  /** The board from the read side: filter, search, sort, a page at a time; `at` shows it as it was then. */
   app.get('/api/tasks', async (request) => {
-    const q = parseOrThrow(ListQuery, request.query);
-    const all = [...node.tasks()].filter(
-      (r) => r.state.status !== 'absent' && (q.status === 'all' || r.state.status === q.status),
-    );
-    all.sort((a, b) => (a.taskId < b.taskId ? -1 : 1));
-    return {
-      total: all.length,
-      tasks: all.slice(q.offset, q.offset + q.limit).map((r) => taskViewOf(r, node.wakeAt(r.taskId))),
-    };
+    const { at, ...q } = parseOrThrow(BoardQuery(clock.now()), request.query);
+    if (at === undefined) return read('board', q);
+    const cursor = q.cursor?.[1];
+    return read('boardAt', { at, limit: q.limit, ...(cursor === undefined ? {} : { cursor: [cursor] }) });
   });
 
-  app.get('/api/tasks/:id', async (request) => view(idOf(request.params)));
+  /** The task now, as this node holds it; with `at`, as it was then (folded from the log). */
+  app.get('/api/tasks/:id', async (request) => {
+    const id = idOf(request.params);
+    const { at } = parseOrThrow(TaskAtQuery(clock.now()), request.query);
+    return at === undefined ? view(id) : read('taskAt', { task: id, at });
+  });
 
   /** Upsert: creates the task when absent (201), updates it otherwise (200); `result` says which, or `unchanged`. */
   app.put('/api/tasks/:id', async (request, reply) => {
     const id = idOf(request.params);
-    const body = withKeptSecret(bodyObject(request.body, 'a task document'), node.get(id)?.state.spec);
-    const spec = parseOrThrow(TaskSpec, { id, ...body });
+    const { document, reason } = documentAndReason(request.body);
+    const spec = parseOrThrow(TaskSpec, { id, ...withKeptSecret(document, node.get(id)?.state.spec) });
     if (spec.id !== id) throw new ValidationError([{ path: 'id', message: `must be '${id}' (the id in the path)` }]);
     const ctx = contextOf(request.headers);
     const before = node.get(id);
     if (!before) {
-      await node.createTask(spec, ctx);
+      await node.createTask(spec, ctx, reason);
       return reply.status(201).send({ result: 'created', task: view(id) });
     }
     // Judged on the spec, not on the revision: a fire appended meanwhile moves the revision too.
     const unchanged = before.state.spec !== null && sameSpec(before.state.spec, spec);
-    await node.updateTask(spec, ctx);
+    await node.updateTask(spec, ctx, reason);
     return { result: unchanged ? 'unchanged' : 'updated', task: view(id) };
   });
 
   app.delete('/api/tasks/:id', async (request) => {
     const id = idOf(request.params);
-    await node.deleteTask(id, contextOf(request.headers), parseOrThrow(ReasonBody, request.body, 'body')?.reason);
+    await node.deleteTask(id, contextOf(request.headers), reasonOf(request.body));
     return view(id);
   });
 
   app.post('/api/tasks/:id/pause', async (request) => {
     const id = idOf(request.params);
-    await node.pauseTask(id, contextOf(request.headers), parseOrThrow(ReasonBody, request.body, 'body')?.reason);
+    await node.pauseTask(id, contextOf(request.headers), reasonOf(request.body));
     return view(id);
   });
   app.post('/api/tasks/:id/resume', async (request) => {
     const id = idOf(request.params);
-    await node.resumeTask(id, contextOf(request.headers));
+    await node.resumeTask(id, contextOf(request.headers), reasonOf(request.body));
     return view(id);
   });
   app.post('/api/tasks/:id/restore', async (request) => {
     const id = idOf(request.params);
-    await node.restoreTask(id, contextOf(request.headers));
+    await node.restoreTask(id, contextOf(request.headers), reasonOf(request.body));
     return view(id);
   });
   app.post('/api/tasks/:id/trigger', async (request, reply) => {
-    const id = idOf(request.params);
-    if (!node.get(id)) throw new NotFoundError('task', id);
-    const fireId = await node.triggerTask(id, contextOf(request.headers));
+    const id = existing(request.params);
+    const fireId = await node.triggerTask(id, contextOf(request.headers), reasonOf(request.body));
     return reply.status(202).send({ fireId, task: view(id) });
   });
 
-  /** The newest fires, newest first, from the tail of the task's stream. */
+  /** The newest fires, newest first, from the fire index (exact, however many events a fire took). */
   app.get('/api/tasks/:id/history', async (request) => {
-    const id = idOf(request.params);
-    const { limit } = parseOrThrow(HistoryQuery, request.query);
-    if (!node.get(id)) throw new NotFoundError('task', id);
-    // A fire is at most a handful of events; read enough of the tail for `limit` fires.
-    const tail = await store.readStream(taskStreamOf(id), { direction: 'backwards', maxCount: limit * 4 + 16 });
-    const history = emptyFireHistory();
-    for (const recorded of tail.reverse()) {
-      const decoded = decodeTaskEvent(recorded);
-      if (decoded.ok) foldFireHistory(history, decoded.event);
-    }
-    const fires = [...history.fires.values()].reverse().slice(0, limit);
-    return { taskId: id, fires, gaps: history.gaps.reverse().slice(0, limit) };
+    const task = existing(request.params);
+    return read('history', { task, ...parseOrThrow(HistoryQuery, request.query) });
+  });
+
+  /** The definition's history, oldest first, each change with what it changed. */
+  app.get('/api/tasks/:id/changes', async (request) => {
+    const task = existing(request.params);
+    return read('changes', { task, ...parseOrThrow(ChangesQuery, request.query) });
+  });
+
+  /** Why the task did or did not fire around `at`, with the events that say so. */
+  app.get('/api/tasks/:id/explain', async (request) => {
+    const task = idOf(request.params);
+    return read('explain', { task, ...parseOrThrow(ExplainQuery(clock.now()), request.query) });
   });
 };

@@ -10,6 +10,8 @@ import type { CompiledConfig } from '../config/config.js';
 import { LocalCoordinator } from '../coordination/localCoordinator.js';
 import { ZooKeeperCoordinator } from '../coordination/zookeeper/zookeeperCoordinator.js';
 import { SchedulerNode } from '../node/schedulerNode.js';
+import { openReadSide } from '../projections/host/openReadSide.js';
+import type { ReadSidePort } from '../projections/host/readSidePort.js';
 import type { EventStore } from '../store/eventStore.js';
 import { isEsdbUrl, openEventStore } from '../store/openEventStore.js';
 import { DirectDelivery } from '../targets/direct/directDelivery.js';
@@ -22,6 +24,7 @@ export type RunningKairos = {
   node: SchedulerNode;
   store: EventStore;
   hub: TopicHub;
+  readSide: ReadSidePort | null;
   server: FastifyInstance;
   /** Base URL the API listens on. */
   url: string;
@@ -80,12 +83,22 @@ export const startKairos = async (
             labels: config.member.labels,
           }),
   });
-  const server = await buildServer({ node, store, hub, logger, version: kairosVersion() });
+  const readSide = openReadSide(config, store, { clock, logger });
+  const server = await buildServer({
+    node,
+    store,
+    hub,
+    readSide,
+    clock,
+    stream: config.stream,
+    logger,
+    version: kairosVersion(),
+  });
   try {
     await server.listen({ port: config.port, host: config.host });
   } catch (err) {
-    // A port in use must not leave the store (and its writer thread) open behind it.
-    await Promise.allSettled([server.close(), target.close()]);
+    // A port in use must not leave the store (and its writer thread) or the read side open behind it.
+    await Promise.allSettled([server.close(), target.close(), readSide?.close()]);
     await store.close();
     throw err;
   }
@@ -111,6 +124,7 @@ export const startKairos = async (
       await direct?.close();
       await target.close();
       await server.close();
+      await readSide?.close();
       await store.close();
     })());
   try {
@@ -122,5 +136,5 @@ export const startKairos = async (
     throw err;
   }
   relay.start();
-  return { node, store, hub, server, url, close };
+  return { node, store, hub, readSide, server, url, close };
 };

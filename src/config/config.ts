@@ -8,6 +8,7 @@ import { Duration } from '../../domain/time/duration.js';
 import { RetentionSpec } from '../../domain/task/spec.js';
 
 const PORT = 'must be a port number from 0 to 65535';
+const DAY_MS = 86_400_000;
 const WEIGHT = 'must be a positive number up to 1000';
 const SLOTS = 'must be a whole number from 1 to 65536';
 const COUNT = 'must be a whole number from 1 to 1000000000';
@@ -124,6 +125,38 @@ export const KairosOptions = z.strictObject({
       checkEvery: count().default(100),
     })
     .prefault({}),
+  /** The read side (docs/operations.md, "Read side"): read models, queries, the live feed. */
+  readSide: z
+    .strictObject({
+      /** `off`: no read models, queries or live feed on this node (it still fires). */
+      enabled: z
+        .union([z.boolean(), z.enum(['on', 'off'], { error: 'must be on or off' }).transform((v) => v === 'on')])
+        .default(true),
+      /** The read database (default `<dataDir>/read.db`); it can always be rebuilt from the log. */
+      db: z.string().min(1).optional(),
+      /** How long the fire index keeps attempts (e.g. `90d`); default: as long as the log. */
+      firesRetention: Duration.optional(),
+      /** How long statistics are kept per tier. */
+      statsRetention: z
+        .strictObject({
+          minute: Duration.default(2 * DAY_MS),
+          hour: Duration.default(90 * DAY_MS),
+          day: Duration.default(1_826 * DAY_MS),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  /** The live feed (`GET /api/stream`). */
+  stream: z
+    .strictObject({
+      /** A comment line this often keeps idle connections open through proxies. */
+      heartbeat: Duration.default(15_000),
+      /** Bytes a subscriber may leave unread before it is disconnected. */
+      maxBuffer: wholeNumber(1_024, 1_073_741_824, 'must be a whole number of bytes from 1024 to 1073741824').default(
+        1_048_576,
+      ),
+    })
+    .prefault({}),
 });
 export type KairosOptions = z.input<typeof KairosOptions>;
 
@@ -140,6 +173,13 @@ export type CompiledConfig = {
   drainTimeoutMs: number;
   /** null: no limit of that kind (both null: every event is kept). */
   retention: { maxAgeMs: number | null; maxFires: number | null; checkEvery: number };
+  /** Null: no read side on this node. */
+  readSide: {
+    db: string;
+    firesKeepMs: number | null;
+    statsKeepMs: { minute: number; hour: number; day: number };
+  } | null;
+  stream: { heartbeatMs: number; maxBufferBytes: number };
   /** Cluster mode when set. */
   zk: { connectionString: string; sessionTimeoutMs: number; auth?: string; slotCount?: number } | null;
 };
@@ -165,6 +205,14 @@ const ENV: Record<string, string[]> = {
   KAIROS_RETENTION_MAX_AGE: ['retention', 'maxAge'],
   KAIROS_RETENTION_MAX_FIRES: ['retention', 'maxFires'],
   KAIROS_RETENTION_CHECK_EVERY: ['retention', 'checkEvery'],
+  KAIROS_READ_SIDE: ['readSide', 'enabled'],
+  KAIROS_READ_DB: ['readSide', 'db'],
+  KAIROS_FIRES_RETENTION: ['readSide', 'firesRetention'],
+  KAIROS_STATS_RETENTION_MINUTE: ['readSide', 'statsRetention', 'minute'],
+  KAIROS_STATS_RETENTION_HOUR: ['readSide', 'statsRetention', 'hour'],
+  KAIROS_STATS_RETENTION_DAY: ['readSide', 'statsRetention', 'day'],
+  KAIROS_STREAM_HEARTBEAT: ['stream', 'heartbeat'],
+  KAIROS_STREAM_MAX_BUFFER: ['stream', 'maxBuffer'],
 };
 
 export const optionsFromEnv = (env: NodeJS.ProcessEnv): Record<string, unknown> => {
@@ -255,6 +303,14 @@ export const compileConfig = (layers: {
       maxFires: o.retention.maxFires ?? null,
       checkEvery: o.retention.checkEvery,
     },
+    readSide: o.readSide.enabled
+      ? {
+          db: o.readSide.db ? resolve(o.readSide.db) : resolve(dataDir, 'read.db'),
+          firesKeepMs: o.readSide.firesRetention ?? null,
+          statsKeepMs: o.readSide.statsRetention,
+        }
+      : null,
+    stream: { heartbeatMs: o.stream.heartbeat, maxBufferBytes: o.stream.maxBuffer },
   };
 };
 

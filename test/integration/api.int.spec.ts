@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TaskView } from '../../src/api/taskView.js';
+import type { TaskView } from '../../domain/task/view.js';
 import { startKairos, type RunningKairos } from '../../src/app/startKairos.js';
 import { compileConfig } from '../../src/config/config.js';
 
@@ -275,16 +275,20 @@ describe('task routes: success paths', () => {
     expect(Object.values(res.body.tasksPerNode).reduce((a, b) => a + b, 0)).toBe(live);
   });
 
-  it('GET /api/tasks lists tasks by id, filters by status, pages', async () => {
-    const all = await call<{ total: number; tasks: TaskView[] }>('GET', '/api/tasks');
+  it('GET /api/tasks lists tasks by id, filters by status, pages with a cursor', async () => {
+    type Board = { total: number; tasks: TaskView[]; next: string | null };
+    const all = await call<Board>('GET', '/api/tasks');
     expect(all.status).toBe(200);
     expect(all.body.total).toBe(4);
     expect(all.body.tasks.map((t) => t.id)).toEqual(['alpha', 'beta', 'delta', 'gamma']);
-    const page = await call<{ total: number; tasks: TaskView[] }>('GET', '/api/tasks?limit=2&offset=1');
-    expect(page.body.total).toBe(4);
-    expect(page.body.tasks.map((t) => t.id)).toEqual(['beta', 'delta']);
-    const paused = await call<{ total: number; tasks: TaskView[] }>('GET', '/api/tasks?status=paused');
-    expect(paused.body).toEqual({ total: 0, tasks: [] });
+    const first = await call<Board>('GET', '/api/tasks?limit=2');
+    expect(first.body.total).toBe(4);
+    expect(first.body.tasks.map((t) => t.id)).toEqual(['alpha', 'beta']);
+    const second = await call<Board>('GET', `/api/tasks?limit=2&cursor=${first.body.next}`);
+    expect(second.body.tasks.map((t) => t.id)).toEqual(['delta', 'gamma']);
+    expect(second.body.next).toBeNull();
+    const paused = await call<Board>('GET', '/api/tasks?status=paused');
+    expect(paused.body).toEqual({ total: 0, tasks: [], next: null });
   });
 
   it('GET /api/tasks/:id returns one task', async () => {

@@ -43,6 +43,12 @@ describe('compileConfig: defaults', () => {
       member: { weight: 1, labels: {} },
       drainTimeoutMs: 5_000,
       retention: { maxAgeMs: null, maxFires: null, checkEvery: 100 },
+      readSide: {
+        db: resolve('./data', 'read.db'),
+        firesKeepMs: null,
+        statsKeepMs: { minute: 2 * 86_400_000, hour: 90 * 86_400_000, day: 1_826 * 86_400_000 },
+      },
+      stream: { heartbeatMs: 15_000, maxBufferBytes: 1_048_576 },
     });
     expect(config.nodeId).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/);
   });
@@ -86,6 +92,13 @@ describe('compileConfig: environment', () => {
         KAIROS_RETENTION_MAX_AGE: '90d',
         KAIROS_RETENTION_MAX_FIRES: '1000',
         KAIROS_RETENTION_CHECK_EVERY: '250',
+        KAIROS_READ_DB: '/var/lib/kairos-read/models.db',
+        KAIROS_FIRES_RETENTION: '30d',
+        KAIROS_STATS_RETENTION_MINUTE: '1d',
+        KAIROS_STATS_RETENTION_HOUR: '30d',
+        KAIROS_STATS_RETENTION_DAY: '365d',
+        KAIROS_STREAM_HEARTBEAT: '5s',
+        KAIROS_STREAM_MAX_BUFFER: '65536',
       },
     });
     expect(config).toEqual({
@@ -105,7 +118,29 @@ describe('compileConfig: environment', () => {
       member: { weight: 2.5, labels: { zone: 'eu-1', gpu: 'true', empty: '' }, address: 'http://10.0.0.7:9090' },
       drainTimeoutMs: 12_000,
       retention: { maxAgeMs: 90 * 86_400_000, maxFires: 1_000, checkEvery: 250 },
+      readSide: {
+        db: '/var/lib/kairos-read/models.db',
+        firesKeepMs: 30 * 86_400_000,
+        statsKeepMs: { minute: 86_400_000, hour: 30 * 86_400_000, day: 365 * 86_400_000 },
+      },
+      stream: { heartbeatMs: 5_000, maxBufferBytes: 65_536 },
     });
+  });
+
+  it('switches the read side off, and refuses bad read-side settings by variable name', () => {
+    expect(compileConfig({ env: { KAIROS_READ_SIDE: 'off' } }).readSide).toBeNull();
+    expect(compileConfig({ env: { KAIROS_READ_SIDE: 'on' } }).readSide).not.toBeNull();
+    for (const [name, value] of [
+      ['KAIROS_READ_SIDE', 'maybe'],
+      ['KAIROS_FIRES_RETENTION', 'a while'],
+      ['KAIROS_STATS_RETENTION_MINUTE', '-1'],
+      ['KAIROS_STREAM_MAX_BUFFER', '12'],
+    ] as const) {
+      expect(
+        issuesOf(() => compileConfig({ env: { [name]: value } })),
+        `${name}=${value}`,
+      ).toEqual([{ path: name, message: expect.any(String) }]);
+    }
   });
 
   it('takes retention from a file too, and refuses a bad one by variable name', () => {

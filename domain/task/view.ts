@@ -1,8 +1,9 @@
-import { nextTickAt } from '../../domain/task/decide.js';
-import { lifecycleOf } from '../../domain/task/machine.js';
-import type { TaskSpec } from '../../domain/task/spec.js';
-import { toIso } from '../../domain/time/instant.js';
-import type { TaskRecord } from '../node/taskRecord.js';
+import { nextTickAt } from './decide.js';
+import { lifecycleOf } from './machine.js';
+import type { TaskSpec } from './spec.js';
+import { toIso } from '../time/instant.js';
+import type { TaskState } from './state.js';
+import { SECRET_SET, redactSpec } from '../projections/redaction.js';
 
 /** A task as the API shows it: its definition plus what the node knows of its life. */
 export type TaskView = ReturnType<typeof taskViewOf>;
@@ -10,14 +11,6 @@ export type TaskView = ReturnType<typeof taskViewOf>;
 /** Beyond ±8.64e15 ms `Date` has no rendering; such a time (from an unbounded spec in an old log) shows as null. */
 const iso = (ms: number | null | undefined): string | null =>
   ms === null || ms === undefined || !(Math.abs(ms) <= 8.64e15) ? null : toIso(ms);
-
-/** How views show a webhook secret: that it is set, never its value. */
-export const SECRET_SET = '(secret is set)';
-
-const redacted = (spec: TaskSpec): TaskSpec =>
-  'http' in spec.target && spec.target.http.secret !== undefined
-    ? { ...spec, target: { http: { ...spec.target.http, secret: SECRET_SET } } }
-    : spec;
 
 /**
  * A document read from a view and sent back (`kairos task update` does this) carries the marker, not
@@ -33,7 +26,10 @@ export const withKeptSecret = (
   return { ...body, target: { http: { ...http, secret: kept } } };
 };
 
-export const taskViewOf = (record: TaskRecord, wakeAt?: number) => {
+/** A task as the node holds it (a `TaskRecord`) or as the read side stores it (a board row). */
+type FoldedTask = { state: TaskState; revision: bigint | number };
+
+export const taskViewOf = (record: FoldedTask, wakeAt?: number) => {
   const s = record.state;
   // The statechart's value, flattened for the view: `{active: 'running'}` reads as `running`.
   const value = lifecycleOf(s);
@@ -43,7 +39,7 @@ export const taskViewOf = (record: TaskRecord, wakeAt?: number) => {
     name: s.spec?.name ?? s.taskId,
     status: s.status,
     lifecycle,
-    spec: s.spec && redacted(s.spec),
+    spec: s.spec && redactSpec(s.spec),
     revision: Number(record.revision),
     owner: s.owner,
     nextFireAt: iso(nextTickAt(s)),

@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { parseOrThrow } from '../../domain/errors/index.js';
+import type { ReadSidePort } from '../projections/host/readSidePort.js';
+import { READ_MODEL_NAMES } from '../projections/readModels.js';
+import { readSideOff, type ReadQuery } from './readRoutes.js';
+
+const ReplayBody = z
+  .strictObject({
+    /** Models to rebuild; all when absent. */
+    models: z.array(z.enum(READ_MODEL_NAMES)).min(1).optional(),
+    /** Rebuild from this log position on (the rows then describe only what follows it). */
+    from: z.number().int().nonnegative().optional(),
+    /** Rebuild into a scratch database and compare it with the live models, row for row; changes nothing. */
+    check: z.boolean().optional(),
+  })
+  .refine((b) => !(b.check && b.from !== undefined), { path: ['from'], message: 'cannot be combined with check' })
+  .optional();
+
+/**
+ * The read models themselves: where each stands (`GET /api/read-models`), and `POST
+ * /api/read-models/replay`, which rebuilds them from the log while the live ones go on serving. The
+ * replay answers as NDJSON: a `{"progress": …}` line per page read, then `{"result": …}` (or
+ * `{"error": …}`), so a client can draw progress for a rebuild of millions of events.
+ */
+export const readModelRoutes = (readSide: ReadSidePort | null, read: ReadQuery) => async (app: FastifyInstance) => {
+  app.get('/api/read-models', async () => read('status', {}));
+
+  app.post('/api/read-models/replay', async (request, reply) => {
+    const body = parseOrThrow(ReplayBody, request.body ?? undefined, 'body') ?? {};
+    if (!readSide) throw readSideOff();
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-cache' });
+    const line = (value: unknown): void => void reply.raw.write(`${JSON.stringify(value)}\n`);
+    try {
+      line({ result: await readSide.replay(body, (progress) => line({ progress })) });
+    } catch (err) {
+      const e = err as { code?: string; message?: string; details?: unknown };
+      line({ error: { code: e.code ?? 'internal', message: e.message ?? String(err), details: e.details } });
+    }
+    reply.raw.end();
+  });
+};

@@ -1,0 +1,171 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { ErrorCode, KairosError } from '../../../domain/errors/index.js';
+import type { Clock } from '../../clock/clock.js';
+import type { RebuildProgress } from '../rebuild.js';
+import type { HostInit, HostMessage, HostRequest, WireError } from './protocol.js';
+import type { FeedHandlers, ReadSidePort } from './readSidePort.js';
+
+type Pending = {
+  resolve: (value: never) => void;
+  reject: (error: Error) => void;
+  onProgress?: (progress: RebuildProgress) => void;
+};
+
+/** The read side's process runs below the node's priority: the scheduler's CPU comes first. */
+const NICENESS = 10;
+const RESTART_MS = 1_000;
+const CLOSE_TIMEOUT_MS = 10_000;
+
+const entry = (): { script: string; execArgv: string[] } => {
+  const here = import.meta.url;
+  // From TypeScript sources (tests), the child loads the .ts entry through tsx.
+  return here.endsWith('.ts')
+    ? { script: fileURLToPath(new URL('./readSideMain.ts', here)), execArgv: ['--import', 'tsx'] }
+    : { script: fileURLToPath(new URL('./readSideMain.js', here)), execArgv: [] };
+};
+
+const errorOf = (wire: WireError): KairosError => new KairosError(wire.code, wire.message, wire.details);
+
+/**
+ * The node's handle on its read-side process (readSideMain.ts): queries, replays and live feeds as
+ * messages over the IPC channel. The process is forked at a lower CPU priority, so projections, heavy
+ * queries and rebuilds never take the firing thread's time; if it dies it is started again (its
+ * checkpoints make that exact), and what was waiting on it fails as `unavailable` meanwhile.
+ */
+export class ChildReadSide implements ReadSidePort {
+  readonly #init: HostInit;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #pending = new Map<number, Pending>();
+  readonly #feeds = new Map<number, FeedHandlers>();
+  #child: ChildProcess | null = null;
+  #ready: Promise<void> | null = null;
+  #seq = 0;
+  #closing = false;
+
+  constructor(options: { init: HostInit; logger: Logger; clock: Clock }) {
+    this.#init = options.init;
+    this.#log = options.logger;
+    this.#clock = options.clock;
+  }
+
+  /** Starts the process and waits until it has opened the log and the read database. */
+  start(): Promise<void> {
+    const { script, execArgv } = entry();
+    const child = fork(script, [], {
+      execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
+    this.#child = child;
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, NICENESS);
+    } catch (err) {
+      this.#log.warn({ err }, 'could not lower the read side process priority');
+    }
+    this.#ready = new Promise<void>((resolve, reject) => {
+      child.on('message', (message: HostMessage) => {
+        if (message.t === 'ready') resolve();
+        else if (message.t === 'failed') reject(errorOf(message.error));
+        else this.#onMessage(message);
+      });
+      child.once('exit', (code, signal) => {
+        reject(new KairosError(ErrorCode.unavailable, `the read side process exited (${signal ?? code})`));
+        this.#onExit(child, code, signal);
+      });
+    });
+    this.#send({ t: 'init', init: this.#init });
+    return this.#ready;
+  }
+
+  #onMessage(message: Exclude<HostMessage, { t: 'ready' | 'failed' }>): void {
+    switch (message.t) {
+      case 'reply': {
+        const pending = this.#pending.get(message.id);
+        this.#pending.delete(message.id);
+        if (message.ok) pending?.resolve(message.value as never);
+        else pending?.reject(errorOf(message.error));
+        return;
+      }
+      case 'progress':
+        this.#pending.get(message.id)?.onProgress?.(message.progress);
+        return;
+      case 'feed-data':
+        this.#feeds.get(message.feed)?.data(message.chunk);
+        return;
+      case 'feed-end':
+        this.#feeds.get(message.feed)?.end(message.reason);
+        this.#feeds.delete(message.feed);
+    }
+  }
+
+  #onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.#child !== child) return;
+    this.#child = null;
+    const gone = new KairosError(ErrorCode.unavailable, 'the read side is restarting; try again shortly');
+    for (const pending of this.#pending.values()) pending.reject(gone);
+    this.#pending.clear();
+    for (const feed of this.#feeds.values()) feed.end('the read side is restarting; reconnect with Last-Event-ID');
+    this.#feeds.clear();
+    if (this.#closing) return;
+    this.#log.error({ code, signal }, 'the read side process exited; starting it again in 1 s');
+    this.#clock.setTimer(() => {
+      if (!this.#closing)
+        this.start().catch((err: unknown) => this.#log.error({ err }, 'the read side process did not start'));
+    }, RESTART_MS);
+  }
+
+  #send(request: HostRequest): boolean {
+    const child = this.#child;
+    if (!child?.connected) return false;
+    child.send(request);
+    return true;
+  }
+
+  async #call<T>(request: (id: number) => HostRequest, onProgress?: (p: RebuildProgress) => void): Promise<T> {
+    // A call made while the process starts waits for it; one made after a failed start fails at once.
+    await this.#ready?.catch(() => undefined);
+    const id = ++this.#seq;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: never) => void, reject, ...(onProgress ? { onProgress } : {}) });
+      if (!this.#send(request(id))) {
+        this.#pending.delete(id);
+        reject(new KairosError(ErrorCode.unavailable, 'the read side is not running; try again shortly'));
+      }
+    });
+  }
+
+  query: ReadSidePort['query'] = (name, args, minPosition = 0) =>
+    this.#call((id) => ({ t: 'query', id, name, args, minPosition }));
+
+  replay: ReadSidePort['replay'] = (args, onProgress) => this.#call((id) => ({ t: 'replay', id, args }), onProgress);
+
+  openFeed(after: number, filter: Parameters<ReadSidePort['openFeed']>[1], handlers: FeedHandlers) {
+    const feed = ++this.#seq;
+    this.#feeds.set(feed, handlers);
+    if (!this.#send({ t: 'feed-open', feed, after, filter })) {
+      this.#feeds.delete(feed);
+      queueMicrotask(() => handlers.end('the read side is not running; try again shortly'));
+    }
+    return {
+      close: () => {
+        if (this.#feeds.delete(feed)) this.#send({ t: 'feed-close', feed });
+      },
+    };
+  }
+
+  /** Asks the process to commit and exit; kills it if it has not after 10 s. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    const child = this.#child;
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    if (!this.#send({ t: 'close' })) child.kill('SIGKILL');
+    const timer = this.#clock.setTimer(() => child.kill('SIGKILL'), CLOSE_TIMEOUT_MS);
+    await exited;
+    timer.cancel();
+  }
+}

@@ -1,0 +1,49 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../../clock/clock.js';
+import type { EventStore } from '../../store/eventStore.js';
+import { ReadSide } from '../readSide.js';
+import type { RegisteredModel } from '../readModelDb.js';
+import type { FeedHandlers, ReadSidePort } from './readSidePort.js';
+
+/**
+ * The read side in the node's own process, for a log no other process can read (`memory:`): the same
+ * models and queries over an in-memory read database. Tests and demos only: its work shares the
+ * node's event loop.
+ */
+export const inProcessReadSide = (options: {
+  store: EventStore;
+  models: readonly RegisteredModel[];
+  clock: Clock;
+  logger: Logger;
+}): ReadSidePort => {
+  const feeds = new Map<number, FeedHandlers>();
+  let nextFeed = 1;
+  const readSide = ReadSide.open({
+    ...options,
+    file: ':memory:',
+    sink: {
+      send: (id, chunk) => feeds.get(id)?.data(chunk),
+      end: (id, reason) => {
+        feeds.get(id)?.end(reason);
+        feeds.delete(id);
+      },
+    },
+  });
+  readSide.start();
+  return {
+    query: (name, args, minPosition) => readSide.query(name, args, minPosition),
+    replay: (args, onProgress) => readSide.replay(args, onProgress),
+    openFeed(after, filter, handlers) {
+      const id = nextFeed++;
+      feeds.set(id, handlers);
+      readSide.openFeed(id, after, filter);
+      return {
+        close: () => {
+          feeds.delete(id);
+          readSide.closeFeed(id);
+        },
+      };
+    },
+    close: async () => readSide.close(),
+  };
+};

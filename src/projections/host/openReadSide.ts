@@ -1,0 +1,33 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../../clock/clock.js';
+import type { CompiledConfig } from '../../config/config.js';
+import type { EventStore } from '../../store/eventStore.js';
+import { readModels, type ReadModelsOptions } from '../readModels.js';
+import { ChildReadSide } from './childReadSide.js';
+import { inProcessReadSide } from './inProcessReadSide.js';
+import type { ReadSidePort } from './readSidePort.js';
+
+/**
+ * The node's read side as configured: none (`KAIROS_READ_SIDE=off`), in-process for an in-memory log
+ * (no other process can read it), or a child process for a log in a file or in EventStoreDB. The child
+ * starts in the background: queries made before it is up wait for it.
+ */
+export const openReadSide = (
+  config: CompiledConfig,
+  store: EventStore,
+  options: { clock: Clock; logger: Logger },
+): ReadSidePort | null => {
+  const settings = config.readSide;
+  if (!settings) return null;
+  const models: ReadModelsOptions = {
+    firesKeepMs: settings.firesKeepMs,
+    statistics: { keepMs: settings.statsKeepMs },
+  };
+  if (config.store.startsWith('memory:')) return inProcessReadSide({ store, models: readModels(models), ...options });
+  const child = new ChildReadSide({
+    init: { store: config.store, file: settings.db, models, logLevel: config.logLevel, nodeId: config.nodeId },
+    ...options,
+  });
+  child.start().catch((err: unknown) => options.logger.error({ err }, 'the read side did not start'));
+  return child;
+};

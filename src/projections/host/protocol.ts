@@ -1,0 +1,37 @@
+import type { ErrorCode, ErrorDetails } from '../../../domain/errors/index.js';
+import type { FeedFilter } from '../liveFeed.js';
+import type { ReadModelsOptions } from '../readModels.js';
+import type { ReplayArgs } from '../readSide.js';
+import type { RebuildProgress } from '../rebuild.js';
+
+/** What the node tells its read-side process at start. */
+export type HostInit = {
+  /** The log's URL (`sqlite:…`, `esdb://…`): the process opens its own connection. */
+  store: string;
+  /** The read database file. */
+  file: string;
+  models: ReadModelsOptions;
+  logLevel: string;
+  nodeId: string;
+};
+
+export type WireError = { code: ErrorCode; message: string; details?: ErrorDetails };
+
+/** Node → read-side process. */
+export type HostRequest =
+  | { t: 'init'; init: HostInit }
+  | { t: 'query'; id: number; name: string; args: unknown; minPosition: number }
+  | { t: 'replay'; id: number; args: ReplayArgs }
+  | { t: 'feed-open'; feed: number; after: number; filter: FeedFilter }
+  | { t: 'feed-close'; feed: number }
+  | { t: 'close' };
+
+/** Read-side process → node. */
+export type HostMessage =
+  | { t: 'ready' }
+  | { t: 'failed'; error: WireError }
+  | { t: 'reply'; id: number; ok: true; value: unknown }
+  | { t: 'reply'; id: number; ok: false; error: WireError }
+  | { t: 'progress'; id: number; progress: RebuildProgress }
+  | { t: 'feed-data'; feed: number; chunk: string }
+  | { t: 'feed-end'; feed: number; reason: string };

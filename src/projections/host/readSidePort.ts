@@ -1,0 +1,23 @@
+import type { FeedFilter } from '../liveFeed.js';
+import type { QueryArgs, QueryName, QueryResult } from '../queries/index.js';
+import type { ReplayArgs, ReplayResult } from '../readSide.js';
+import type { RebuildProgress } from '../rebuild.js';
+
+export type FeedHandlers = {
+  /** Server-Sent Events text, one or more messages. */
+  data(chunk: string): void;
+  /** The feed was ended by the read side, with why. */
+  end(reason: string): void;
+};
+
+/**
+ * The read side as the API uses it, wherever it runs: a child process of the node (a log in a file or
+ * in EventStoreDB), or in the node's own process (an in-memory log, which no other process can read).
+ */
+export interface ReadSidePort {
+  /** Runs a query once the live models include `minPosition` (the node's last write: read-your-writes). */
+  query<N extends QueryName>(name: N, args: QueryArgs<N>, minPosition?: number): Promise<QueryResult<N>>;
+  replay(args: ReplayArgs, onProgress?: (progress: RebuildProgress) => void): Promise<ReplayResult>;
+  openFeed(after: number, filter: FeedFilter, handlers: FeedHandlers): { close(): void };
+  close(): Promise<void>;
+}

@@ -1,0 +1,120 @@
+import type { Statement } from 'better-sqlite3';
+import { readsEvent } from '../../domain/projections/foldReadModel.js';
+import {
+  keyOf,
+  type AnyReadModel,
+  type ProjectedEvent,
+  type RowKey,
+  type RowReader,
+  type TableDefinition,
+} from '../../domain/projections/readModel.js';
+import type { Checkpoint, ReadModelDb } from './readModelDb.js';
+import { TableWriter } from './tableWriter.js';
+
+/** What one commit changed in a model: per table, the keys of the rows written or deleted. */
+export type ModelChanges = { model: string; tables: Record<string, RowKey[]> };
+
+/**
+ * One generation of one read model being written: the reducer applied to events after its checkpoint,
+ * rows buffered per table, and `commit` writing the rows and the checkpoint (the caller's transaction).
+ * An event at or below the checkpoint is ignored, so a restart or an overlapping read never counts twice.
+ */
+export class ModelWriter {
+  readonly model: AnyReadModel;
+  readonly generation: number;
+  readonly #db: ReadModelDb;
+  readonly #tables = new Map<string, TableWriter>();
+  readonly #reader: RowReader<Record<string, object>>;
+  readonly #prune: Array<{ table: string; keepMs: number; statement: Statement }>;
+  #checkpoint: Checkpoint;
+  /** Applied but not yet committed. */
+  #applied: Checkpoint;
+
+  constructor(db: ReadModelDb, model: AnyReadModel, generation: number, checkpoint: Checkpoint) {
+    this.model = model;
+    this.generation = generation;
+    this.#db = db;
+    this.#checkpoint = { ...checkpoint };
+    this.#applied = { ...checkpoint };
+    for (const table of Object.keys(model.tables)) {
+      const settle = (model.settle as Record<string, (row: object) => object> | undefined)?.[table];
+      const name = db.tableName(model.name, table, generation);
+      this.#tables.set(table, new TableWriter(db.db, name, db.schema(model.name, table), settle));
+    }
+    this.#reader = { get: (table, key) => this.#table(table).get(key) as never };
+    this.#prune = Object.entries((model.retention ?? {}) as Record<string, { column: string; keepMs: number }>).map(
+      ([table, rule]) => ({
+        table,
+        keepMs: rule.keepMs,
+        statement: db.db.prepare(
+          `DELETE FROM "${db.tableName(model.name, table, generation)}" WHERE "${rule.column}" < ?`,
+        ),
+      }),
+    );
+  }
+
+  /** The position every committed row includes. */
+  get position(): number {
+    return this.#checkpoint.position;
+  }
+
+  /** The position applied so far (committed or not). */
+  get appliedPosition(): number {
+    return this.#applied.position;
+  }
+
+  get checkpoint(): Checkpoint {
+    return { ...this.#checkpoint };
+  }
+
+  get dirty(): boolean {
+    return this.#applied.position !== this.#checkpoint.position;
+  }
+
+  #table(name: string): TableWriter {
+    const table = this.#tables.get(name);
+    if (!table) throw new Error(`read model '${this.model.name}' has no table '${name}'`);
+    return table;
+  }
+
+  apply(event: ProjectedEvent): void {
+    if (event.position <= this.#applied.position) return;
+    this.#applied.position = event.position;
+    if (!readsEvent(this.model, event)) return;
+    this.#applied.watermark = Math.max(this.#applied.watermark, event.recordedAt);
+    this.#applied.events++;
+    for (const write of this.model.evolve(this.#reader, event, { watermark: this.#applied.watermark })) {
+      const table = this.#table(write.table);
+      if ('delete' in write) table.delete(write.delete);
+      else table.set(keyOf(this.model.tables[write.table] as TableDefinition<object>, write.row), write.row);
+    }
+  }
+
+  /** Counts events passed without reading them (a rebuild starting past the log's start): only the position moves. */
+  skipTo(position: number): void {
+    if (position > this.#applied.position) this.#applied.position = position;
+  }
+
+  /** Writes buffered rows, applies retention and records the checkpoint. Call inside a transaction. */
+  commit(): ModelChanges {
+    const changes: ModelChanges = { model: this.model.name, tables: {} };
+    for (const [name, table] of this.#tables) {
+      const keys = table.flush();
+      if (keys.length > 0) changes.tables[name] = keys;
+    }
+    for (const rule of this.#prune) {
+      const deleted = rule.statement.run(this.#applied.watermark - rule.keepMs).changes;
+      if (deleted > 0) this.#table(rule.table).forget();
+    }
+    if (this.#db.state(this.model.name).generation === this.generation)
+      this.#db.saveCheckpoint(this.model.name, this.#applied);
+    this.#checkpoint = { ...this.#applied };
+    return changes;
+  }
+
+  /** After a failed commit: back to the last committed checkpoint, nothing buffered. */
+  rollback(): void {
+    for (const table of this.#tables.values()) table.discard();
+    this.#applied = { ...this.#checkpoint };
+  }
+}

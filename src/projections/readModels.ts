@@ -1,0 +1,60 @@
+import { auditIndex } from '../../domain/projections/auditIndex.js';
+import { clusterHistory } from '../../domain/projections/clusterHistory.js';
+import { fireIndex } from '../../domain/projections/fireIndex.js';
+import { statistics, type StatisticsOptions } from '../../domain/projections/statistics.js';
+import { taskBoard } from '../../domain/projections/taskBoard.js';
+import type { RegisteredModel } from './readModelDb.js';
+
+export type ReadModelsOptions = {
+  /** How long the fire index keeps attempts and tick gaps; null: as long as the log. */
+  firesKeepMs: number | null;
+  statistics: StatisticsOptions;
+};
+
+/**
+ * Every read model the read side keeps, with the indexes its queries use. Adding a model is one
+ * reducer (domain/projections), its row schemas in it, and one entry here.
+ */
+export const readModels = (options: ReadModelsOptions): RegisteredModel[] => [
+  {
+    model: taskBoard(),
+    indexes: { tasks: [['position'], ['status', 'taskId'], ['owner'], ['nextFireAt'], ['lastFireAt'], ['topic']] },
+  },
+  {
+    model: fireIndex({ keepMs: options.firesKeepMs }),
+    indexes: {
+      attempts: [
+        ['firedAt', 'position'],
+        ['taskId', 'firedAt', 'position'],
+        ['status', 'firedAt', 'position'],
+        ['node', 'firedAt', 'position'],
+        ['taskId', 'attempt', 'position'],
+      ],
+      gaps: [['taskId', 'position'], ['at']],
+    },
+  },
+  {
+    model: auditIndex(),
+    indexes: {
+      entries: [
+        ['at', 'taskId', 'revision'],
+        ['actor', 'at'],
+        ['action', 'at'],
+      ],
+    },
+  },
+  {
+    model: clusterHistory(),
+    indexes: {
+      entries: [
+        ['kind', 'position'],
+        ['node', 'position'],
+        ['taskId', 'position'],
+      ],
+    },
+  },
+  { model: statistics(options.statistics) },
+];
+
+/** The names `kairos replay --model` accepts. */
+export const READ_MODEL_NAMES = ['board', 'fires', 'audit', 'cluster', 'stats'] as const;

@@ -1,0 +1,196 @@
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { filter, firstValueFrom, timeout } from 'rxjs';
+import { IllegalStateError, ValidationError } from '../../domain/errors/index.js';
+import type { Clock } from '../clock/clock.js';
+import type { EventStore } from '../store/eventStore.js';
+import { compareModels, type ComparisonReport } from './compareModels.js';
+import { LiveFeeds, type FeedFilter, type FeedSink } from './liveFeed.js';
+import { ModelWriter } from './modelWriter.js';
+import { Projector } from './projector.js';
+import { queries, type QueryArgs, type QueryName, type QueryResult } from './queries/index.js';
+import { lockReadDb } from './readDbLock.js';
+import { ReadModelDb, type RegisteredModel } from './readModelDb.js';
+import { rebuildModels, type RebuildProgress } from './rebuild.js';
+
+export type ReplayArgs = { models?: string[]; from?: number; check?: boolean };
+export type ReplayResult = { progress: RebuildProgress; comparison: ComparisonReport | null };
+
+export type ReadSideOptions = {
+  store: EventStore;
+  /** The read database file, or `:memory:`. */
+  file: string;
+  models: readonly RegisteredModel[];
+  clock: Clock;
+  logger: Logger;
+  sink: FeedSink;
+};
+
+/** How long a query that asks for a position waits for the models to reach it. */
+const CONSISTENCY_WAIT_MS = 5_000;
+
+/**
+ * The read side of one node (design §6), wherever it runs (a child process of the node, or in-process
+ * for an in-memory log): the read database, the live models following the log, the queries, the live
+ * feeds and the replay jobs. One replay at a time.
+ */
+export class ReadSide {
+  readonly db: ReadModelDb;
+  readonly projector: Projector;
+  readonly feeds: LiveFeeds;
+  readonly #options: ReadSideOptions;
+  readonly #lock: { release(): void };
+  #replay: RebuildProgress | null = null;
+  /** Whether the live models follow the log (a node); not when `kairos replay` runs with the node down. */
+  #following = false;
+
+  private constructor(options: ReadSideOptions, db: ReadModelDb, lock: { release(): void }) {
+    this.#options = options;
+    this.db = db;
+    this.#lock = lock;
+    const writers = db.models.map(({ model }) => {
+      const state = db.state(model.name);
+      return new ModelWriter(db, model, state.generation, state);
+    });
+    this.projector = new Projector({ store: options.store, db, writers, logger: options.logger });
+    this.feeds = new LiveFeeds({
+      store: options.store,
+      db,
+      projector: this.projector,
+      sink: options.sink,
+      logger: options.logger,
+    });
+  }
+
+  /** Opens the read database, refusing one another live process writes. */
+  static open(options: ReadSideOptions): ReadSide {
+    const lock = lockReadDb(options.file);
+    try {
+      return new ReadSide(options, ReadModelDb.open(options.file, options.models), lock);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  /** Follows the log with the live models. */
+  start(): void {
+    this.#following = true;
+    this.projector.start();
+  }
+
+  /** Runs a query, after the live models have reached `minPosition` (read-your-writes), waiting up to 5 s. */
+  async query<N extends QueryName>(name: N, args: QueryArgs<N>, minPosition = 0): Promise<QueryResult<N>> {
+    const handler = queries[name] as unknown as ((ctx: unknown, args: unknown) => QueryResult<N>) | undefined;
+    if (!handler) throw new ValidationError([{ path: 'query', message: `unknown query '${String(name)}'` }]);
+    if (minPosition > this.projector.position) {
+      await firstValueFrom(
+        this.projector.commits$.pipe(
+          filter((c) => c.to >= minPosition),
+          timeout({ first: CONSISTENCY_WAIT_MS, with: () => [null] }),
+        ),
+        { defaultValue: null },
+      );
+    }
+    return handler({ db: this.db, store: this.#options.store, clock: this.#options.clock, readSide: this }, args);
+  }
+
+  openFeed(id: number, after: number, filter: FeedFilter): void {
+    this.feeds.open(id, after, filter);
+  }
+
+  closeFeed(id: number): void {
+    this.feeds.close(id);
+  }
+
+  get replayProgress(): RebuildProgress | null {
+    return this.#replay;
+  }
+
+  /**
+   * Rebuilds models from the log while the live ones go on serving: into a new generation that then
+   * replaces the live one, or (`check`) into a scratch database compared row for row with the live one.
+   */
+  async replay(args: ReplayArgs, onProgress?: (progress: RebuildProgress) => void): Promise<ReplayResult> {
+    if (this.#replay) throw new IllegalStateError('a replay is already running', { replay: this.#replay });
+    const names = args.models && args.models.length > 0 ? args.models : this.db.models.map((m) => m.model.name);
+    const unknown = names.filter((n) => !this.db.model(n));
+    if (unknown.length > 0)
+      throw new ValidationError([{ path: 'models', message: `unknown read model(s): ${unknown.join(', ')}` }]);
+    const report = (progress: RebuildProgress) => {
+      this.#replay = progress;
+      onProgress?.(progress);
+    };
+    this.#replay = {
+      phase: 'reading',
+      models: names,
+      position: args.from ?? 0,
+      head: 0,
+      events: 0,
+      eventsPerSecond: 0,
+      elapsedMs: 0,
+    };
+    try {
+      return args.check ? await this.#check(names, report) : await this.#rebuild(names, args.from ?? 0, report);
+    } finally {
+      this.#replay = null;
+    }
+  }
+
+  async #rebuild(models: string[], from: number, onProgress: (p: RebuildProgress) => void): Promise<ReplayResult> {
+    const progress = await rebuildModels({
+      store: this.#options.store,
+      db: this.db,
+      into: 'next',
+      models,
+      from,
+      ...(this.#following ? { projector: this.projector } : {}),
+      clock: this.#options.clock,
+      onProgress,
+      finish: (writers) => {
+        this.db.db.transaction(() => {
+          for (const w of writers) this.db.switchTo(w.model.name, w.generation, w.checkpoint);
+        })();
+        return writers;
+      },
+    });
+    return { progress, comparison: null };
+  }
+
+  async #check(models: string[], onProgress: (p: RebuildProgress) => void): Promise<ReplayResult> {
+    const base = this.#options.file === ':memory:' ? join(tmpdir(), `kairos-read-${process.pid}`) : this.#options.file;
+    const file = `${base}.check-${this.#options.clock.now()}`;
+    const scratch = ReadModelDb.open(
+      file,
+      this.db.models.filter((m) => models.includes(m.model.name)),
+    );
+    let comparison: ComparisonReport | null = null;
+    try {
+      const progress = await rebuildModels({
+        store: this.#options.store,
+        db: scratch,
+        into: 'live',
+        models,
+        ...(this.#following ? { projector: this.projector } : {}),
+        clock: this.#options.clock,
+        onProgress,
+        finish: (_writers, position) => {
+          comparison = compareModels(this.db, { file, db: scratch }, models, position);
+        },
+      });
+      return { progress, comparison };
+    } finally {
+      scratch.close();
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });
+    }
+  }
+
+  close(reason = 'the read side is closing'): void {
+    this.feeds.closeAll(reason);
+    this.projector.close();
+    this.db.close();
+    this.#lock.release();
+  }
+}
