@@ -26,6 +26,8 @@ const wireError = (err: unknown): WireError =>
 let readSide: ReadSide | null = null;
 let store: EventStore | null = null;
 let closing: Promise<void> | null = null;
+/** Requests that arrive while `init` still opens the log wait for it. */
+let initialised: Promise<void> = Promise.resolve();
 
 const shutdown = (): Promise<void> =>
   (closing ??= (async () => {
@@ -35,6 +37,7 @@ const shutdown = (): Promise<void> =>
   })());
 
 const handle = async (message: HostRequest): Promise<void> => {
+  if (message.t !== 'init') await initialised;
   switch (message.t) {
     case 'init': {
       const { init } = message;
@@ -95,6 +98,9 @@ const handle = async (message: HostRequest): Promise<void> => {
   }
 };
 
-process.on('message', (message: HostRequest) => void handle(message));
+process.on('message', (message: HostRequest) => {
+  const handled = handle(message);
+  if (message.t === 'init') initialised = handled;
+});
 // The node died (kill -9 included): nobody is left to serve.
 process.on('disconnect', () => void shutdown());
