@@ -9,7 +9,7 @@ import type { SchedulerNode } from '../../src/node/schedulerNode.js';
 import { readModels } from '../../src/projections/readModels.js';
 import { ReadSide } from '../../src/projections/readSide.js';
 import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
-import { RecordingTarget, run, specOf, startNode } from '../unit/support/nodeHarness.js';
+import { type RecordingTarget, run, specOf, startNode } from '../unit/support/nodeHarness.js';
 
 /**
  * The read side over a real SQLite log written by a real node: the models follow the log exactly, a
