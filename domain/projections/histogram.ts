@@ -77,8 +77,7 @@ export const addToBucket = (histogram: Histogram, bucket: number): Histogram => 
 };
 
 /** `histogram` with one more value; the argument is left as it was. */
-export const addValue = (histogram: Histogram, valueMs: number): Histogram =>
-  addToBucket(histogram, bucketOf(valueMs));
+export const addValue = (histogram: Histogram, valueMs: number): Histogram => addToBucket(histogram, bucketOf(valueMs));
 
 /** The histogram of both histograms' values together. */
 export const mergeHistograms = (a: Histogram, b: Histogram): Histogram => {
