@@ -1,4 +1,5 @@
 import type { ClusterEvent } from '../cluster/events.js';
+import { occurredAtOf } from './occurredAt.js';
 import { jitterOf, scheduleOfState } from '../task/decide.js';
 import type { EventMetadata, TaskEvent } from '../task/events.js';
 import type { Schedule } from '../task/schedule.js';
@@ -21,7 +22,6 @@ import {
   runningFires,
   skipped,
   span,
-  timeOf,
   type Context,
   type Facts,
   type Finding,
@@ -344,8 +344,8 @@ const noOwner = (ctx: Context, pick: Pick, tickIndex: number, dueAt: number): Fa
       : holder
         ? `; no owner was recorded (${holder.node} had released it)`
         : '; no node had ever claimed it',
-    left ? `, which left the cluster at ${iso(timeOf(left.event))}` : '',
-    unplaceable ? `; no live node matched its runOn (unplaceable since ${iso(timeOf(unplaceable.event))})` : '',
+    left ? `, which left the cluster at ${iso(occurredAtOf(left.event))}` : '',
+    unplaceable ? `; no live node matched its runOn (unplaceable since ${iso(occurredAtOf(unplaceable.event))})` : '',
     claimed ? `; ${claimed.node} claimed it later, at ${iso(laterClaim?.time)} (${claimed.reason})` : '',
     passedOver ? `; the ${passedOver.event.type} at ${iso(passedOver.time)} by ${passedOver.actor} passed over it` : '',
   ].join('');
@@ -357,7 +357,7 @@ const noOwner = (ctx: Context, pick: Pick, tickIndex: number, dueAt: number): Fa
       threshold: spec.misfire.threshold,
       owner,
       releasedBy: owner ? null : holder,
-      ownerLeftAt: left ? iso(timeOf(left.event)) : null,
+      ownerLeftAt: left ? iso(occurredAtOf(left.event)) : null,
       unplaceable: unplaceable !== undefined,
       laterClaim: claimed ? { ...claimed, at: iso(laterClaim?.time) } : null,
       passedOverBy: passedOver

@@ -1,4 +1,5 @@
 import ms from 'ms';
+import { occurredAtOf } from './occurredAt.js';
 import type { ClusterEvent } from '../cluster/events.js';
 import { jitterOf } from '../task/decide.js';
 import { TaskEvent, type TaskEventData, type TaskEventOf } from '../task/events.js';
@@ -45,10 +46,6 @@ export type History = {
   capture: LoggedEvent<TaskEventOf<'TaskStateCaptured'>> | undefined;
 };
 
-/** The instant an event names (`firedAt` of a fire, `at` of anything else): what "before `at`" is judged by. */
-export const timeOf = (event: TaskEvent | ClusterEvent): number =>
-  toMillis('firedAt' in event.data ? event.data.firedAt : event.data.at);
-
 const isCapture = (e: LoggedEvent<TaskEvent>): e is LoggedEvent<TaskEventOf<'TaskStateCaptured'>> =>
   e.event.type === 'TaskStateCaptured';
 
@@ -90,14 +87,14 @@ export const historyOf = (taskId: string, kept: ReadonlyArray<LoggedEvent<TaskEv
       definition = index;
       if (event.type === 'TaskCreated' || restartsGrid(state, after)) grid = index;
     }
-    steps.push({ index, event, time: timeOf(event), actor, cite, before: state, after, exact, grid, definition });
+    steps.push({ index, event, time: occurredAtOf(event), actor, cite, before: state, after, exact, grid, definition });
     state = after;
   };
   if (truncated && capture) for (const c of changesBefore(capture, first.revision)) push(c.event, c.actor, capture);
   for (const logged of kept) push(logged.event, logged.metadata?.actor ?? null, logged);
   return {
     steps,
-    knownFrom: truncated ? timeOf(first.event) : -Infinity,
+    knownFrom: truncated ? occurredAtOf(first.event) : -Infinity,
     firstRevision: first?.revision ?? 0,
     capture,
   };
@@ -177,7 +174,7 @@ export const lastClusterEvent = (
   until: number,
   match: (event: ClusterEvent) => boolean,
 ): LoggedEvent<ClusterEvent> | undefined =>
-  cluster.findLast((logged) => timeOf(logged.event) <= until && match(logged.event));
+  cluster.findLast((logged) => occurredAtOf(logged.event) <= until && match(logged.event));
 
 /** What an answer is built from once the task exists at the time asked about. */
 export type Context = {

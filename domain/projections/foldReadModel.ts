@@ -26,7 +26,7 @@ export const foldReadModel = <R extends Tables>(
   };
   for (const event of events) {
     if (!readsEvent(model, event)) continue;
-    watermark = Math.max(watermark, event.recordedAt);
+    watermark = Math.max(watermark, event.occurredAt);
     for (const write of model.evolve(reader, event, { watermark })) {
       const table = rows[write.table];
       if ('delete' in write) table.delete(keyText(write.delete));

@@ -1,5 +1,5 @@
 import type { TaskHistory } from '../task/capture.js';
-import type { DefinitionChange, OwnershipChange, TaskEvent } from '../task/events.js';
+import type { DefinitionChange, OwnershipChange } from '../task/events.js';
 import type { TaskSpec } from '../task/spec.js';
 import { toMillis } from '../time/instant.js';
 import { emptyRows, foldReadModel } from './foldReadModel.js';
@@ -11,12 +11,6 @@ import { taskBoard, type TaskBoardRow } from './taskBoard.js';
  * It folds through the task board's own reducer, so "as it was" reads exactly like "as it is": the
  * definition in force, status, owner, who paused it and why, last fire and outcome.
  */
-
-/** When an event says it happened: a fire's `firedAt`, every other event's `at`. An import keeps it, unlike the store's time. */
-export const eventTimeOf = (event: TaskEvent): number => {
-  const data = event.data as { at?: string; firedAt?: string };
-  return toMillis((data.firedAt ?? data.at) as string);
-};
 
 const board = taskBoard();
 
@@ -31,7 +25,7 @@ export const boardAt = (events: Iterable<ProjectedEvent>, at: number): Map<strin
   const before = function* () {
     for (const e of events) {
       if (e.kind !== 'task' || stopped.has(e.taskId)) continue;
-      if (eventTimeOf(e.event) > at) {
+      if (e.occurredAt > at) {
         stopped.add(e.taskId);
         continue;
       }

@@ -14,8 +14,10 @@ export type ProjectedEvent = {
   position: number;
   stream: string;
   revision: number;
-  /** When the store recorded it, epoch ms (the store's clock; an import keeps it). */
+  /** When the store recorded it, epoch ms (the store's clock: an import into another store resets it). */
   recordedAt: number;
+  /** When the event says it happened (`firedAt` of a fire, `at` of any other event), epoch ms: kept by an import. */
+  occurredAt: number;
   /** Who caused it, when the event said so. */
   metadata: EventMetadata | null;
 } & ({ kind: 'task'; taskId: string; event: TaskEvent } | { kind: 'cluster'; event: ClusterEvent });
@@ -45,7 +47,10 @@ export type RowReader<R extends Tables> = {
 
 /** What the runtime knows beside the event. */
 export type ProjectionContext = {
-  /** The latest `recordedAt` among the events the model has seen, this one included: time, as the log tells it. */
+  /**
+   * The latest `occurredAt` among the events the model has seen, this one included: time as the log
+   * tells it, the same in a live model, a rebuild, and a rebuild after the log was imported elsewhere.
+   */
   watermark: number;
 };
 

@@ -54,9 +54,7 @@ export const taskRoutes = (node: SchedulerNode, read: ReadQuery, clock: Clock) =
   /** The board from the read side: filter, search, sort, a page at a time; `at` shows it as it was then. */
   app.get('/api/tasks', async (request) => {
     const { at, ...q } = parseOrThrow(BoardQuery(clock.now()), request.query);
-    if (at === undefined) return read('board', q);
-    const cursor = q.cursor?.[1];
-    return read('boardAt', { at, limit: q.limit, ...(cursor === undefined ? {} : { cursor: [cursor] }) });
+    return at === undefined ? read('board', q) : read('boardAt', { ...q, at });
   });
 
   /** The task now, as this node holds it; with `at`, as it was then (folded from the log). */

@@ -84,6 +84,9 @@ export const startKairos = async (
           }),
   });
   const readSide = openReadSide(config, store, { clock, logger });
+  // What the node appended last (its releases on a graceful stop): the read side records it before it stops.
+  let lastAppend = 0;
+  node.appended$.subscribe(({ position }) => (lastAppend = Math.max(lastAppend, Number(position))));
   const server = await buildServer({
     node,
     store,
@@ -124,7 +127,7 @@ export const startKairos = async (
       await direct?.close();
       await target.close();
       await server.close();
-      await readSide?.close();
+      await readSide?.close(lastAppend);
       await store.close();
     })());
   try {

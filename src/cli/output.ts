@@ -19,6 +19,14 @@ export const printTable = (rows: ReadonlyArray<Record<string, unknown>>, columns
   for (const r of rows) process.stdout.write(`${line(columns.map((c) => cell(r[c])))}\n`);
 };
 
+/** Text cut to `max` characters, the cut marked with `…`: a table stays readable whatever a cell holds. */
+export const clip = (text: string, max = 60): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+/** After a page of a listing: how to ask for the next one, when there is one. */
+export const printMore = (next: string | null | undefined): void => {
+  if (next) process.stdout.write(`more: --cursor ${next}\n`);
+};
+
 /** Prints an error the way a user can act on it (the code, the message, each bad field) and sets the exit code. */
 export const reportError = (err: unknown): void => {
   if (err instanceof ApiError || isKairosError(err)) {

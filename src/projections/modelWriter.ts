@@ -81,7 +81,7 @@ export class ModelWriter {
     if (event.position <= this.#applied.position) return;
     this.#applied.position = event.position;
     if (!readsEvent(this.model, event)) return;
-    this.#applied.watermark = Math.max(this.#applied.watermark, event.recordedAt);
+    this.#applied.watermark = Math.max(this.#applied.watermark, event.occurredAt);
     this.#applied.events++;
     for (const write of this.model.evolve(this.#reader, event, { watermark: this.#applied.watermark })) {
       const table = this.#table(write.table);

@@ -1,4 +1,5 @@
 import { ClusterEvent } from '../../domain/cluster/events.js';
+import { occurredAtOf } from '../../domain/projections/occurredAt.js';
 import type { ProjectedEvent } from '../../domain/projections/readModel.js';
 import { CLUSTER_STREAM, EventMetadata, taskIdOfStream } from '../../domain/task/events.js';
 import { decodeTaskEvent } from '../node/taskCodec.js';
@@ -27,12 +28,19 @@ export const decodeLogEvent = (recorded: RecordedEvent): DecodedLogEvent => {
   if (taskId !== undefined) {
     const decoded = decodeTaskEvent(recorded);
     return decoded.ok
-      ? { ok: true, event: { ...base, kind: 'task', taskId, event: decoded.event } }
+      ? {
+          ok: true,
+          event: { ...base, occurredAt: occurredAtOf(decoded.event), kind: 'task', taskId, event: decoded.event },
+        }
       : { ok: false, position: base.position, error: decoded.error };
   }
   if (recorded.stream === CLUSTER_STREAM) {
     const parsed = ClusterEvent.safeParse({ type: recorded.type, data: recorded.data });
-    if (parsed.success) return { ok: true, event: { ...base, kind: 'cluster', event: parsed.data } };
+    if (parsed.success)
+      return {
+        ok: true,
+        event: { ...base, occurredAt: occurredAtOf(parsed.data), kind: 'cluster', event: parsed.data },
+      };
     const issue = parsed.error.issues[0];
     return {
       ok: false,

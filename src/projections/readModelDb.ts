@@ -40,9 +40,16 @@ export class ReadModelDb {
   readonly #models = new Map<string, RegisteredModel>();
   readonly #schemas = new Map<string, TableSchema>();
   readonly #states = new Map<string, ModelState>();
+  readonly #upsertState: Database.Statement;
 
   private constructor(db: Database.Database, models: readonly RegisteredModel[]) {
     this.db = db;
+    this.#upsertState = db.prepare(
+      `INSERT INTO read_models (name, version, generation, position, watermark, events)
+       VALUES (@name, @version, @generation, @position, @watermark, @events)
+       ON CONFLICT (name) DO UPDATE SET version = excluded.version, generation = excluded.generation,
+         position = excluded.position, watermark = excluded.watermark, events = excluded.events`,
+    );
     for (const registered of models) {
       this.#models.set(registered.model.name, registered);
       for (const [table, definition] of Object.entries(registered.model.tables))
@@ -151,14 +158,7 @@ export class ReadModelDb {
   }
 
   #saveState(state: ModelState): void {
-    this.db
-      .prepare(
-        `INSERT INTO read_models (name, version, generation, position, watermark, events)
-         VALUES (@name, @version, @generation, @position, @watermark, @events)
-         ON CONFLICT (name) DO UPDATE SET version = excluded.version, generation = excluded.generation,
-           position = excluded.position, watermark = excluded.watermark, events = excluded.events`,
-      )
-      .run(state);
+    this.#upsertState.run(state);
     this.#states.set(state.name, { ...state });
   }
 

@@ -85,16 +85,20 @@ export class ReadSide {
   async query<N extends QueryName>(name: N, args: QueryArgs<N>, minPosition = 0): Promise<QueryResult<N>> {
     const handler = queries[name] as unknown as ((ctx: unknown, args: unknown) => QueryResult<N>) | undefined;
     if (!handler) throw new ValidationError([{ path: 'query', message: `unknown query '${String(name)}'` }]);
-    if (minPosition > this.projector.position) {
-      await firstValueFrom(
-        this.projector.commits$.pipe(
-          filter((c) => c.to >= minPosition),
-          timeout({ first: CONSISTENCY_WAIT_MS, with: () => [null] }),
-        ),
-        { defaultValue: null },
-      );
-    }
+    await this.caughtUpTo(minPosition);
     return handler({ db: this.db, store: this.#options.store, clock: this.#options.clock, readSide: this }, args);
+  }
+
+  /** Resolves once the live models include `position`, or after `ms` (then they stay behind: a restart catches up). */
+  async caughtUpTo(position: number, ms = CONSISTENCY_WAIT_MS): Promise<void> {
+    if (!this.#following || this.projector.position >= position) return;
+    await firstValueFrom(
+      this.projector.commits$.pipe(
+        filter((c) => c.to >= position),
+        timeout({ first: ms, with: () => [null] }),
+      ),
+      { defaultValue: null },
+    );
   }
 
   openFeed(id: number, after: number, filter: FeedFilter): void {
@@ -173,7 +177,8 @@ export class ReadSide {
         db: scratch,
         into: 'live',
         models,
-        ...(this.#following ? { projector: this.projector } : {}),
+        // Not following, the live models stand at their checkpoint: the rebuild stops there too.
+        ...(this.#following ? { projector: this.projector } : { upTo: this.projector.position }),
         clock: this.#options.clock,
         onProgress,
         finish: (_writers, position) => {

@@ -29,6 +29,8 @@ export type RebuildOptions = {
   from?: number;
   /** The live models' follower: paused at the end so the rebuild finishes exactly where it stands. */
   projector?: Projector;
+  /** Without a follower, where to finish (default: the log's head when the reading is done). */
+  upTo?: number;
   clock: Clock;
   /** Events per read and per commit. @default 5000 */
   pageSize?: number;
@@ -98,13 +100,13 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
   };
 
   try {
-    while (await readPage(Number.MAX_SAFE_INTEGER)) {
+    while (await readPage(options.upTo ?? Number.MAX_SAFE_INTEGER)) {
       options.onProgress?.(progress('reading'));
       await nextTurn();
     }
     head = Number(await store.headPosition());
     options.onProgress?.(progress('finishing'));
-    let stop = projector ? projector.pause() : head;
+    let stop = projector ? projector.pause() : Math.min(options.upTo ?? head, head);
     while (projector && lastApplied > stop) {
       // The rebuild read past the live follower: let it catch up, then stop it again.
       projector.resume();

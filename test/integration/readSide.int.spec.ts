@@ -180,6 +180,41 @@ describe('read side over a SQLite log', () => {
     expect(() => openReadSide()).not.toThrow();
   });
 
+  it('the board as it was is filtered, sorted and paged like the live one', async () => {
+    const side = openReadSide();
+    await run(clock, 2_000, 500);
+    const before = clock.now();
+    await run(clock, 1_000, 500);
+    for (const id of ['task-3', 'task-7']) await node.pauseTask(id, { actor: 'user:ops' }, 'later');
+    await node.createTask(specOf({ id: 'task-new' }), { actor: 'user:ops' });
+    await caughtUp(side);
+    const then = await side.query('boardAt', { at: before, sort: 'id', order: 'desc', limit: 4 });
+    expect(then.total).toBe(10);
+    expect(then.tasks.map((t) => t.id)).toEqual(['task-9', 'task-8', 'task-7', 'task-6']);
+    const cursor = JSON.parse(Buffer.from(then.next as string, 'base64url').toString()) as [string, string];
+    const rest = await side.query('boardAt', { at: before, sort: 'id', order: 'desc', limit: 10, cursor });
+    expect(rest.tasks).toHaveLength(6);
+    const pausedThen = await side.query('boardAt', {
+      at: before,
+      status: ['paused'],
+      sort: 'id',
+      order: 'asc',
+      limit: 10,
+    });
+    expect(pausedThen.total).toBe(0);
+    const pausedNow = await side.query('boardAt', {
+      at: clock.now(),
+      status: ['paused'],
+      sort: 'id',
+      order: 'asc',
+      limit: 10,
+    });
+    expect(pausedNow.tasks.map((t) => [t.id, t.paused?.reason])).toEqual([
+      ['task-3', 'later'],
+      ['task-7', 'later'],
+    ]);
+  });
+
   it('point in time: a task changed five times shows the definition in force at each time', async () => {
     const side = openReadSide();
     const times: Array<{ at: number; every: number }> = [];

@@ -190,7 +190,7 @@ describe('statistics', () => {
       .delete(T0 + 3 * S);
     const model = statistics();
     const reader = { get: () => undefined };
-    for (const e of logOf(task.events)) expect(model.evolve(reader, e, { watermark: e.recordedAt })).toEqual([]);
+    for (const e of logOf(task.events)) expect(model.evolve(reader, e, { watermark: e.occurredAt })).toEqual([]);
     stats.given(task.events).then('totals', []);
   });
 
@@ -288,7 +288,7 @@ describe('statistics', () => {
 
     it('agrees with itself folded in one go or in two commits, pruned in between', () => {
       const model = statistics({ keepMs: keep });
-      const split = log.findIndex((e) => e.recordedAt >= T0 + 10 * MINUTE) + 1;
+      const split = log.findIndex((e) => e.occurredAt >= T0 + 10 * MINUTE) + 1;
       const live = foldReadModel(model, log.slice(0, split));
       expect([...live.rows.minute.values()].some((r) => r.bucketStart === T0)).toBe(false);
       const resumed = foldReadModel(model, log.slice(split), live.rows, live.watermark);

@@ -157,13 +157,13 @@ export class ChildReadSide implements ReadSidePort {
     };
   }
 
-  /** Asks the process to commit and exit; kills it if it has not after 10 s. */
-  async close(): Promise<void> {
+  /** Asks the process to catch up to `position`, commit and exit; kills it if it has not after 10 s. */
+  async close(position = 0): Promise<void> {
     this.#closing = true;
     const child = this.#child;
     if (!child) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    if (!this.#send({ t: 'close' })) child.kill('SIGKILL');
+    if (!this.#send({ t: 'close', position })) child.kill('SIGKILL');
     const timer = this.#clock.setTimer(() => child.kill('SIGKILL'), CLOSE_TIMEOUT_MS);
     await exited;
     timer.cancel();

@@ -44,6 +44,9 @@ export const inProcessReadSide = (options: {
         },
       };
     },
-    close: async () => readSide.close(),
+    close: async (position = 0) => {
+      await readSide.caughtUpTo(position);
+      readSide.close();
+    },
   };
 };

@@ -24,7 +24,7 @@ export type HostRequest =
   | { t: 'replay'; id: number; args: ReplayArgs }
   | { t: 'feed-open'; feed: number; after: number; filter: FeedFilter }
   | { t: 'feed-close'; feed: number }
-  | { t: 'close' };
+  | { t: 'close'; position: number };
 
 /** Read-side process → node. */
 export type HostMessage =

@@ -94,6 +94,7 @@ const handle = async (message: HostRequest): Promise<void> => {
       readSide?.closeFeed(message.feed);
       return;
     case 'close':
+      await readSide?.caughtUpTo(message.position);
       await shutdown();
   }
 };

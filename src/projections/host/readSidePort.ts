@@ -19,5 +19,9 @@ export interface ReadSidePort {
   query<N extends QueryName>(name: N, args: QueryArgs<N>, minPosition?: number): Promise<QueryResult<N>>;
   replay(args: ReplayArgs, onProgress?: (progress: RebuildProgress) => void): Promise<ReplayResult>;
   openFeed(after: number, filter: FeedFilter, handlers: FeedHandlers): { close(): void };
-  close(): Promise<void>;
+  /**
+   * Stops, after the live models have recorded the log up to `position` (the node's last append:
+   * its `TaskReleased` on a graceful stop), waiting up to a few seconds for them.
+   */
+  close(position?: number): Promise<void>;
 }

@@ -5,7 +5,9 @@ import { redactSpec } from '../../../domain/projections/redaction.js';
 import { TASK_STREAM_PREFIX, taskStreamOf } from '../../../domain/task/events.js';
 import type { EventStore } from '../../store/eventStore.js';
 import { decodeLogEvent } from '../projectedEvent.js';
-import { boardView } from './boardQueries.js';
+import { taskBoard } from '../../../domain/projections/taskBoard.js';
+import { ReadModelDb } from '../readModelDb.js';
+import { boardView, queryBoard, type BoardArgs } from './boardQueries.js';
 import { isoOrNull } from './page.js';
 
 const PAGE = 5_000;
@@ -61,24 +63,36 @@ const notYet = (task: string, at: number) =>
     message: `task '${task}' did not exist at ${new Date(at).toISOString()}`,
   });
 
-/** Every task as it was at `at`: the log read from the start up to a minute past `at`. */
-export const queryBoardAt = async (store: EventStore, args: { at: number; limit: number; cursor?: [string] }) => {
+/**
+ * Every task as it was at `at`: the log read from the start until a page holds only events that
+ * happened more than a minute after `at` (by the time each event names: an import into a new store
+ * keeps those, not the store's recording times), folded into a
+ * board of that time in a scratch in-memory database, which the board's own query then filters,
+ * searches, sorts and pages exactly as it does the live board.
+ */
+export const queryBoardAt = async (store: EventStore, args: BoardArgs & { at: number }) => {
   const events: ProjectedEvent[] = [];
   let after = 0n;
   for (;;) {
     const page = await store.readAll({ after, maxCount: PAGE });
-    const kept = page.filter((r) => r.time.getTime() <= args.at + CLOCK_SLACK_MS);
-    events.push(...decodedOf(kept.filter((r) => r.stream.startsWith(TASK_STREAM_PREFIX))));
-    if (page.length < PAGE || kept.length < page.length) break;
+    const decoded = decodedOf(page.filter((r) => r.stream.startsWith(TASK_STREAM_PREFIX)));
+    events.push(...decoded);
+    const past = decoded.length > 0 && decoded.every((e) => e.occurredAt > args.at + CLOCK_SLACK_MS);
+    if (page.length < PAGE || past) break;
     after = page.at(-1)!.position;
   }
-  const rows = [...boardAt(events, args.at).values()]
-    .filter((r) => r.status !== 'absent' && (!args.cursor || r.taskId > args.cursor[0]))
-    .sort((a, b) => (a.taskId < b.taskId ? -1 : 1));
-  const page = rows.slice(0, args.limit);
-  return {
-    at: isoOrNull(args.at),
-    tasks: page.map(boardView),
-    next: rows.length > args.limit ? Buffer.from(JSON.stringify([page.at(-1)!.taskId])).toString('base64url') : null,
-  };
+  const board = taskBoard();
+  const db = ReadModelDb.open(':memory:', [{ model: board }]);
+  try {
+    const schema = db.schema('board', 'tasks');
+    const insert = db.db.prepare(
+      `INSERT INTO "${db.tableName('board', 'tasks')}" VALUES (${schema.columns.map(() => '?').join(', ')})`,
+    );
+    db.db.transaction(() => {
+      for (const row of boardAt(events, args.at).values()) insert.run(...schema.toValues(row));
+    })();
+    return { at: isoOrNull(args.at), ...queryBoard(db, args) };
+  } finally {
+    db.close();
+  }
 };

@@ -6,13 +6,7 @@ import { CLUSTER_STREAM, taskStreamOf, type EventMetadata, type TaskEvent } from
 import { decide, type Lease, type TaskCommand } from '../../../domain/task/decide.js';
 import type { TaskSpec } from '../../../domain/task/spec.js';
 import { foldTask, initialTaskState } from '../../../domain/task/state.js';
-import { toMillis } from '../../../domain/time/instant.js';
-
-/** The time an event says it happened, for fixtures: `firedAt` for a fire, `at` otherwise. */
-const timeOf = (event: TaskEvent | ClusterEvent): number => {
-  const data = event.data as { at?: string; firedAt?: string };
-  return toMillis((data.firedAt ?? data.at) as string);
-};
+import { occurredAtOf } from '../../../domain/projections/occurredAt.js';
 
 /**
  * Turns domain events into the log a read model sees: positions from 1 in the order given, revisions
@@ -31,7 +25,8 @@ export const logOf = (events: ReadonlyArray<TaskEvent | ClusterEvent | Annotated
       position: i + 1,
       stream,
       revision,
-      recordedAt: timeOf(event),
+      recordedAt: occurredAtOf(event),
+      occurredAt: occurredAtOf(event),
       metadata: metadata ?? { actor: 'node:n1' },
     };
     return taskId === undefined
