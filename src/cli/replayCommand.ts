@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import type { ReplayArgs, ReplayResult } from '../projections/readSide.js';
 import type { RebuildProgress } from '../projections/rebuild.js';
 import { ApiError, NodeUnreachableError, type ApiClient } from './apiClient.js';
+import { throughNodeOrStore } from './directStore.js';
 import type { LogStoreFlags } from './logStore.js';
 import { clip, printJson, printTable } from './output.js';
 import { openProgressBar } from './progressBar.js';
@@ -74,7 +75,7 @@ const replayDirectly = async (flags: ReplayFlags, args: ReplayArgs, onProgress: 
   if (!settings) throw new Error('the configuration has no read side');
   const { url, store } = await openLogStore(flags, 'source');
   try {
-    process.stderr.write(`node not reachable; replaying ${url} into ${settings.db}\n`);
+    process.stderr.write(`replaying ${url} into ${settings.db}\n`);
     const readSide = ReadSide.open({
       store,
       file: settings.db,
@@ -144,8 +145,8 @@ export const registerReplay = (program: Command, client: () => ApiClient): void 
       ),
     )
     .option('--json', 'print the result as JSON')
-    .option('--store <url>', 'log to read when the node is down (KAIROS_STORE)')
-    .option('--data-dir <dir>', 'data directory of the embedded store (KAIROS_DATA_DIR)')
+    .option('--store <url>', 'rebuild from this log directly, not through a node (KAIROS_STORE when no node answers)')
+    .option('--data-dir <dir>', 'rebuild the read database of this data directory directly (KAIROS_DATA_DIR)')
     .option(
       '--read-db <file>',
       'read database to rebuild when the node is down (KAIROS_READ_DB; default <data dir>/read.db)',
@@ -159,10 +160,11 @@ export const registerReplay = (program: Command, client: () => ApiClient): void 
       const progress = progressOutput();
       let result: ReplayResult;
       try {
-        result = await replayThroughNode(client(), args, progress.update).catch((err: unknown) => {
-          if (!(err instanceof NodeUnreachableError)) throw err;
-          return replayDirectly(flags, args, progress.update);
-        });
+        result = await throughNodeOrStore(
+          flags,
+          () => replayThroughNode(client(), args, progress.update),
+          () => replayDirectly(flags, args, progress.update),
+        );
       } finally {
         progress.stop();
       }

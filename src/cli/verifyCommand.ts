@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { VerifyReport } from '../../domain/verify/verifyLog.js';
-import { NodeUnreachableError, type ApiClient } from './apiClient.js';
-import { openDirectStore } from './directStore.js';
+import type { ApiClient } from './apiClient.js';
+import { openDirectStore, throughNodeOrStore } from './directStore.js';
 import { printJson } from './output.js';
 
 const printReport = (report: VerifyReport): void => {
@@ -21,24 +21,24 @@ export const registerVerify = (program: Command, client: () => ApiClient): void 
     .command('verify')
     .description("check the log's invariants (no tick fired twice or lost, epochs only grow); exit 1 on a violation")
     .option('--json', 'print the report as JSON')
-    .option('--store <url>', 'store to read when the node is down (KAIROS_STORE)')
-    .option('--data-dir <dir>', 'data directory of the embedded store (KAIROS_DATA_DIR)')
+    .option('--store <url>', 'check this store directly, not through a node (KAIROS_STORE when no node answers)')
+    .option('--data-dir <dir>', 'check the embedded store of this data directory directly (KAIROS_DATA_DIR)')
     .action(async (flags: { json?: boolean; store?: string; dataDir?: string }) => {
-      let report: VerifyReport;
-      try {
-        report = (await client().get<VerifyReport>('/api/verify')).body;
-      } catch (err) {
-        if (!(err instanceof NodeUnreachableError)) throw err;
-        const [{ verifyStore }, store] = await Promise.all([
-          import('../verify/verifyStore.js'),
-          openDirectStore(flags),
-        ]);
-        try {
-          report = await verifyStore(store);
-        } finally {
-          await store.close();
-        }
-      }
+      const report = await throughNodeOrStore(
+        flags,
+        async () => (await client().get<VerifyReport>('/api/verify')).body,
+        async () => {
+          const [{ verifyStore }, store] = await Promise.all([
+            import('../verify/verifyStore.js'),
+            openDirectStore(flags),
+          ]);
+          try {
+            return await verifyStore(store);
+          } finally {
+            await store.close();
+          }
+        },
+      );
       if (flags.json) printJson(report);
       else printReport(report);
       if (!report.ok) process.exitCode = 1;

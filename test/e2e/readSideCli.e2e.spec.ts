@@ -319,10 +319,16 @@ describe('kairos replay', () => {
     expect(out.at(-1)).toMatch(/^ok: a rebuild equals the live models at log position \d+$/);
   });
 
+  it('a named data directory is used directly, even while a node answers: one whose node runs is refused by its lock', async () => {
+    const run = await kairos(['replay', '--data-dir', data.path]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/read database .*read\.db is in use by process \d+/);
+  });
+
   it('with the node down, rebuilds the read database itself', async () => {
     await node?.kill('SIGTERM');
     const run = await kairos(['replay', '--check', '--data-dir', data.path]);
-    expect(run.stderr).toBe(`node not reachable; replaying sqlite:${data.path}/kairos.db into ${data.path}/read.db\n`);
+    expect(run.stderr).toBe(`replaying sqlite:${data.path}/kairos.db into ${data.path}/read.db\n`);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/\nok: a rebuild equals the live models at log position \d+\n$/);
     const rebuilt = await kairos(['replay', '--json'], { KAIROS_DATA_DIR: data.path });
