@@ -17,12 +17,13 @@ import { QueryInt } from './validation.js';
  * the read side is asked. Each is a function of "now": `since=1h` means an hour before it.
  */
 
-/** An instant: ISO-8601 text with an offset, or a duration meaning that long ago (`15m`, `24h`, `7d`). */
+/** An instant: ISO-8601 text with an offset, a duration meaning that long ago (`15m`, `24h`, `7d`), or `now`. */
 export const TimeBound = (now: number) =>
   z
     .string()
     .min(1, 'must be an ISO-8601 time (2026-03-01T12:00:00Z) or a duration ago (15m, 24h, 7d)')
     .transform((text, ctx) => {
+      if (text === 'now') return now;
       if (/^\d{4}-\d{2}-\d{2}T/.test(text)) {
         const parsed = z.iso.datetime({ offset: true }).safeParse(text);
         if (parsed.success) return Date.parse(text);

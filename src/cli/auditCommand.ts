@@ -43,7 +43,7 @@ export const registerAudit = (program: Command, client: () => ApiClient): void =
     .description('who created, changed, paused, resumed, deleted, restored or fired tasks by hand, and why')
     .option('--actor <actor>', 'only changes by this actor (user:<name>, node:<id>)')
     .option('--action <list>', 'comma list of created, updated, paused, resumed, deleted, restored, triggered')
-    .option('--since <time>', 'at or after: ISO-8601, or a duration ago (15m, 24h, 7d)')
+    .option('--since <time>', 'at or after: ISO-8601, or a duration ago (15m, 24h, 7d), or now')
     .option('--until <time>', 'before: ISO-8601, or a duration ago')
     .option('--limit <n>', 'entries per page (default 100, at most 1000)')
     .option('--cursor <cursor>', 'the next page, as the previous page named it')

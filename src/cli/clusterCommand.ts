@@ -73,7 +73,7 @@ export const registerCluster = (program: Command, client: () => ApiClient): void
     )
     .option('--node <id>', 'only entries about this node (as the new or the previous one)')
     .option('--task <id>', "only this task's owner changes")
-    .option('--since <time>', 'at or after: ISO-8601, or a duration ago (15m, 24h, 7d)')
+    .option('--since <time>', 'at or after: ISO-8601, or a duration ago (15m, 24h, 7d), or now')
     .option('--until <time>', 'before: ISO-8601, or a duration ago')
     .option('--limit <n>', 'entries per page (default 100, at most 1000)')
     .option('--cursor <cursor>', 'the next page, as the previous page named it')

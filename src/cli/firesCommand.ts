@@ -26,7 +26,7 @@ export const registerFires = (program: Command, client: () => ApiClient): void =
     .option('--status <list>', 'comma list of in-flight, succeeded, failed, timed-out, cancelled')
     .option('--node <id>', 'only attempts fired on this node')
     .option('--trigger <list>', 'comma list of schedule, manual, catch-up, retry')
-    .option('--since <time>', 'fired at or after: ISO-8601, or a duration ago (15m, 24h, 7d)')
+    .option('--since <time>', 'fired at or after: ISO-8601, or a duration ago (15m, 24h, 7d), or now')
     .option('--until <time>', 'fired before: ISO-8601, or a duration ago')
     .option('--min-lateness <duration>', 'fired at least this late (50ms, 2s)')
     .option('--limit <n>', 'attempts per page (default 100, at most 1000)')

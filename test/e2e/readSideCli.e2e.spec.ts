@@ -331,6 +331,14 @@ describe('kairos replay', () => {
     expect(run.stderr).toBe(`replaying sqlite:${data.path}/kairos.db into ${data.path}/read.db\n`);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/\nok: a rebuild equals the live models at log position \d+\n$/);
+    // Point in time and explain read the log itself: nothing needs to run.
+    const state = await kairos(['state', '--at', 'now', 'healthy', '--data-dir', data.path]);
+    expect(state.code, state.stderr).toBe(0);
+    expect(state.stdout).toMatch(/^healthy at .*: exact, folded from its events/);
+    expect(state.stdout).toMatch(/\npaused: +at .* by user:\w+: maintenance window\n/);
+    const explained = await kairos(['explain', 'healthy', '--at', '1s', '--json', '--data-dir', data.path]);
+    expect(explained.code, explained.stderr).toBe(0);
+    expect(JSON.parse(explained.stdout)).toMatchObject({ taskId: 'healthy', verdict: 'paused' });
     const rebuilt = await kairos(['replay', '--json'], { KAIROS_DATA_DIR: data.path });
     expect(rebuilt.code).toBe(0);
     expect(JSON.parse(rebuilt.stdout)).toMatchObject({ progress: { phase: 'done' }, comparison: null });
