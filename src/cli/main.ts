@@ -46,4 +46,10 @@ registerReplay(program, client);
 registerExport(program);
 registerImport(program);
 
+// `kairos fires | head`: a reader that stops early is not an error worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 program.parseAsync(process.argv).catch(reportError);
