@@ -124,7 +124,8 @@ export class LiveFeeds {
         const decoded = decodeLogEvent(recorded);
         if (decoded.ok) events.push(decoded.event);
       }
-      if (page.length === 0) to = upTo;
+      // Nothing readable up to the models' position (retention deleted it meanwhile): nothing to send there.
+      if (to === feed.sent) to = upTo;
       this.#sendWindow(feed, to, events);
     }
   }
