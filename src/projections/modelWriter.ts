@@ -95,8 +95,11 @@ export class ModelWriter {
     if (position > this.#applied.position) this.#applied.position = position;
   }
 
-  /** Writes buffered rows, applies retention and records the checkpoint. Call inside a transaction. */
-  commit(): ModelChanges {
+  /**
+   * Writes buffered rows, applies retention and records the checkpoint, inside the caller's
+   * transaction; nothing in memory counts as committed until `committed()` (the transaction held).
+   */
+  #write(): ModelChanges {
     const changes: ModelChanges = { model: this.model.name, tables: {} };
     for (const [name, table] of this.#tables) {
       const keys = table.flush();
@@ -108,13 +111,30 @@ export class ModelWriter {
     }
     if (this.#db.state(this.model.name).generation === this.generation)
       this.#db.saveCheckpoint(this.model.name, this.#applied);
-    this.#checkpoint = { ...this.#applied };
     return changes;
   }
 
-  /** After a failed commit: back to the last committed checkpoint, nothing buffered. */
-  rollback(): void {
-    for (const table of this.#tables.values()) table.discard();
-    this.#applied = { ...this.#checkpoint };
+  /**
+   * Commits the writers of one database in one transaction (`also` runs in it too: a generation
+   * switch). If it fails, every writer is back at its last committed checkpoint with nothing
+   * buffered, so the events since are applied again — never skipped — and the error is thrown.
+   */
+  static commitAll(db: ReadModelDb, writers: readonly ModelWriter[], also?: () => void): ModelChanges[] {
+    let changes: ModelChanges[];
+    try {
+      changes = db.transaction(() => {
+        const written = writers.map((w) => w.#write());
+        also?.();
+        return written;
+      });
+    } catch (err) {
+      for (const w of writers) {
+        for (const table of w.#tables.values()) table.discard();
+        w.#applied = { ...w.#checkpoint };
+      }
+      throw err;
+    }
+    for (const w of writers) w.#checkpoint = { ...w.#applied };
+    return changes;
   }
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { Subject, map, type Subscription } from 'rxjs';
 import type { ProjectedEvent } from '../../domain/projections/readModel.js';
 import type { EventStore } from '../store/eventStore.js';
-import type { ModelChanges, ModelWriter } from './modelWriter.js';
+import { ModelWriter, type ModelChanges } from './modelWriter.js';
 import { decodeLogEvent, READ_MODEL_STREAMS, type DecodedLogEvent } from './projectedEvent.js';
 import type { ReadModelDb } from './readModelDb.js';
 
@@ -93,12 +93,12 @@ export class Projector {
     if (this.#scheduled) clearImmediate(this.#scheduled);
     this.#scheduled = null;
     if (this.#applied === this.#committed) return;
-    const writers = [...this.#writers.values()];
     let changes: ModelChanges[];
     try {
-      changes = this.#db.db.transaction(() => writers.map((w) => w.commit()))();
+      changes = ModelWriter.commitAll(this.#db, [...this.#writers.values()]);
     } catch (err) {
-      for (const writer of writers) writer.rollback();
+      // The writers are back at their checkpoints: the events since are read again, none skipped.
+      this.#applied = this.#committed;
       this.#batch = [];
       this.#failed(err, 'a read-model commit failed');
       return;

@@ -145,6 +145,21 @@ export class ReadModelDb {
       this.db.exec(`DROP TABLE IF EXISTS "${this.tableName(model, table, generation)}"`);
   }
 
+  /**
+   * Runs `fn` in one write transaction; if it fails, the models' states (generations, checkpoints)
+   * read back as they were before it, like the rows.
+   */
+  transaction<T>(fn: () => T): T {
+    const before = new Map([...this.#states].map(([name, state]) => [name, { ...state }]));
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (err) {
+      this.#states.clear();
+      for (const [name, state] of before) this.#states.set(name, state);
+      throw err;
+    }
+  }
+
   /** Records a live model's checkpoint; call it inside the transaction that wrote the rows. */
   saveCheckpoint(model: string, checkpoint: Checkpoint): void {
     this.#saveState({ ...this.state(model), ...checkpoint });

@@ -154,9 +154,9 @@ export class ReadSide {
       clock: this.#options.clock,
       onProgress,
       finish: (writers) => {
-        this.db.db.transaction(() => {
+        this.db.transaction(() => {
           for (const w of writers) this.db.switchTo(w.model.name, w.generation, w.checkpoint);
-        })();
+        });
         return writers;
       },
     });

@@ -75,7 +75,7 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
     const rate = Math.round((events * 1000) / elapsedMs);
     return { phase, models: [...options.models], position, head, events, eventsPerSecond: rate, elapsedMs };
   };
-  const commit = () => db.db.transaction(() => writers.forEach((w) => w.commit()))();
+  const commit = () => ModelWriter.commitAll(db, writers);
   /** Applies the page after `position`, up to `upTo`; true while there may be more to read below `upTo`. */
   const readPage = async (upTo: number): Promise<boolean> => {
     const page = await store.readAll({ after: BigInt(position), maxCount: pageSize });

@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { ReadModel } from '../../domain/projections/readModel.js';
+import { taskStreamOf } from '../../domain/task/events.js';
+import { silentLogger } from '../../src/node/logger.js';
+import { ModelWriter } from '../../src/projections/modelWriter.js';
+import { Projector } from '../../src/projections/projector.js';
+import { ReadModelDb } from '../../src/projections/readModelDb.js';
+import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
+
+/**
+ * The projector's exactly-once promise where it is hardest to keep: a commit that fails after some
+ * models have written their rows (and the checkpoint) must leave every model where it was, so the
+ * events are applied again — none counted twice, none skipped.
+ */
+
+const Count = z.object({ id: z.string(), events: z.number() });
+type Count = z.output<typeof Count>;
+
+/** Counts the task events it sees; `failOnce` makes its first commit throw inside the transaction. */
+const counter = (name: string, failOnce: { armed: boolean }): ReadModel<{ counts: Count }> => ({
+  name,
+  version: 1,
+  reads: 'tasks',
+  tables: { counts: { row: Count, key: ['id'] } },
+  evolve: (rows) => [{ table: 'counts', row: { id: 'all', events: (rows.get('counts', ['all'])?.events ?? 0) + 1 } }],
+  settle: {
+    counts: (row) => {
+      if (failOnce.armed) {
+        failOnce.armed = false;
+        throw new Error('disk full (simulated)');
+      }
+      return row;
+    },
+  },
+});
+
+let dir: string;
+let store: SqliteEventStore;
+
+const append = async (n: number) => {
+  for (let i = 0; i < n; i++) {
+    await store.appendToStream(taskStreamOf(`t${i}`), [
+      {
+        id: randomUUID(),
+        type: 'TaskPaused',
+        data: { v: 1, taskId: `t${i}`, at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString() },
+        metadata: { actor: 'user:test' },
+      },
+    ]);
+  }
+};
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kairos-projector-'));
+  store = SqliteEventStore.open(join(dir, 'kairos.db'), { writer: 'inline' });
+});
+
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('projector', () => {
+  it('a commit that fails after another model wrote its rows applies the events again: none skipped, none twice', async () => {
+    const fault = { armed: true };
+    const models = [{ model: counter('first', { armed: false }) }, { model: counter('second', fault) }];
+    const db = ReadModelDb.open(join(dir, 'read.db'), models);
+    const writers = models.map(
+      ({ model }) => new ModelWriter(db, model, db.state(model.name).generation, db.state(model.name)),
+    );
+    const projector = new Projector({ store, db, writers, logger: silentLogger });
+    await append(5);
+    projector.start();
+    // The first commit fails; the projector reads the events again after a second and commits them.
+    await expect.poll(() => projector.position, { timeout: 10_000 }).toBe(5);
+    expect(fault.armed).toBe(false);
+    await append(3);
+    await expect.poll(() => projector.position, { timeout: 10_000 }).toBe(8);
+    projector.close();
+    const count = (model: string) =>
+      db.db
+        .prepare(`SELECT events FROM "${db.tableName(model, 'counts')}" WHERE id = 'all'`)
+        .pluck()
+        .get();
+    expect(count('first')).toBe(8);
+    expect(count('second')).toBe(8);
+    expect(db.state('first')).toMatchObject({ position: 8, events: 8 });
+    expect(db.state('second')).toMatchObject({ position: 8, events: 8 });
+    db.close();
+  });
+});
