@@ -12,6 +12,9 @@ export type StreamOptions = {
   maxBufferBytes: number;
 };
 
+/** How long a finished stream's last message may wait to be read before the socket is dropped. */
+const CLOSE_GRACE_MS = 5_000;
+
 /** `Last-Event-ID` wins over `?after=`; neither means "from now on". */
 const resumeFrom = (header: unknown, after: number | undefined): number => {
   if (header === undefined) return after ?? -1;
@@ -29,6 +32,12 @@ const resumeFrom = (header: unknown, after: number | undefined): number => {
  */
 export const streamRoutes =
   (readSide: ReadSidePort | null, clock: Clock, options: StreamOptions) => async (app: FastifyInstance) => {
+    /** Each open stream's way to end itself: a stopping node ends them all, or its server would wait for them. */
+    const open = new Set<(reason: string) => void>();
+    app.addHook('preClose', async () => {
+      for (const end of [...open]) end('the node is stopping; reconnect (to another node) with Last-Event-ID');
+    });
+
     app.get('/api/stream', async (request, reply) => {
       const q = parseOrThrow(StreamQuery, request.query);
       const after = resumeFrom(request.headers['last-event-id'], q.after);
@@ -43,13 +52,21 @@ export const streamRoutes =
       });
       raw.write(': kairos live feed\nretry: 2000\n\n');
       let done = false;
-      const finish = (event: string, data: unknown): void => {
-        if (done) return;
+      const stop = (): void => {
         done = true;
         heartbeat.cancel();
         feed.close();
-        raw.end(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+        open.delete(endStream);
       };
+      const finish = (event: string, data: unknown): void => {
+        if (done) return;
+        stop();
+        raw.end(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+        // A subscriber that does not read even its last message is not waited for.
+        clock.setTimer(() => raw.destroy(), CLOSE_GRACE_MS);
+      };
+      const endStream = (reason: string): void => finish('end', { reason });
+      open.add(endStream);
       const feed = readSide.openFeed(
         after,
         {
@@ -60,14 +77,15 @@ export const streamRoutes =
         {
           data: (chunk) => {
             if (done) return;
-            raw.write(chunk);
+            // Checked before writing too: a subscriber already over its bound gets nothing more queued.
+            if (raw.writableLength <= options.maxBufferBytes) raw.write(chunk);
             if (raw.writableLength > options.maxBufferBytes)
               finish('error', {
                 code: 'slow_consumer',
                 message: `this subscriber left more than ${options.maxBufferBytes} bytes unread; reconnect with Last-Event-ID to resume`,
               });
           },
-          end: (reason) => finish('end', { reason }),
+          end: endStream,
         },
       );
       let heartbeat: TimerHandle;
@@ -79,10 +97,6 @@ export const streamRoutes =
         }, options.heartbeatMs);
       };
       beat();
-      request.raw.on('close', () => {
-        done = true;
-        heartbeat.cancel();
-        feed.close();
-      });
+      request.raw.on('close', stop);
     });
   };

@@ -180,3 +180,17 @@ describe('read routes: success paths', () => {
     );
   });
 });
+
+describe('stopping a node with live-feed subscribers', () => {
+  it('ends their streams with a reason instead of waiting for them', async () => {
+    const node = await startKairos(
+      compileConfig({
+        flags: { port: 0, host: '127.0.0.1', dataDir: dir, store: 'memory:', nodeId: 'stopping', logLevel: 'silent' },
+      }),
+    );
+    const response = await fetch(`${node.url}/api/stream`);
+    const text = response.text();
+    await node.close();
+    expect((await text).trimEnd().split('\n\n').at(-1)).toMatch(/^event: end\ndata: .*"the node is stopping/);
+  });
+});
