@@ -1,4 +1,5 @@
 import {
+  advanceWatermark,
   keyOf,
   keyText,
   type ProjectedEvent,
@@ -26,7 +27,7 @@ export const foldReadModel = <R extends Tables>(
   };
   for (const event of events) {
     if (!readsEvent(model, event)) continue;
-    watermark = Math.max(watermark, event.occurredAt);
+    watermark = advanceWatermark(watermark, event);
     for (const write of model.evolve(reader, event, { watermark })) {
       const table = rows[write.table];
       if ('delete' in write) table.delete(keyText(write.delete));

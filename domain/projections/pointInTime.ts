@@ -4,7 +4,8 @@ import type { TaskSpec } from '../task/spec.js';
 import { toMillis } from '../time/instant.js';
 import { emptyRows, foldReadModel } from './foldReadModel.js';
 import type { ProjectedEvent } from './readModel.js';
-import { taskBoard, type TaskBoardRow } from './taskBoard.js';
+import { boardRowOfState, taskBoard, type TaskBoardRow } from './taskBoard.js';
+import { initialTaskState } from '../task/state.js';
 
 /**
  * Point-in-time state (`GET /api/tasks/:id?at=`, `kairos state --at`): the log folded up to an instant.
@@ -17,23 +18,54 @@ const board = taskBoard();
 /**
  * Each task's board row as of `at`: a stream's events are folded in order up to the first one that
  * happened after `at` (a later event never folds in ahead of an earlier one). Tasks whose first event
- * is after `at` did not exist yet and have no row.
+ * is after `at` did not exist yet and have no row — unless retention truncated the stream after
+ * `at`: then its first capture's history says what the definition, status and owner were, and the
+ * task is listed in `recalled` (its row knows nothing of fires).
  */
-export const boardAt = (events: Iterable<ProjectedEvent>, at: number): Map<string, TaskBoardRow> => {
-  const stopped = new Set<string>();
+export const boardAt = (
+  events: Iterable<ProjectedEvent>,
+  at: number,
+): { rows: Map<string, TaskBoardRow>; recalled: Set<string> } => {
+  const streams = new Map<string, ProjectedEvent[]>();
+  for (const e of events) if (e.kind === 'task') streams.set(e.taskId, [...(streams.get(e.taskId) ?? []), e]);
   const rows = emptyRows(board);
-  const before = function* () {
-    for (const e of events) {
-      if (e.kind !== 'task' || stopped.has(e.taskId)) continue;
-      if (e.occurredAt > at) {
-        stopped.add(e.taskId);
-        continue;
+  const recalled = new Set<string>();
+  for (const [taskId, stream] of streams) {
+    const first = stream[0] as ProjectedEvent;
+    if (first.revision > 0 && first.occurredAt > at) {
+      const row = recalledRow(taskId, stream, at);
+      if (row) {
+        rows.tasks.set(taskId, row);
+        recalled.add(taskId);
       }
-      yield e;
+      continue;
     }
+    const end = stream.findIndex((e) => e.occurredAt > at);
+    foldReadModel(board, end < 0 ? stream : stream.slice(0, end), rows);
+  }
+  return { rows: rows.tasks, recalled };
+};
+
+/** A truncated stream's row at `at`, from its first capture's history; undefined when it did not exist then. */
+const recalledRow = (taskId: string, stream: readonly ProjectedEvent[], at: number): TaskBoardRow | undefined => {
+  const capture = stream.find((e) => e.kind === 'task' && e.event.type === 'TaskStateCaptured');
+  if (capture?.kind !== 'task' || capture.event.type !== 'TaskStateCaptured') return undefined;
+  const history = capture.event.data.history;
+  const then = recallFromHistory(history, at);
+  if (then.status === 'absent') return undefined;
+  const row = boardRowOfState({ ...initialTaskState(taskId), status: then.status, spec: then.spec, owner: then.owner });
+  const change = then.lastChange;
+  const action = change && { actor: change.actor, at: toMillis(change.at), reason: change.reason ?? null };
+  const created = history.definitions[0];
+  return {
+    ...row,
+    paused: then.status === 'paused' ? action : null,
+    deleted: then.status === 'deleted' ? action : null,
+    createdAt: created ? toMillis(created.at) : null,
+    changedAt: action?.at ?? null,
+    changedBy: action?.actor ?? null,
+    revision: change?.revision ?? -1,
   };
-  foldReadModel(board, before(), rows);
-  return rows.tasks;
 };
 
 /** The time after which the log need not be read for `boardAt(at)`: clocks of nodes differ a little. */

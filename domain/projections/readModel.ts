@@ -77,6 +77,18 @@ export type ReadModel<R extends Tables> = {
   retention?: Partial<{ [T in keyof R & string]: { column: keyof R[T] & string; keepMs: number } }>;
 };
 
+/** How far ahead of the store's clock an event's own time may move the watermark. */
+export const WATERMARK_SLACK_MS = 3_600_000;
+
+/**
+ * The watermark after `event`: its own time, but never more than an hour past when the store
+ * recorded it. One event from a node whose clock ran days ahead (or a bad import) must not move
+ * "now" forward and let retention drop every younger row; an import, whose recording times are
+ * later than the events', changes nothing.
+ */
+export const advanceWatermark = (watermark: number, event: ProjectedEvent): number =>
+  Math.max(watermark, Math.min(event.occurredAt, event.recordedAt + WATERMARK_SLACK_MS));
+
 /** The key of a row, from its table's key columns. */
 export const keyOf = <Row extends object>(table: TableDefinition<Row>, row: Row): RowKey =>
   table.key.map((column) => row[column] as string | number);

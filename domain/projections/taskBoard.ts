@@ -97,6 +97,9 @@ const fromState = (row: TaskBoardRow, state: TaskState): TaskBoardRow => {
   };
 };
 
+/** A board row for a state that was not folded event by event (a point in time recalled from a capture's history). */
+export const boardRowOfState = (state: TaskState): TaskBoardRow => fromState(blankRow(state.taskId), state);
+
 const evolveRow = (rows: RowReader<BoardRows>, e: ProjectedEvent): RowWrite<BoardRows>[] => {
   if (e.kind !== 'task') return [];
   const before = rows.get('tasks', [e.taskId]) ?? blankRow(e.taskId);

@@ -69,6 +69,6 @@ export const nodeMetrics = (
       else if (e.type === 'TaskMisfired') gaps.inc({ kind: e.data.action }, e.data.count ?? 1);
     }
   });
-  if (readMetrics) registerReadMetrics(registry, readMetrics, () => clock.now());
+  if (readMetrics) registerReadMetrics(registry, readMetrics, clock);
   return registry;
 };

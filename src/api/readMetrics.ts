@@ -1,13 +1,25 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Clock } from '../clock/clock.js';
 import type { QueryResult } from '../projections/queries/index.js';
 
 type ReadMetrics = QueryResult<'metrics'>;
 
+/** A scrape does not wait for a busy read side longer than this: its cluster metrics are then left out. */
+const FETCH_DEADLINE_MS = 5_000;
+
 /** One read per scrape: every metric below asks, the first one fetches. */
-const memoised = (fetch: () => Promise<ReadMetrics>, ttlMs: number, now: () => number) => {
+const memoised = (fetch: () => Promise<ReadMetrics>, ttlMs: number, clock: Clock) => {
   let cached: { at: number; value: Promise<ReadMetrics | null> } | null = null;
+  const bounded = (): Promise<ReadMetrics | null> =>
+    new Promise((resolve) => {
+      const deadline = clock.setTimer(() => resolve(null), FETCH_DEADLINE_MS);
+      fetch().then(
+        (value) => (deadline.cancel(), resolve(value)),
+        () => (deadline.cancel(), resolve(null)),
+      );
+    });
   return (): Promise<ReadMetrics | null> => {
-    if (!cached || now() - cached.at > ttlMs) cached = { at: now(), value: fetch().catch(() => null) };
+    if (!cached || clock.now() - cached.at > ttlMs) cached = { at: clock.now(), value: bounded() };
     return cached.value;
   };
 };
@@ -17,8 +29,8 @@ const memoised = (fetch: () => Promise<ReadMetrics>, ttlMs: number, now: () => n
  * tasks, not only what this process appended since it started — so any node's `/metrics` tells the same
  * story. Labels are a handful of fixed values: no task ids.
  */
-export const registerReadMetrics = (registry: Registry, fetch: () => Promise<ReadMetrics>, now: () => number): void => {
-  const metrics = memoised(fetch, 500, now);
+export const registerReadMetrics = (registry: Registry, fetch: () => Promise<ReadMetrics>, clock: Clock): void => {
+  const metrics = memoised(fetch, 500, clock);
   const counter = (
     name: string,
     help: string,

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { parseOrThrow } from '../../domain/errors/index.js';
+import { ValidationError, parseOrThrow } from '../../domain/errors/index.js';
+import type { EventStore } from '../store/eventStore.js';
 import type { ReadSidePort } from '../projections/host/readSidePort.js';
 import { READ_MODEL_NAMES } from '../projections/readModels.js';
 import { readSideOff, type ReadQuery } from './readRoutes.js';
@@ -23,21 +24,27 @@ const ReplayBody = z
  * replay answers as NDJSON: a `{"progress": …}` line per page read, then `{"result": …}` (or
  * `{"error": …}`), so a client can draw progress for a rebuild of millions of events.
  */
-export const readModelRoutes = (readSide: ReadSidePort | null, read: ReadQuery) => async (app: FastifyInstance) => {
-  app.get('/api/read-models', async () => read('status', {}));
+export const readModelRoutes =
+  (readSide: ReadSidePort | null, read: ReadQuery, store: EventStore) => async (app: FastifyInstance) => {
+    app.get('/api/read-models', async () => read('status', {}));
 
-  app.post('/api/read-models/replay', async (request, reply) => {
-    const body = parseOrThrow(ReplayBody, request.body ?? undefined, 'body') ?? {};
-    if (!readSide) throw readSideOff();
-    reply.hijack();
-    reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-cache' });
-    const line = (value: unknown): void => void reply.raw.write(`${JSON.stringify(value)}\n`);
-    try {
-      line({ result: await readSide.replay(body, (progress) => line({ progress })) });
-    } catch (err) {
-      const e = err as { code?: string; message?: string; details?: unknown };
-      line({ error: { code: e.code ?? 'internal', message: e.message ?? String(err), details: e.details } });
-    }
-    reply.raw.end();
-  });
-};
+    app.post('/api/read-models/replay', async (request, reply) => {
+      const body = parseOrThrow(ReplayBody, request.body ?? undefined, 'body') ?? {};
+      if (!readSide) throw readSideOff();
+      const head = Number(await store.headPosition());
+      if (body.from !== undefined && body.from > head)
+        throw new ValidationError([
+          { path: 'body.from', message: `must be at most the log's head position (${head})` },
+        ]);
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-cache' });
+      const line = (value: unknown): void => void reply.raw.write(`${JSON.stringify(value)}\n`);
+      try {
+        line({ result: await readSide.replay(body, (progress) => line({ progress })) });
+      } catch (err) {
+        const e = err as { code?: string; message?: string; details?: unknown };
+        line({ error: { code: e.code ?? 'internal', message: e.message ?? String(err), details: e.details } });
+      }
+      reply.raw.end();
+    });
+  };

@@ -51,7 +51,7 @@ export const buildServer = async (deps: ApiDeps): Promise<FastifyInstance> => {
   await app.register(taskRoutes(deps.node, read, deps.clock));
   await app.register(readRoutes(read, deps.clock));
   await app.register(streamRoutes(deps.readSide, deps.clock, deps.stream));
-  await app.register(readModelRoutes(deps.readSide, read));
+  await app.register(readModelRoutes(deps.readSide, read, deps.store));
   await app.register(eventRoutes(deps.store));
   await app.register(clusterRoutes(deps.node));
 

@@ -23,9 +23,26 @@ export type FeedSink = {
   end(feedId: number, reason: string): void;
 };
 
-type Feed = { id: number; sent: number; filter: FeedFilter; live: boolean; closed: boolean };
+type Feed = {
+  id: number;
+  /** Everything up to this log position has been sent (or filtered out). */
+  sent: number;
+  filter: FeedFilter;
+  /** Following the live models' commits; otherwise reading the log (catching up, or after a stall). */
+  live: boolean;
+  catchingUp: boolean;
+  closed: boolean;
+  /** Bytes sent that the node has not yet taken (acknowledged). */
+  unacked: number;
+};
 
 const PAGE = 500;
+/** A feed whose node has not taken this much stops being sent to, and reads the log again once it has. */
+const MAX_UNACKED = 4 * 1_048_576;
+/** One message to the node at most this large: a window of 10,000 events goes in pieces. */
+const CHUNK = 65_536;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const sse = (fields: { id?: number; event: string; data: unknown }): string =>
   `${fields.id === undefined ? '' : `id: ${fields.id}\n`}event: ${fields.event}\ndata: ${JSON.stringify(fields.data)}\n\n`;
@@ -52,9 +69,15 @@ const eventMessage = (e: ProjectedEvent): string =>
  * (catch-up from the log, then the live models' commits), and the board rows those events changed.
  *
  * Resuming is exact for events: each carries its position as its SSE id, and a subscriber that comes
- * back with `Last-Event-ID: p` gets every event after p, once. Board rows are states, sent without an
+ * back with `Last-Event-ID: p` gets every event after p, once — whatever p is (a position inside a
+ * commit, of another stream, or ahead of these models: it waits for them). Board rows are states, sent without an
  * id *before* the events of the same window: a subscriber cut off mid-window may get a row again
  * after it resumes, never miss one (a row whose `position` is after p is always sent again).
+ *
+ * Memory is bounded on both sides: the node acknowledges what it has taken, and a feed with more
+ * than `MAX_UNACKED` bytes unacknowledged is not sent to; once the node catches up it reads the log
+ * from where it stood, as a resume would. Catch-up yields between pages, so a subscriber asking for
+ * the whole log never holds the projector or the queries up.
  */
 export class LiveFeeds {
   readonly #feeds = new Map<number, Feed>();
@@ -78,12 +101,28 @@ export class LiveFeeds {
 
   /** Opens a feed of what follows `after` (a negative `after`: what follows from now on). */
   open(id: number, after: number, filter: FeedFilter): void {
-    const feed: Feed = { id, sent: after < 0 ? this.#projector.position : after, filter, live: false, closed: false };
+    const sent = after < 0 ? this.#projector.position : after;
+    const feed: Feed = { id, sent, filter, live: false, catchingUp: false, closed: false, unacked: 0 };
     this.#feeds.set(id, feed);
-    this.#catchUp(feed).catch((err: unknown) => {
-      this.#log.error({ err, feed: id }, 'live feed catch-up failed');
-      this.#end(feed, `the log could not be read: ${(err as Error).message}`);
-    });
+    this.#startCatchUp(feed);
+  }
+
+  /** The node has taken `bytes` of this feed's messages. */
+  ack(id: number, bytes: number): void {
+    const feed = this.#feeds.get(id);
+    if (!feed) return;
+    feed.unacked = Math.max(0, feed.unacked - bytes);
+    if (!feed.live && !feed.catchingUp && feed.unacked <= MAX_UNACKED / 2) this.#startCatchUp(feed);
+  }
+
+  #startCatchUp(feed: Feed): void {
+    feed.catchingUp = true;
+    this.#catchUp(feed)
+      .catch((err: unknown) => {
+        this.#log.error({ err, feed: feed.id }, 'live feed catch-up failed');
+        this.#end(feed, `the log could not be read: ${(err as Error).message}`);
+      })
+      .finally(() => (feed.catchingUp = false));
   }
 
   close(id: number): void {
@@ -106,12 +145,14 @@ export class LiveFeeds {
   async #catchUp(feed: Feed): Promise<void> {
     for (;;) {
       const upTo = this.#projector.position;
-      if (feed.closed) return;
+      if (feed.closed || feed.unacked > MAX_UNACKED) return;
       if (feed.sent >= upTo) {
-        // Synchronous from the check on: no commit can slip in between.
+        // Synchronous from the check on: no commit can slip in between. A feed ahead of the models
+        // (it resumed from a later position) goes live too and waits for a commit to pass it.
         feed.live = true;
         return;
       }
+      await nextTurn();
       const page = await this.#store.readAll({ after: BigInt(feed.sent), maxCount: PAGE });
       if (feed.closed) return;
       const events: ProjectedEvent[] = [];
@@ -134,7 +175,9 @@ export class LiveFeeds {
     for (const [key] of commit.changes.find((c) => c.model === 'board')?.tables.tasks ?? [])
       this.#topicCache.delete(String(key));
     for (const feed of this.#feeds.values()) {
-      if (feed.live && feed.sent === commit.from) this.#sendWindow(feed, commit.to, commit.events);
+      if (!feed.live || feed.sent < commit.from || feed.sent >= commit.to) continue;
+      if (feed.unacked > MAX_UNACKED) feed.live = false;
+      else this.#sendWindow(feed, commit.to, commit.events);
     }
   }
 
@@ -146,18 +189,28 @@ export class LiveFeeds {
       (!tasks || (taskId !== null && tasks.includes(taskId))) &&
       (!topics || (taskId !== null && topics.includes(this.#topicOf(taskId) ?? '')));
     let chunk = '';
+    const add = (message: string): void => {
+      chunk += message;
+      if (chunk.length >= CHUNK) flush();
+    };
+    const flush = (): void => {
+      if (!chunk) return;
+      feed.unacked += chunk.length;
+      this.#sink.send(feed.id, chunk);
+      chunk = '';
+    };
     if (!types || types.includes('board')) {
       for (const row of this.#boardRowsChanged(feed.sent, to)) {
         if (wanted(row.taskId, 'board'))
-          chunk += sse({ event: 'board', data: { position: row.position, task: boardView(row) } });
+          add(sse({ event: 'board', data: { position: row.position, task: boardView(row) } }));
       }
     }
     for (const e of events) {
       if (e.position > feed.sent && e.position <= to && wanted(e.kind === 'task' ? e.taskId : null, e.event.type))
-        chunk += eventMessage(e);
+        add(eventMessage(e));
     }
     feed.sent = to;
-    if (chunk) this.#sink.send(feed.id, chunk);
+    flush();
   }
 
   #boardRowsChanged(after: number, upTo: number): TaskBoardRow[] {

@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import { readsEvent } from '../../domain/projections/foldReadModel.js';
 import {
+  advanceWatermark,
   keyOf,
   type AnyReadModel,
   type ProjectedEvent,
@@ -81,7 +82,7 @@ export class ModelWriter {
     if (event.position <= this.#applied.position) return;
     this.#applied.position = event.position;
     if (!readsEvent(this.model, event)) return;
-    this.#applied.watermark = Math.max(this.#applied.watermark, event.occurredAt);
+    this.#applied.watermark = advanceWatermark(this.#applied.watermark, event);
     this.#applied.events++;
     for (const write of this.model.evolve(this.#reader, event, { watermark: this.#applied.watermark })) {
       const table = this.#table(write.table);

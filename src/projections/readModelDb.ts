@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { IllegalStateError } from '../../domain/errors/index.js';
 import type { AnyReadModel } from '../../domain/projections/readModel.js';
 import { createIndexSql, createTableSql, tableSchemaOf, type TableSchema } from './tableSchema.js';
 
@@ -57,21 +58,33 @@ export class ReadModelDb {
     }
   }
 
-  /** Opens (creating) the database; a model whose version changed, or that is new, starts empty at position 0. */
-  static open(file: string, models: readonly RegisteredModel[]): ReadModelDb {
+  /**
+   * Opens (creating) the database; a model whose version changed, or that is new, starts empty at
+   * position 0. `exclusive`: the connection keeps the file locked until it closes, so a second
+   * writer (another node's read side on the same file, `kairos replay` beside a running node) is
+   * refused; the kernel releases the lock with the process, however it ends.
+   */
+  static open(file: string, models: readonly RegisteredModel[], options: { exclusive?: boolean } = {}): ReadModelDb {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     const db = new Database(file);
     try {
+      if (options.exclusive) db.pragma('main.locking_mode = EXCLUSIVE');
+      db.pragma('busy_timeout = 1000');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('cache_size = -65536');
-      db.pragma('busy_timeout = 5000');
       db.exec(META);
       const readDb = new ReadModelDb(db, models);
+      // The first write takes the exclusive lock, and keeps it.
       db.transaction(() => readDb.#prepare()).immediate();
       return readDb;
     } catch (err) {
       db.close();
+      if ((err as { code?: string }).code === 'SQLITE_BUSY')
+        throw new IllegalStateError(
+          `the read database ${file} is in use by another process (a running node's read side?); stop it, or ask the node (kairos replay talks to it when it runs)`,
+          { file },
+        );
       throw err;
     }
   }

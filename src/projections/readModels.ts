@@ -53,7 +53,11 @@ export const readModels = (options: ReadModelsOptions): RegisteredModel[] => [
       ],
     },
   },
-  { model: statistics(options.statistics) },
+  {
+    model: statistics(options.statistics),
+    // Series are asked per task (or `*`) over a time range.
+    indexes: Object.fromEntries(['minute', 'hour', 'day'].map((tier) => [tier, [['taskId', 'bucketStart']]])),
+  },
 ];
 
 /** The names `kairos replay --model` accepts. */

@@ -11,7 +11,6 @@ import { LiveFeeds, type FeedFilter, type FeedSink } from './liveFeed.js';
 import { ModelWriter } from './modelWriter.js';
 import { Projector } from './projector.js';
 import { queries, type QueryArgs, type QueryName, type QueryResult } from './queries/index.js';
-import { lockReadDb } from './readDbLock.js';
 import { ReadModelDb, type RegisteredModel } from './readModelDb.js';
 import { rebuildModels, type RebuildProgress } from './rebuild.js';
 
@@ -41,15 +40,13 @@ export class ReadSide {
   readonly projector: Projector;
   readonly feeds: LiveFeeds;
   readonly #options: ReadSideOptions;
-  readonly #lock: { release(): void };
   #replay: RebuildProgress | null = null;
   /** Whether the live models follow the log (a node); not when `kairos replay` runs with the node down. */
   #following = false;
 
-  private constructor(options: ReadSideOptions, db: ReadModelDb, lock: { release(): void }) {
+  private constructor(options: ReadSideOptions, db: ReadModelDb) {
     this.#options = options;
     this.db = db;
-    this.#lock = lock;
     const writers = db.models.map(({ model }) => {
       const state = db.state(model.name);
       return new ModelWriter(db, model, state.generation, state);
@@ -64,15 +61,9 @@ export class ReadSide {
     });
   }
 
-  /** Opens the read database, refusing one another live process writes. */
+  /** Opens the read database, holding it exclusively (another process's read side is refused). */
   static open(options: ReadSideOptions): ReadSide {
-    const lock = lockReadDb(options.file);
-    try {
-      return new ReadSide(options, ReadModelDb.open(options.file, options.models), lock);
-    } catch (err) {
-      lock.release();
-      throw err;
-    }
+    return new ReadSide(options, ReadModelDb.open(options.file, options.models, { exclusive: true }));
   }
 
   /** Follows the log with the live models. */
@@ -109,6 +100,11 @@ export class ReadSide {
     this.feeds.close(id);
   }
 
+  /** The node has taken `bytes` of a feed's messages (flow control). */
+  ackFeed(id: number, bytes: number): void {
+    this.feeds.ack(id, bytes);
+  }
+
   get replayProgress(): RebuildProgress | null {
     return this.#replay;
   }
@@ -127,6 +123,7 @@ export class ReadSide {
       this.#replay = progress;
       onProgress?.(progress);
     };
+    // Taken before the first await: a second replay asked meanwhile is refused.
     this.#replay = {
       phase: 'reading',
       models: names,
@@ -137,6 +134,9 @@ export class ReadSide {
       elapsedMs: 0,
     };
     try {
+      const head = Number(await this.#options.store.headPosition());
+      if ((args.from ?? 0) > head)
+        throw new ValidationError([{ path: 'from', message: `must be at most the log's head position (${head})` }]);
       return args.check ? await this.#check(names, report) : await this.#rebuild(names, args.from ?? 0, report);
     } finally {
       this.#replay = null;
@@ -196,6 +196,5 @@ export class ReadSide {
     this.feeds.closeAll(reason);
     this.projector.close();
     this.db.close();
-    this.#lock.release();
   }
 }

@@ -67,7 +67,7 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
   });
   let position = options.from ?? 0;
   /** The last event of a read stream applied: what the live follower must have seen too. */
-  let lastApplied = position;
+  let lastApplied = 0;
   let events = 0;
   let head = Number(await store.headPosition());
   const progress = (phase: RebuildProgress['phase']): RebuildProgress => {

@@ -97,6 +97,7 @@ describe('read routes: every filter is validated', () => {
       [{ from: -1 }, 'body.from'],
       [{ check: true, from: 3 }, 'body.from'],
       [{ colour: 'red' }, 'body.colour'],
+      [{ from: 1_000_000_000 }, 'body.from'],
     ] as const) {
       const res = await call<ErrorBody>('POST', '/api/read-models/replay', body);
       expect(res.status, JSON.stringify(body)).toBe(400);

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { fireIndex } from '../../domain/projections/fireIndex.js';
 import { fireIdOf } from '../../domain/task/fireId.js';
-import { ProjectionSpec, by, life } from './support/projectionFixtures.js';
+import { foldReadModel } from '../../domain/projections/foldReadModel.js';
+import { WATERMARK_SLACK_MS } from '../../domain/projections/readModel.js';
+import { ProjectionSpec, by, life, logOf } from './support/projectionFixtures.js';
 import { T0, spec } from './support/taskFixtures.js';
 
 const S = 1_000;
@@ -63,5 +65,23 @@ describe('fire index', () => {
     const kept = [...rows.attempts.values()];
     expect(kept.every((r) => r.firedAt >= T0 + 40 * S)).toBe(true);
     expect(kept.length).toBeGreaterThan(0);
+  });
+});
+
+describe('the watermark (time as the log tells it)', () => {
+  it('an event from a clock days ahead moves it at most an hour past when the store recorded it', () => {
+    const model = fireIndex({ keepMs: 60 * S });
+    const log = logOf(
+      life(spec({ overlap: 'allow' }), T0)
+        .advance(T0 + S)
+        .advance(T0 + 2 * S).events,
+    );
+    const skewed = log.map((e, i) => (i === log.length - 1 ? { ...e, occurredAt: e.occurredAt + 10 * 86_400_000 } : e));
+    const { rows, watermark } = foldReadModel(model, skewed);
+    expect(watermark).toBe(log.at(-1)!.recordedAt + WATERMARK_SLACK_MS);
+    // The earlier fires are an hour and a bit "old" now, no more: retention of a minute drops them, as it should,
+    // but a day's retention would keep them, where the skewed event alone would have made them ten days old.
+    expect(foldReadModel(fireIndex({ keepMs: 86_400_000 }), skewed).rows.attempts.size).toBe(2);
+    expect(rows.attempts.size).toBe(0);
   });
 });

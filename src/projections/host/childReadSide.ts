@@ -16,7 +16,13 @@ type Pending = {
 
 /** The read side's process runs below the node's priority: the scheduler's CPU comes first. */
 const NICENESS = 10;
+/** Restarts back off from 1 s to a minute while the process keeps failing (a locked or broken read.db). */
 const RESTART_MS = 1_000;
+const MAX_RESTART_MS = 60_000;
+/** A query the read side has not answered by then fails as `unavailable`. */
+const CALL_TIMEOUT_MS = 30_000;
+/** Queries that read the whole log, which may rightly take longer on a large one (as a replay does). */
+const WHOLE_LOG_QUERIES: ReadonlySet<string> = new Set(['verify', 'boardAt']);
 const CLOSE_TIMEOUT_MS = 10_000;
 
 const entry = (): { script: string; execArgv: string[] } => {
@@ -45,6 +51,8 @@ export class ChildReadSide implements ReadSidePort {
   #ready: Promise<void> | null = null;
   #seq = 0;
   #closing = false;
+  /** Starts in a row that ended before the process was ready. */
+  #failedStarts = 0;
 
   constructor(options: { init: HostInit; logger: Logger; clock: Clock }) {
     this.#init = options.init;
@@ -68,8 +76,10 @@ export class ChildReadSide implements ReadSidePort {
     }
     this.#ready = new Promise<void>((resolve, reject) => {
       child.on('message', (message: HostMessage) => {
-        if (message.t === 'ready') resolve();
-        else if (message.t === 'failed') reject(errorOf(message.error));
+        if (message.t === 'ready') {
+          this.#failedStarts = 0;
+          resolve();
+        } else if (message.t === 'failed') reject(errorOf(message.error));
         else this.#onMessage(message);
       });
       child.once('exit', (code, signal) => {
@@ -93,9 +103,13 @@ export class ChildReadSide implements ReadSidePort {
       case 'progress':
         this.#pending.get(message.id)?.onProgress?.(message.progress);
         return;
-      case 'feed-data':
-        this.#feeds.get(message.feed)?.data(message.chunk);
+      case 'feed-data': {
+        const feed = this.#feeds.get(message.feed);
+        if (!feed) return;
+        feed.data(message.chunk);
+        this.#send({ t: 'feed-ack', feed: message.feed, bytes: message.chunk.length });
         return;
+      }
       case 'feed-end':
         this.#feeds.get(message.feed)?.end(message.reason);
         this.#feeds.delete(message.feed);
@@ -111,11 +125,12 @@ export class ChildReadSide implements ReadSidePort {
     for (const feed of this.#feeds.values()) feed.end('the read side is restarting; reconnect with Last-Event-ID');
     this.#feeds.clear();
     if (this.#closing) return;
-    this.#log.error({ code, signal }, 'the read side process exited; starting it again in 1 s');
+    const delay = Math.min(MAX_RESTART_MS, RESTART_MS * 2 ** this.#failedStarts++);
+    this.#log.error({ code, signal, delayMs: delay }, 'the read side process exited; starting it again');
     this.#clock.setTimer(() => {
       if (!this.#closing)
         this.start().catch((err: unknown) => this.#log.error({ err }, 'the read side process did not start'));
-    }, RESTART_MS);
+    }, delay);
   }
 
   #send(request: HostRequest): boolean {
@@ -125,23 +140,48 @@ export class ChildReadSide implements ReadSidePort {
     return true;
   }
 
-  async #call<T>(request: (id: number) => HostRequest, onProgress?: (p: RebuildProgress) => void): Promise<T> {
+  async #call<T>(
+    request: (id: number) => HostRequest,
+    long?: { onProgress?: (p: RebuildProgress) => void },
+  ): Promise<T> {
+    const onProgress = long?.onProgress;
     // A call made while the process starts waits for it; one made after a failed start fails at once.
     await this.#ready?.catch(() => undefined);
     const id = ++this.#seq;
     return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: never) => void, reject, ...(onProgress ? { onProgress } : {}) });
+      // A replay reports progress and may take many minutes; a query that takes this long has hung.
+      const deadline = long
+        ? null
+        : this.#clock.setTimer(() => {
+            if (!this.#pending.delete(id)) return;
+            reject(
+              new KairosError(ErrorCode.unavailable, `the read side did not answer within ${CALL_TIMEOUT_MS / 1000} s`),
+            );
+          }, CALL_TIMEOUT_MS);
+      const settle =
+        <A extends unknown[]>(f: (...a: A) => void) =>
+        (...a: A) => {
+          deadline?.cancel();
+          f(...a);
+        };
+      this.#pending.set(id, {
+        resolve: settle(resolve as (v: never) => void),
+        reject: settle(reject),
+        ...(onProgress ? { onProgress } : {}),
+      });
       if (!this.#send(request(id))) {
         this.#pending.delete(id);
+        deadline?.cancel();
         reject(new KairosError(ErrorCode.unavailable, 'the read side is not running; try again shortly'));
       }
     });
   }
 
   query: ReadSidePort['query'] = (name, args, minPosition = 0) =>
-    this.#call((id) => ({ t: 'query', id, name, args, minPosition }));
+    this.#call((id) => ({ t: 'query', id, name, args, minPosition }), WHOLE_LOG_QUERIES.has(name) ? {} : undefined);
 
-  replay: ReadSidePort['replay'] = (args, onProgress) => this.#call((id) => ({ t: 'replay', id, args }), onProgress);
+  replay: ReadSidePort['replay'] = (args, onProgress) =>
+    this.#call((id) => ({ t: 'replay', id, args }), onProgress ? { onProgress } : {});
 
   openFeed(after: number, filter: Parameters<ReadSidePort['openFeed']>[1], handlers: FeedHandlers) {
     const feed = ++this.#seq;

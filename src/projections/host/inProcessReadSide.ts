@@ -22,7 +22,13 @@ export const inProcessReadSide = (options: {
     ...options,
     file: ':memory:',
     sink: {
-      send: (id, chunk) => feeds.get(id)?.data(chunk),
+      send: (id, chunk) => {
+        const feed = feeds.get(id);
+        if (!feed) return;
+        feed.data(chunk);
+        // Taken at once: the same process wrote it to the subscriber's socket (or dropped the subscriber).
+        queueMicrotask(() => readSide.ackFeed(id, chunk.length));
+      },
       end: (id, reason) => {
         feeds.get(id)?.end(reason);
         feeds.delete(id);

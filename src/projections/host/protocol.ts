@@ -24,6 +24,8 @@ export type HostRequest =
   | { t: 'replay'; id: number; args: ReplayArgs }
   | { t: 'feed-open'; feed: number; after: number; filter: FeedFilter }
   | { t: 'feed-close'; feed: number }
+  /** The node has taken this much of the feed's data: more may be sent. */
+  | { t: 'feed-ack'; feed: number; bytes: number }
   | { t: 'close'; position: number };
 
 /** Read-side process → node. */

@@ -93,6 +93,9 @@ const handle = async (message: HostRequest): Promise<void> => {
     case 'feed-close':
       readSide?.closeFeed(message.feed);
       return;
+    case 'feed-ack':
+      readSide?.ackFeed(message.feed, message.bytes);
+      return;
     case 'close':
       await readSide?.caughtUpTo(message.position);
       await shutdown();

@@ -48,7 +48,9 @@ export const queryTaskAt = async (store: EventStore, args: { task: string; at: n
       lastOwnership: recalled.lastOwnership,
     };
   }
-  const row = boardAt(truncated && capture ? events.slice(events.indexOf(capture)) : events, args.at).get(args.task);
+  const row = boardAt(truncated && capture ? events.slice(events.indexOf(capture)) : events, args.at).rows.get(
+    args.task,
+  );
   if (!row) throw notYet(args.task, args.at);
   return {
     ...boardView(row),
@@ -80,6 +82,8 @@ export const queryBoardAt = async (store: EventStore, args: BoardArgs & { at: nu
     const past = decoded.length > 0 && decoded.every((e) => e.occurredAt > args.at + CLOCK_SLACK_MS);
     if (page.length < PAGE || past) break;
     after = page.at(-1)!.position;
+    // The read-side process serves other queries and feeds meanwhile.
+    await new Promise((resolve) => setImmediate(resolve));
   }
   const board = taskBoard();
   const db = ReadModelDb.open(':memory:', [{ model: board }]);
@@ -88,10 +92,12 @@ export const queryBoardAt = async (store: EventStore, args: BoardArgs & { at: nu
     const insert = db.db.prepare(
       `INSERT INTO "${db.tableName('board', 'tasks')}" VALUES (${schema.columns.map(() => '?').join(', ')})`,
     );
+    const { rows, recalled } = boardAt(events, args.at);
     db.db.transaction(() => {
-      for (const row of boardAt(events, args.at).values()) insert.run(...schema.toValues(row));
+      for (const row of rows.values()) insert.run(...schema.toValues(row));
     })();
-    return { at: isoOrNull(args.at), ...queryBoard(db, args) };
+    // Truncated streams (retention) tell only their definition, status and owner of that time.
+    return { at: isoOrNull(args.at), ...queryBoard(db, args), recalledFromHistory: [...recalled].sort() };
   } finally {
     db.close();
   }
