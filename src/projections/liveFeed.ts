@@ -181,7 +181,10 @@ export class LiveFeeds {
     }
   }
 
-  /** Board rows changed in (sent, to], then the events of that window; the subscriber then stands at `to`. */
+  /**
+   * Board rows changed in (sent, to], then the events of that window; the subscriber then stands at
+   * `to` — or, past its bound, at the last event sent, and no longer live.
+   */
   #sendWindow(feed: Feed, to: number, events: readonly ProjectedEvent[]): void {
     const { tasks, topics, types } = feed.filter;
     const wanted = (taskId: string | null, type: string): boolean =>
@@ -205,9 +208,18 @@ export class LiveFeeds {
           add(sse({ event: 'board', data: { position: row.position, task: boardView(row) } }));
       }
     }
+    const from = feed.sent;
     for (const e of events) {
-      if (e.position > feed.sent && e.position <= to && wanted(e.kind === 'task' ? e.taskId : null, e.event.type))
-        add(eventMessage(e));
+      if (e.position <= from || e.position > to || !wanted(e.kind === 'task' ? e.taskId : null, e.event.type)) continue;
+      add(eventMessage(e));
+      if (feed.unacked + chunk.length > MAX_UNACKED) {
+        // Over the bound mid-window: stop after this event; the rest is read from the log once the
+        // node has taken enough (the window's board rows may then come again: they are states).
+        flush();
+        feed.sent = e.position;
+        feed.live = false;
+        return;
+      }
     }
     feed.sent = to;
     flush();

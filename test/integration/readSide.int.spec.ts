@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/node/logger.js';
 import { SimulatedClock } from '../../src/clock/simulatedClock.js';
 import type { SchedulerNode } from '../../src/node/schedulerNode.js';
+import type { FeedSink } from '../../src/projections/liveFeed.js';
 import { readModels } from '../../src/projections/readModels.js';
 import { ReadSide } from '../../src/projections/readSide.js';
 import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
@@ -29,15 +31,8 @@ let node: SchedulerNode;
 let target: RecordingTarget;
 const sides: ReadSide[] = [];
 
-const openReadSide = (file = join(dir, 'read.db')): ReadSide => {
-  const side = ReadSide.open({
-    store,
-    file,
-    models,
-    clock,
-    logger: silentLogger,
-    sink: { send: () => {}, end: () => {} },
-  });
+const openReadSide = (file = join(dir, 'read.db'), sink: FeedSink = { send: () => {}, end: () => {} }): ReadSide => {
+  const side = ReadSide.open({ store, file, models, clock, logger: silentLogger, sink });
   sides.push(side);
   side.start();
   return side;
@@ -165,6 +160,47 @@ describe('read side over a SQLite log', () => {
     const after = (await store.readAll({ after: BigInt(from) })).filter((e) => e.type === 'TaskFired').length;
     expect(count(side, 'fires.attempts')).toBe(after);
     expect(side.db.state('board').generation).toBe(1);
+  });
+
+  it('a live feed the node does not take stops at a bound, then resumes from where it stood: nothing lost, nothing twice', async () => {
+    const chunks: string[] = [];
+    const side = openReadSide(join(dir, 'read.db'), { send: (_id, chunk) => chunks.push(chunk), end: () => {} });
+    const reason = 'r'.repeat(2_000);
+    for (let round = 0; round < 150; round++) {
+      await store.appendBatch(
+        Array.from({ length: 10 }, (_, i) => ({
+          stream: `kairos-task-task-${i}`,
+          events: [0, 1].map((k) => ({
+            id: randomUUID(),
+            type: k === 0 ? 'TaskPaused' : 'TaskResumed',
+            data: { v: 1, taskId: `task-${i}`, at: new Date(T0 + round * 1_000 + k).toISOString(), reason },
+            metadata: { actor: 'user:ops' },
+          })),
+        })),
+      );
+    }
+    await caughtUp(side);
+    side.openFeed(1, 0, { types: ['TaskPaused', 'TaskResumed'] });
+    const bytes = () => chunks.reduce((n, c) => n + c.length, 0);
+    await expect.poll(bytes, { timeout: 10_000 }).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Nothing acknowledged: it stopped at its bound (4 MiB), one event over at most.
+    const sentBeforeAck = bytes();
+    expect(sentBeforeAck).toBeLessThanOrEqual(4 * 1_048_576 + 65_536);
+    const expected = (await store.readAll()).filter((e) => e.type === 'TaskPaused' || e.type === 'TaskResumed').length;
+    const ids = () => chunks.join('').match(/^id: \d+$/gm) ?? [];
+    expect(ids().length).toBeLessThan(expected);
+    // The node takes everything: the feed reads the log from where it stood and finishes.
+    let acked = 0;
+    while (ids().length < expected) {
+      const now = bytes();
+      side.ackFeed(1, now - acked);
+      acked = now;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const positions = ids().map((line) => Number(line.slice(4)));
+    expect(new Set(positions).size).toBe(positions.length);
+    expect(positions).toEqual([...positions].sort((a, b) => a - b));
   });
 
   it('refuses a read database another read side holds; its lock goes with it', () => {
