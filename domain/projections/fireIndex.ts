@@ -117,7 +117,7 @@ const evolve = (rows: RowReader<FireIndexRows>, e: ProjectedEvent): RowWrite<Fir
     case 'TaskFailed': {
       const d = event.data;
       // An attempt whose TaskFired was truncated away (retention) has no row to complete.
-      const row = rows.get('attempts', [d.fireId, d.attempt]);
+      const row = rows.get('attempts', [d.taskId, d.fireId, d.attempt]);
       if (!row) return [];
       const failed = event.type === 'TaskFailed' ? event.data : null;
       return [
@@ -170,7 +170,7 @@ export const fireIndex = (options: FireIndexOptions = { keepMs: null }): ReadMod
   version: 1,
   reads: 'tasks',
   tables: {
-    attempts: { row: FireAttemptRow, key: ['fireId', 'attempt'] },
+    attempts: { row: FireAttemptRow, key: ['taskId', 'fireId', 'attempt'] },
     gaps: { row: TickGapRow, key: ['position'] },
   },
   evolve: (rows, e, { watermark }) => {

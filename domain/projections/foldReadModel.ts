@@ -1,5 +1,6 @@
 import {
   advanceWatermark,
+  retentionCutoff,
   keyOf,
   keyText,
   type ProjectedEvent,
@@ -39,7 +40,7 @@ export const foldReadModel = <R extends Tables>(
   }
   // Once at the end, as the runtime does at each commit: reducers never write a row retention would drop.
   for (const [name, rule] of Object.entries(model.retention ?? {}) as [keyof R & string, RetentionRule][]) {
-    const oldest = watermark - rule.keepMs;
+    const oldest = retentionCutoff(watermark, rule.keepMs);
     for (const [key, row] of rows[name])
       if ((row as Record<string, number>)[rule.column]! < oldest) rows[name].delete(key);
   }

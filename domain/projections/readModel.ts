@@ -89,12 +89,33 @@ export const WATERMARK_SLACK_MS = 3_600_000;
 export const advanceWatermark = (watermark: number, event: ProjectedEvent): number =>
   Math.max(watermark, Math.min(event.occurredAt, event.recordedAt + WATERMARK_SLACK_MS));
 
+/**
+ * Where retention cuts a table: rows below this go. It moves in steps of a 64th of the retention, so a
+ * table is pruned a few dozen times over its retention rather than at every commit (each prune may scan
+ * it), and the same watermark always gives the same cut — a live model and a rebuild keep the same rows.
+ */
+export const retentionCutoff = (watermark: number, keepMs: number): number => {
+  const step = Math.max(1, Math.floor(keepMs / 64));
+  return Math.floor((watermark - keepMs) / step) * step;
+};
+
 /** The key of a row, from its table's key columns. */
 export const keyOf = <Row extends object>(table: TableDefinition<Row>, row: Row): RowKey =>
   table.key.map((column) => row[column] as string | number);
 
-/** One string per key: equal keys, equal text. */
-export const keyText = (key: RowKey): string => (key.length === 1 ? String(key[0]) : key.join('\u0000'));
+/** One string per key: equal keys, equal text. (Spelled out for short keys: it runs for every row write.) */
+export const keyText = (key: RowKey): string => {
+  switch (key.length) {
+    case 1:
+      return String(key[0]);
+    case 2:
+      return `${key[0]}\u0000${key[1]}`;
+    case 3:
+      return `${key[0]}\u0000${key[1]}\u0000${key[2]}`;
+    default:
+      return key.join('\u0000');
+  }
+};
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyReadModel = ReadModel<any>;

@@ -6,8 +6,10 @@ import type { ReadModel, RowKey, RowReader, RowWrite } from './readModel.js';
 
 /**
  * Statistics: how many fires, retries, outcomes, skipped and misfired ticks, and how late and how long,
- * per task and for all tasks together, in UTC minutes, hours and days — plus running totals since the
- * log began for Prometheus counters. A fire counts at its `firedAt`, an outcome or a tick range at its
+ * for all tasks together in UTC minutes, hours and days, and per task in hours and days — plus running
+ * totals since the log began for Prometheus counters. Per task and minute would be a row per fire for
+ * any task firing less than once a minute (most of them): the fire index already has those, one row
+ * per attempt, and a rebuild would write twice as many rows. A fire counts at its `firedAt`, an outcome or a tick range at its
  * `at`. Every bucket row is a sum, so a dashboard adds rows up (and merges their histograms) to widen
  * a window, and the day tier outlives the finer ones.
  */
@@ -230,17 +232,17 @@ const bucketPlus = (row: StatsBucketRow, t: Tally, latenessBucket: number, durat
 };
 
 /**
- * The statistics read model (`stats`): tables `minute`, `hour` and `day` with one row per UTC bucket
- * and task (and `*`), pruned by `options.keepMs`; table `totals` with one row, never pruned.
+ * The statistics read model (`stats`): tables `minute` (`*` only), `hour` and `day` (per task and `*`)
+ * with one row per UTC bucket, pruned by `options.keepMs`; table `totals` with one row, never pruned.
  */
 export const statistics = (options: StatisticsOptions = defaultStatisticsOptions): ReadModel<StatisticsRows> => ({
   name: 'stats',
   version: 1,
   reads: 'tasks',
   tables: {
-    minute: { row: StatsBucketRow, key: ['bucketStart', 'taskId'] },
-    hour: { row: StatsBucketRow, key: ['bucketStart', 'taskId'] },
-    day: { row: StatsBucketRow, key: ['bucketStart', 'taskId'] },
+    minute: { row: StatsBucketRow, key: ['taskId', 'bucketStart'] },
+    hour: { row: StatsBucketRow, key: ['taskId', 'bucketStart'] },
+    day: { row: StatsBucketRow, key: ['taskId', 'bucketStart'] },
     totals: { row: StatsTotalsRow, key: ['scope'] },
   },
   retention: {
@@ -258,7 +260,7 @@ export const statistics = (options: StatisticsOptions = defaultStatisticsOptions
     const totals = rows.get('totals', TOTALS_KEY) ?? NO_TOTALS;
     const writes: RowWrite<StatisticsRows>[] = [{ table: 'totals', row: totalsPlus(totals, t) }];
     const bump = (table: StatsTier, bucketStart: number, taskId: string): void => {
-      const row = rows.get(table, [bucketStart, taskId]) ?? emptyBucket(bucketStart, taskId);
+      const row = rows.get(table, [taskId, bucketStart]) ?? emptyBucket(bucketStart, taskId);
       // The three tiers share one row type; TypeScript cannot see that through the union of table names.
       writes.push({ table, row: bucketPlus(row, t, latenessBucket, durationBucket) } as RowWrite<StatisticsRows>);
     };
@@ -266,7 +268,7 @@ export const statistics = (options: StatisticsOptions = defaultStatisticsOptions
       const bucketStart = t.at - (t.at % width);
       // What retention already removed must not come back (a live model and a rebuild must agree).
       if (bucketStart < watermark - options.keepMs[table]) continue;
-      bump(table, bucketStart, e.taskId);
+      if (table !== StatsTier.minute) bump(table, bucketStart, e.taskId);
       bump(table, bucketStart, ALL_TASKS);
     }
     return writes;

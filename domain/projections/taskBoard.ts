@@ -74,7 +74,7 @@ const blankRow = (taskId: string): TaskBoardRow => ({
   state: initialTaskState(taskId),
 });
 
-/** The columns that follow from the state alone; `nextFireAt` is left to `settle` (a cron lookup per event would cost). */
+/** The columns that follow from the state alone (with `nextFireAt`, what `settle` derives). */
 const fromState = (row: TaskBoardRow, state: TaskState): TaskBoardRow => {
   const spec = state.spec;
   const target = spec?.target;
@@ -104,7 +104,9 @@ const evolveRow = (rows: RowReader<BoardRows>, e: ProjectedEvent): RowWrite<Boar
   if (e.kind !== 'task') return [];
   const before = rows.get('tasks', [e.taskId]) ?? blankRow(e.taskId);
   const event = e.event;
-  const row = fromState(before, evolve(before.state, event));
+  // The columns that follow from the state are derived once per stored row (`settle`), not per event.
+  const state = evolve(before.state, event);
+  const row: TaskBoardRow = { ...before, state, revision: e.revision, position: e.position };
   const actor = e.metadata?.actor ?? null;
   const changed = (at: string, reason?: string) => ({ actor, at: toMillis(at), reason: reason ?? null });
   switch (event.type) {
@@ -126,8 +128,8 @@ const evolveRow = (rows: RowReader<BoardRows>, e: ProjectedEvent): RowWrite<Boar
     case 'TaskStateCaptured': {
       // The events before a capture may be gone (retention): who paused or deleted is in its history.
       const last = (type: string) => event.data.history.definitions.findLast((d) => d.type === type);
-      const pause = row.status === 'paused' ? last('TaskPaused') : undefined;
-      const deletion = row.status === 'deleted' ? last('TaskDeleted') : undefined;
+      const pause = state.status === 'paused' ? last('TaskPaused') : undefined;
+      const deletion = state.status === 'deleted' ? last('TaskDeleted') : undefined;
       const first = event.data.history.definitions[0];
       const latest = event.data.history.definitions.at(-1);
       Object.assign(row, {
@@ -144,8 +146,6 @@ const evolveRow = (rows: RowReader<BoardRows>, e: ProjectedEvent): RowWrite<Boar
     row.changedAt = toMillis((event.data as { at: string }).at);
     row.changedBy = actor;
   }
-  row.revision = e.revision;
-  row.position = e.position;
   return [{ table: 'tasks', row }];
 };
 
@@ -164,5 +164,5 @@ export const taskBoard = (): ReadModel<BoardRows> => ({
   reads: 'tasks',
   tables: { tasks: { row: TaskBoardRow, key: ['taskId'] } },
   evolve: evolveRow,
-  settle: { tasks: (row) => ({ ...row, nextFireAt: nextTickAt(row.state) }) },
+  settle: { tasks: (row) => ({ ...fromState(row, row.state), nextFireAt: nextTickAt(row.state) }) },
 });

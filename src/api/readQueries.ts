@@ -137,6 +137,13 @@ export const StatsQuery = (now: number) =>
     .transform((q, ctx) => {
       const to = q.to ?? now;
       const from = q.from ?? to - 60 * STEP_MS[q.step];
+      if (q.task !== undefined && q.step === 'minute')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['step'],
+          message:
+            'a task has statistics per hour and day (per minute: all tasks together; its single fires: /api/fires?task=)',
+        });
       if (from >= to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before `to`' });
       else if ((to - from) / STEP_MS[q.step] > MAX_POINTS)
         ctx.addIssue({

@@ -2,12 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { TaskEvent, type EventMetadata } from '../../domain/task/events.js';
 import { firedEventIdOf } from '../../domain/task/fireId.js';
 import type { EventData, RecordedEvent } from '../store/eventStore.js';
+import { decodeHotEvent } from './hotEventDecoder.js';
 
 /** Store records ↔ domain events. The store is a boundary: what comes out of it is validated. */
 
 export type DecodeResult = { ok: true; event: TaskEvent } | { ok: false; error: string };
 
 export const decodeTaskEvent = (recorded: RecordedEvent): DecodeResult => {
+  const hot = decodeHotEvent(recorded.type, recorded.data);
+  if (hot) return { ok: true, event: hot };
   const parsed = TaskEvent.safeParse({ type: recorded.type, data: recorded.data });
   if (parsed.success) return { ok: true, event: parsed.data };
   const issue = parsed.error.issues[0];

@@ -2,12 +2,11 @@ import type { Statement } from 'better-sqlite3';
 import { readsEvent } from '../../domain/projections/foldReadModel.js';
 import {
   advanceWatermark,
-  keyOf,
+  retentionCutoff,
   type AnyReadModel,
   type ProjectedEvent,
   type RowKey,
   type RowReader,
-  type TableDefinition,
 } from '../../domain/projections/readModel.js';
 import type { Checkpoint, ReadModelDb } from './readModelDb.js';
 import { TableWriter } from './tableWriter.js';
@@ -26,7 +25,8 @@ export class ModelWriter {
   readonly #db: ReadModelDb;
   readonly #tables = new Map<string, TableWriter>();
   readonly #reader: RowReader<Record<string, object>>;
-  readonly #prune: Array<{ table: string; keepMs: number; statement: Statement }>;
+  /** Per retention rule: the cut made (committed), and the one this commit makes. */
+  readonly #prune: Array<{ table: string; keepMs: number; statement: Statement; cutoff: number; pending: number }>;
   #checkpoint: Checkpoint;
   /** Applied but not yet committed. */
   #applied: Checkpoint;
@@ -40,13 +40,17 @@ export class ModelWriter {
     for (const table of Object.keys(model.tables)) {
       const settle = (model.settle as Record<string, (row: object) => object> | undefined)?.[table];
       const name = db.tableName(model.name, table, generation);
-      this.#tables.set(table, new TableWriter(db.db, name, db.schema(model.name, table), settle));
+      // No event applied yet means no row written yet: the tables are empty (a new generation, a new node).
+      const empty = checkpoint.events === 0;
+      this.#tables.set(table, new TableWriter(db.db, name, db.schema(model.name, table), { settle, empty }));
     }
     this.#reader = { get: (table, key) => this.#table(table).get(key) as never };
     this.#prune = Object.entries((model.retention ?? {}) as Record<string, { column: string; keepMs: number }>).map(
       ([table, rule]) => ({
         table,
         keepMs: rule.keepMs,
+        cutoff: Number.NEGATIVE_INFINITY,
+        pending: Number.NEGATIVE_INFINITY,
         statement: db.db.prepare(
           `DELETE FROM "${db.tableName(model.name, table, generation)}" WHERE "${rule.column}" < ?`,
         ),
@@ -87,7 +91,7 @@ export class ModelWriter {
     for (const write of this.model.evolve(this.#reader, event, { watermark: this.#applied.watermark })) {
       const table = this.#table(write.table);
       if ('delete' in write) table.delete(write.delete);
-      else table.set(keyOf(this.model.tables[write.table] as TableDefinition<object>, write.row), write.row);
+      else table.set(write.row);
     }
   }
 
@@ -107,7 +111,11 @@ export class ModelWriter {
       if (keys.length > 0) changes.tables[name] = keys;
     }
     for (const rule of this.#prune) {
-      const deleted = rule.statement.run(this.#applied.watermark - rule.keepMs).changes;
+      const cutoff = retentionCutoff(this.#applied.watermark, rule.keepMs);
+      if (cutoff <= rule.cutoff) continue;
+      // Only once the transaction holds is this cut made (`commitAll`); a failed commit makes it again.
+      rule.pending = cutoff;
+      const deleted = rule.statement.run(cutoff).changes;
       if (deleted > 0) this.#table(rule.table).forget();
     }
     if (this.#db.state(this.model.name).generation === this.generation)
@@ -135,7 +143,10 @@ export class ModelWriter {
       }
       throw err;
     }
-    for (const w of writers) w.#checkpoint = { ...w.#applied };
+    for (const w of writers) {
+      w.#checkpoint = { ...w.#applied };
+      for (const rule of w.#prune) rule.cutoff = Math.max(rule.cutoff, rule.pending);
+    }
     return changes;
   }
 }

@@ -2,6 +2,7 @@ import { ClusterEvent } from '../../domain/cluster/events.js';
 import { occurredAtOf } from '../../domain/projections/occurredAt.js';
 import type { ProjectedEvent } from '../../domain/projections/readModel.js';
 import { CLUSTER_STREAM, EventMetadata, taskIdOfStream } from '../../domain/task/events.js';
+import { decodeHotMetadata } from '../node/hotEventDecoder.js';
 import { decodeTaskEvent } from '../node/taskCodec.js';
 import type { RecordedEvent } from '../store/eventStore.js';
 
@@ -15,38 +16,57 @@ export type DecodedLogEvent = { ok: true; event: ProjectedEvent } | { ok: false;
  * an older version may have put anything there). An event that does not decode is reported, and its
  * position still counts, so one bad event cannot stop the read side.
  */
+const metadataOf = (value: unknown): EventMetadata | null => {
+  const hot = decodeHotMetadata(value);
+  if (hot) return hot;
+  const parsed = EventMetadata.safeParse(value);
+  return parsed.success ? parsed.data : null;
+};
+
 export const decodeLogEvent = (recorded: RecordedEvent): DecodedLogEvent => {
-  const metadata = EventMetadata.safeParse(recorded.metadata);
-  const base = {
-    position: Number(recorded.position),
-    stream: recorded.stream,
-    revision: Number(recorded.revision),
-    recordedAt: recorded.time.getTime(),
-    metadata: metadata.success ? metadata.data : null,
-  };
+  const position = Number(recorded.position);
   const taskId = taskIdOfStream(recorded.stream);
   if (taskId !== undefined) {
     const decoded = decodeTaskEvent(recorded);
-    return decoded.ok
-      ? {
-          ok: true,
-          event: { ...base, occurredAt: occurredAtOf(decoded.event), kind: 'task', taskId, event: decoded.event },
-        }
-      : { ok: false, position: base.position, error: decoded.error };
+    if (!decoded.ok) return { ok: false, position, error: decoded.error };
+    // One object per event, fields written out: a rebuild makes millions of them.
+    return {
+      ok: true,
+      event: {
+        kind: 'task',
+        position,
+        stream: recorded.stream,
+        revision: Number(recorded.revision),
+        recordedAt: recorded.time.getTime(),
+        occurredAt: occurredAtOf(decoded.event),
+        metadata: metadataOf(recorded.metadata),
+        taskId,
+        event: decoded.event,
+      },
+    };
   }
   if (recorded.stream === CLUSTER_STREAM) {
     const parsed = ClusterEvent.safeParse({ type: recorded.type, data: recorded.data });
     if (parsed.success)
       return {
         ok: true,
-        event: { ...base, occurredAt: occurredAtOf(parsed.data), kind: 'cluster', event: parsed.data },
+        event: {
+          kind: 'cluster',
+          position,
+          stream: recorded.stream,
+          revision: Number(recorded.revision),
+          recordedAt: recorded.time.getTime(),
+          occurredAt: occurredAtOf(parsed.data),
+          metadata: metadataOf(recorded.metadata),
+          event: parsed.data,
+        },
       };
     const issue = parsed.error.issues[0];
     return {
       ok: false,
-      position: base.position,
+      position,
       error: `${recorded.stream}@${recorded.revision} (${recorded.type}): ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`,
     };
   }
-  return { ok: false, position: base.position, error: `${recorded.stream}: not a stream read models read` };
+  return { ok: false, position, error: `${recorded.stream}: not a stream read models read` };
 };

@@ -64,7 +64,11 @@ export class ReadModelDb {
    * writer (another node's read side on the same file, `kairos replay` beside a running node) is
    * refused; the kernel releases the lock with the process, however it ends.
    */
-  static open(file: string, models: readonly RegisteredModel[], options: { exclusive?: boolean } = {}): ReadModelDb {
+  static open(
+    file: string,
+    models: readonly RegisteredModel[],
+    options: { exclusive?: boolean; indexes?: boolean } = {},
+  ): ReadModelDb {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     const db = new Database(file);
     try {
@@ -73,10 +77,12 @@ export class ReadModelDb {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('cache_size = -65536');
+      // Checkpoints every ~40 MB of WAL rather than 4 MB: a rebuild writes hundreds of MB.
+      db.pragma('wal_autocheckpoint = 10000');
       db.exec(META);
       const readDb = new ReadModelDb(db, models);
       // The first write takes the exclusive lock, and keeps it.
-      db.transaction(() => readDb.#prepare()).immediate();
+      db.transaction(() => readDb.#prepare(options.indexes ?? true)).immediate();
       return readDb;
     } catch (err) {
       db.close();
@@ -89,7 +95,7 @@ export class ReadModelDb {
     }
   }
 
-  #prepare(): void {
+  #prepare(indexes: boolean): void {
     const stored = new Map(
       (this.db.prepare('SELECT * FROM read_models').all() as ModelState[]).map((s) => [s.name, s]),
     );
@@ -106,7 +112,7 @@ export class ReadModelDb {
               watermark: 0,
               events: 0,
             };
-      this.createGeneration(model.name, state.generation);
+      this.createGeneration(model.name, state.generation, { indexes });
       this.#saveState(state);
     }
     // A rebuild that did not finish (the process stopped) left its generation behind; so did an old version.
@@ -143,14 +149,30 @@ export class ReadModelDb {
     return `${model}__${table}__g${generation}`;
   }
 
-  createGeneration(model: string, generation: number): void {
+  /**
+   * Creates a generation's tables; `indexes: false` leaves their secondary indexes for later
+   * (`createIndexes`): built once over a filled table they cost a sort, kept up row by row a random
+   * write per row and index — most of a rebuild's writing.
+   */
+  createGeneration(model: string, generation: number, options: { indexes?: boolean } = {}): void {
+    for (const table of this.#tablesOf(model)) {
+      this.db.exec(createTableSql(this.tableName(model, table, generation), this.schema(model, table)));
+    }
+    if (options.indexes ?? true) this.createIndexes(model, generation);
+  }
+
+  createIndexes(model: string, generation: number): void {
+    const registered = this.#models.get(model);
+    for (const table of this.#tablesOf(model)) {
+      for (const sql of createIndexSql(this.tableName(model, table, generation), registered?.indexes?.[table] ?? []))
+        this.db.exec(sql);
+    }
+  }
+
+  #tablesOf(model: string): string[] {
     const registered = this.#models.get(model);
     if (!registered) throw new Error(`unknown read model '${model}'`);
-    for (const table of Object.keys(registered.model.tables)) {
-      const name = this.tableName(model, table, generation);
-      this.db.exec(createTableSql(name, this.schema(model, table)));
-      for (const sql of createIndexSql(name, registered.indexes?.[table] ?? [])) this.db.exec(sql);
-    }
+    return Object.keys(registered.model.tables);
   }
 
   dropGeneration(model: string, generation: number): void {

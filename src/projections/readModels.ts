@@ -23,12 +23,11 @@ export const readModels = (options: ReadModelsOptions): RegisteredModel[] => [
   {
     model: fireIndex({ keepMs: options.firesKeepMs }),
     indexes: {
+      // Each index costs every insert (the rebuild rate): a node filter rides on these with a residual check.
       attempts: [
         ['firedAt', 'position'],
         ['taskId', 'firedAt', 'position'],
         ['status', 'firedAt', 'position'],
-        ['node', 'firedAt', 'position'],
-        ['taskId', 'attempt', 'position'],
       ],
       gaps: [['taskId', 'position'], ['at']],
     },
@@ -53,11 +52,8 @@ export const readModels = (options: ReadModelsOptions): RegisteredModel[] => [
       ],
     },
   },
-  {
-    model: statistics(options.statistics),
-    // Series are asked per task (or `*`) over a time range.
-    indexes: Object.fromEntries(['minute', 'hour', 'day'].map((tier) => [tier, [['taskId', 'bucketStart']]])),
-  },
+  // Keyed by task then time: a series (per task, or `*`) is one range of the key.
+  { model: statistics(options.statistics) },
 ];
 
 /** The names `kairos replay --model` accepts. */

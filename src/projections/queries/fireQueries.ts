@@ -108,7 +108,7 @@ export const queryTaskHistory = (db: ReadModelDb, args: { task: string; limit: n
   const rows = rowsOf(
     db,
     `SELECT a.* FROM "${attempts}" a JOIN (
-       SELECT fireId FROM "${attempts}" WHERE taskId = ? AND attempt = 1 ORDER BY position DESC LIMIT ?
+       SELECT fireId FROM "${attempts}" WHERE taskId = ? AND attempt = 1 ORDER BY firedAt DESC, position DESC LIMIT ?
      ) f ON a.fireId = f.fireId ORDER BY a.position`,
     [args.task, args.limit],
   );

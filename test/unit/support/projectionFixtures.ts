@@ -51,9 +51,19 @@ export const ProjectionSpec = {
       const fold = (more: ReadonlyArray<TaskEvent | ClusterEvent | Annotated>) =>
         foldReadModel(model, [...given, ...logOf([...events, ...more]).slice(given.length)]).rows;
       const when = (more: ReadonlyArray<TaskEvent | ClusterEvent | Annotated> = []) => ({
-        /** Every row of `table`, in key order, must match these (toMatchObject), and no other row may exist. */
+        /**
+         * Every row of `table`, ordered by its key columns (numbers as numbers), must match these
+         * (toMatchObject), and no other row may exist.
+         */
         then: <T extends keyof R & string>(table: T, expected: ReadonlyArray<Partial<R[T]>>) => {
-          const rows = [...fold(more)[table].entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, row]) => row);
+          const key = model.tables[table].key;
+          const rows = [...fold(more)[table].values()].sort((a, b) => {
+            for (const column of key) {
+              const [x, y] = [a[column], b[column]] as Array<string | number>;
+              if (x !== y) return x! < y! ? -1 : 1;
+            }
+            return 0;
+          });
           expect(rows).toMatchObject(expected);
           expect(rows).toHaveLength(expected.length);
           return rows;
