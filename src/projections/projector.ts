@@ -10,15 +10,15 @@ import type { ReadModelDb } from './readModelDb.js';
 export type Commit = { from: number; to: number; events: ProjectedEvent[]; changes: ModelChanges[] };
 
 /** Events applied before a commit is forced (a long catch-up commits at least this often). */
-const MAX_BATCH = 10_000;
+const MAX_BATCH = 20_000;
 const RETRY_MS = 1_000;
 
 /**
  * Keeps the live read models following the log (design §6): `subscribeToAll` from the oldest
  * checkpoint → decode → every model's reducer → one transaction per batch writing all their rows and
- * checkpoints together. A batch is what the store delivers in one go (a page of a catch-up, the commits
- * seen by one poll), so a commit lands right after the events it covers, and a long catch-up commits
- * every `MAX_BATCH` events. Each model skips what its checkpoint already includes, so a restart, a
+ * checkpoints together. A batch ends when the store stops delivering (the commits seen by one poll),
+ * so a commit lands right after the events it covers, and a long catch-up commits every `MAX_BATCH`
+ * events. Each model skips what its checkpoint already includes, so a restart, a
  * model added later, or a renewed subscription never counts an event twice.
  */
 export class Projector {
@@ -32,6 +32,8 @@ export class Projector {
   #committed: number;
   #applied: number;
   #scheduled: NodeJS.Immediate | null = null;
+  /** Events delivered since the last look at whether the store is still delivering. */
+  #arrived = 0;
   #retry: NodeJS.Timeout | null = null;
   #undecodable = 0;
   #paused = false;
@@ -84,8 +86,24 @@ export class Projector {
       this.#log.error({ position, problem: decoded.error }, 'read models skip an event they cannot decode');
       for (const writer of this.#writers.values()) writer.skipTo(position);
     }
+    this.#arrived++;
     if (this.#batch.length >= MAX_BATCH) this.commit();
-    else this.#scheduled ??= setImmediate(() => this.commit());
+    else this.#scheduled ??= setImmediate(() => this.#commitWhenQuiet());
+  }
+
+  /**
+   * Commits once the store has stopped delivering: a live trickle commits right after it arrives, a
+   * catch-up (the store delivering page after page) commits every `MAX_BATCH` events, so a row that
+   * many events change is written once per batch, not once per page.
+   */
+  #commitWhenQuiet(): void {
+    this.#scheduled = null;
+    if (this.#arrived > 0) {
+      this.#arrived = 0;
+      this.#scheduled = setImmediate(() => this.#commitWhenQuiet());
+      return;
+    }
+    this.commit();
   }
 
   /** Writes what was applied since the last commit, in one transaction for every model. */
