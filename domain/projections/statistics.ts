@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { TaskEvent } from '../task/events.js';
 import { toMillis } from '../time/instant.js';
-import { Histogram, addToBucket, bucketOf } from './histogram.js';
+import { Histogram, addToBucket, bucketOf, mergeHistograms } from './histogram.js';
 import type { ReadModel, RowKey, RowReader, RowWrite } from './readModel.js';
 
 /**
@@ -151,7 +151,8 @@ const tallyOf = (event: TaskEvent): Tally | null => {
   }
 };
 
-const emptyBucket = (bucketStart: number, taskId: string): StatsBucketRow => ({
+/** A bucket with nothing in it yet. */
+export const emptyBucket = (bucketStart: number, taskId: string): StatsBucketRow => ({
   bucketStart,
   taskId,
   fires: 0,
@@ -230,6 +231,32 @@ const bucketPlus = (row: StatsBucketRow, t: Tally, latenessBucket: number, durat
     durationHistogram: took === null ? row.durationHistogram : addToBucket(row.durationHistogram, durationBucket),
   };
 };
+
+/** The counts are the sums, and the histograms the merges, of two buckets' (the first's start and task are kept): a wider window. */
+export const mergeBuckets = (a: StatsBucketRow, b: StatsBucketRow): StatsBucketRow => ({
+  bucketStart: a.bucketStart,
+  taskId: a.taskId,
+  fires: a.fires + b.fires,
+  manual: a.manual + b.manual,
+  catchUp: a.catchUp + b.catchUp,
+  retries: a.retries + b.retries,
+  succeeded: a.succeeded + b.succeeded,
+  failed: a.failed + b.failed,
+  timedOut: a.timedOut + b.timedOut,
+  retried: a.retried + b.retried,
+  skipped: a.skipped + b.skipped,
+  misfired: a.misfired + b.misfired,
+  latenessCount: a.latenessCount + b.latenessCount,
+  latenessSumMs: a.latenessSumMs + b.latenessSumMs,
+  latenessMaxMs: maxOf(a.latenessMaxMs, b.latenessMaxMs),
+  latenessHistogram: mergeHistograms(a.latenessHistogram, b.latenessHistogram),
+  durationCount: a.durationCount + b.durationCount,
+  durationSumMs: a.durationSumMs + b.durationSumMs,
+  durationMaxMs: maxOf(a.durationMaxMs, b.durationMaxMs),
+  durationHistogram: mergeHistograms(a.durationHistogram, b.durationHistogram),
+});
+
+const maxOf = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.max(a, b));
 
 /**
  * The statistics read model (`stats`): tables `minute` (`*` only), `hour` and `day` (per task and `*`)
