@@ -132,12 +132,14 @@ export const StatsQuery = (now: number) =>
       task: TaskId.optional(),
       from: TimeBound(now).optional(),
       to: TimeBound(now).optional(),
-      step: z.enum(StatsTier).default('minute'),
+      /** Default: minute for all tasks, hour for one task (a task's statistics start at the hour). */
+      step: z.enum(StatsTier).optional(),
     })
     .transform((q, ctx) => {
+      const step = q.step ?? (q.task === undefined ? 'minute' : 'hour');
       const to = q.to ?? now;
-      const from = q.from ?? to - 60 * STEP_MS[q.step];
-      if (q.task !== undefined && q.step === 'minute')
+      const from = q.from ?? to - 60 * STEP_MS[step];
+      if (q.task !== undefined && step === 'minute')
         ctx.addIssue({
           code: 'custom',
           path: ['step'],
@@ -145,13 +147,13 @@ export const StatsQuery = (now: number) =>
             'a task has statistics per hour and day (per minute: all tasks together; its single fires: /api/fires?task=)',
         });
       if (from >= to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before `to`' });
-      else if ((to - from) / STEP_MS[q.step] > MAX_POINTS)
+      else if ((to - from) / STEP_MS[step] > MAX_POINTS)
         ctx.addIssue({
           code: 'custom',
           path: ['from'],
-          message: `asks for more than ${MAX_POINTS} points of one ${q.step}: use a larger step or a shorter range`,
+          message: `asks for more than ${MAX_POINTS} points of one ${step}: use a larger step or a shorter range`,
         });
-      return { ...(q.task ? { task: q.task } : {}), from, to, step: q.step };
+      return { ...(q.task ? { task: q.task } : {}), from, to, step };
     });
 
 export const ClusterHistoryQuery = (now: number) =>

@@ -86,9 +86,7 @@ const replayDirectly = async (flags: ReplayFlags, args: ReplayArgs, onProgress: 
       sink: { send: () => undefined, end: () => undefined },
     });
     try {
-      // Following the log, the live models catch up first (a node may stop before its read side has seen
-      // its last events) and the replay ends where they stand: a check then compares like with like.
-      readSide.start();
+      // Not following the log: a rebuild reads it to its head; a check compares at the models' checkpoint.
       return await readSide.replay(args, onProgress);
     } finally {
       readSide.close('the replay is over');

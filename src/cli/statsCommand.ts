@@ -36,7 +36,7 @@ export const registerStats = (program: Command, client: () => ApiClient): void =
     .option('--task <id>', 'one task (default: all tasks)')
     .option('--from <time>', 'start: ISO-8601, or a duration ago (default: 60 steps before --to)')
     .option('--to <time>', 'end: ISO-8601, or a duration ago (default: now)')
-    .option('--step <step>', 'minute | hour | day (default minute)')
+    .option('--step <step>', 'minute | hour | day (default: minute for all tasks, hour for one task)')
     .option('--json', "print the API's JSON")
     .action(async ({ json, ...query }: StatsFlags) => {
       const { body } = await client().get<StatsJson>(withQuery('/api/stats', query));

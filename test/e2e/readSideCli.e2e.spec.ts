@@ -252,15 +252,21 @@ describe('kairos stats', () => {
     expect(total[0]).toBe('total');
     expect(Number(total[1])).toBeGreaterThanOrEqual(4);
     expect(out.slice(2, -1).every((line) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00\.000Z\s+\d+/.test(line))).toBe(true);
+    // A task has statistics per hour and day.
     const json = await okJson<{ total: { fires: number; succeeded: number; failed: number } }>([
       'stats',
       '--task',
       'healthy',
+      '--step',
+      'hour',
       '--from',
-      '1h',
+      '2h',
     ]);
     expect(json.total.succeeded).toBeGreaterThanOrEqual(2);
     expect(json.total.failed).toBe(0);
+    expect(await fails(['stats', '--task', 'healthy', '--step', 'minute'])).toMatch(
+      /- step: a task has statistics per hour and day/,
+    );
   });
 });
 

@@ -53,7 +53,8 @@ const rowsOf = (db: ReadModelDb, sql: string, params: unknown[]): FireAttemptRow
 export const queryFires = (db: ReadModelDb, args: FiresArgs) => {
   const where = sqlFilter()
     .eq('taskId', args.task)
-    .in('status', args.status)
+    // With a task, its own index (a few hundred rows a day) beats the status's (every failure of every task).
+    .in('status', args.status, args.task !== undefined)
     .eq('node', args.node)
     .in('trigger', args.trigger)
     .atLeast('firedAt', args.since)

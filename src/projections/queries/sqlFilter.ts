@@ -16,9 +16,10 @@ export const sqlFilter = () => {
       if (value !== undefined) add(`"${column}" = ?`, value);
       return builder;
     },
-    in(column: string, values: readonly Value[] | undefined) {
+    /** `unindexed`: SQLite must not pick this column's index (another filter's is far narrower). */
+    in(column: string, values: readonly Value[] | undefined, unindexed = false) {
       if (values !== undefined && values.length > 0) {
-        conditions.push(`"${column}" IN (${values.map(() => '?').join(', ')})`);
+        conditions.push(`${unindexed ? '+' : ''}"${column}" IN (${values.map(() => '?').join(', ')})`);
         params.push(...values);
       }
       return builder;
