@@ -84,6 +84,8 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
   /** Applies the page after `position`, up to `upTo`; true while there may be more to read below `upTo`. */
   const readPage = async (upTo: number): Promise<boolean> => {
     for (let read = 0; read < pageSize; read += READ_SIZE) {
+      // Queries, feeds and the live models go on between reads: a page is 20 of them.
+      if (read > 0) await nextTurn();
       const more = await readSome(upTo);
       if (!more) {
         commit();
@@ -118,8 +120,7 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
       await nextTurn();
     }
     // The indexes queries need, built once over the rows (the tail read below keeps them up).
-    if (options.into === 'next')
-      for (const name of options.models) db.createIndexes(name, db.state(name).generation + 1);
+    if (options.into === 'next') for (const w of writers) db.createIndexes(w.model.name, w.generation);
     head = Number(await store.headPosition());
     options.onProgress?.(progress('finishing'));
     let stop = projector ? projector.pause() : Math.min(options.upTo ?? head, head);
