@@ -2,6 +2,7 @@ import { fork } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cluster } from './cluster.js';
+import { readLateness, readQuery, readRebuild } from './readSide.js';
 import { burst, lateness, memory, recovery, type Result } from './scenarios.js';
 
 /**
@@ -21,6 +22,10 @@ const scenarios: Record<string, (quick: boolean) => Promise<Result>> = {
   // found dead (a new owner claims a task at its next tick). Both fire 2,000 times a second.
   cluster: (quick) => cluster({ tasks: quick ? 1_000 : 10_000, everyMs: 5_000, sessionTimeoutMs: 5_000, quick }),
   'cluster-2s': (quick) => cluster({ tasks: quick ? 400 : 4_000, everyMs: 2_000, sessionTimeoutMs: 2_000, quick }),
+  // The read side (issue 9), through a real node process, its API and CLI; 250 fires per task, 2 + 2 × 250 events.
+  'read-query': (quick) => readQuery(quick ? 1_000 : 10_000),
+  'read-rebuild': (quick) => readRebuild(quick ? 400 : 2_000),
+  'read-lateness': (quick) => readLateness(quick),
 };
 
 const args = process.argv.slice(2);
