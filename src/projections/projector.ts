@@ -9,8 +9,13 @@ import type { ReadModelDb } from './readModelDb.js';
 /** What one commit of the live models did: the events it covered (in order) and the rows they changed. */
 export type Commit = { from: number; to: number; events: ProjectedEvent[]; changes: ModelChanges[] };
 
-/** Events applied before a commit is forced (a long catch-up commits at least this often). */
-const MAX_BATCH = 20_000;
+/**
+ * Events applied before a commit is forced (a long catch-up commits at least this often). A commit
+ * holds the read side's thread, so queries wait for it: at 20,000 a query asked during a catch-up of
+ * a 5,000,000-event log waited up to 770 ms; at 5,000 the longest block is ~150 ms, for ~12 % less
+ * catch-up speed (30,600 vs 34,700 events/s on a 202,000-event log).
+ */
+const MAX_BATCH = 5_000;
 const RETRY_MS = 1_000;
 
 /**

@@ -78,7 +78,16 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
   const progress = (phase: RebuildProgress['phase']): RebuildProgress => {
     const elapsedMs = Math.max(1, clock.now() - started);
     const rate = Math.round((events * 1000) / elapsedMs);
-    return { phase, models: [...options.models], position, head, events, eventsPerSecond: rate, elapsedMs };
+    // The head read at the start lags a log still being written: never report a position past it.
+    return {
+      phase,
+      models: [...options.models],
+      position,
+      head: Math.max(head, position),
+      events,
+      eventsPerSecond: rate,
+      elapsedMs,
+    };
   };
   const commit = () => ModelWriter.commitAll(db, writers);
   /** Applies the page after `position`, up to `upTo`; true while there may be more to read below `upTo`. */

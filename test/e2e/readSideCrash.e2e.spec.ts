@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -42,6 +43,21 @@ describe('read models through kill -9', () => {
     return pids[0] as number;
   };
 
+  /** The scheduling policy of each thread of a process (`/proc/<pid>/task/<tid>/stat`, field 41). */
+  const policiesOf = (pid: number): Set<number> =>
+    new Set(
+      readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+        try {
+          const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+          // Fields after the name (2nd, in parentheses) start at the 3rd.
+          return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3])];
+        } catch {
+          return []; // the thread ended meanwhile
+        }
+      }),
+    );
+  const SCHED_IDLE = 5;
+
   const status = (node: NodeProcess) => api<{ position: number; head: number }>(node.url, 'GET', '/api/read-models');
 
   const replayCheck = async (node: NodeProcess): Promise<Comparison> => {
@@ -63,6 +79,8 @@ describe('read models through kill -9', () => {
     const port = await freePort();
     const node = await startNodeProcess({ dataDir: dir.path, port });
     processes.push(node);
+    // Every thread of the read side takes only CPU time the node's threads leave over.
+    expect(policiesOf(readSidePid(node))).toEqual(new Set([SCHED_IDLE]));
     for (let i = 0; i < 40; i++) {
       await api(node.url, 'POST', '/api/tasks', {
         id: `job-${String(i).padStart(2, '0')}`,
@@ -79,6 +97,7 @@ describe('read models through kill -9', () => {
       process.kill(before, 'SIGKILL');
       await expect.poll(() => readSidePid(node), { timeout: 15_000 }).not.toBe(before);
     }
+    expect(policiesOf(readSidePid(node)), 'a restarted read side too').toEqual(new Set([SCHED_IDLE]));
     await sleep(1_500);
     expect((await status(node)).position).toBeGreaterThan(2_000);
     const first = await replayCheck(node);

@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -14,7 +14,7 @@ type Pending = {
   onProgress?: (progress: RebuildProgress) => void;
 };
 
-/** The read side's process runs below the node's priority: the scheduler's CPU comes first. */
+/** Where `sched_setscheduler(SCHED_IDLE)` is not to be had (no util-linux `chrt`), the read side is niced. */
 const NICENESS = 10;
 /** Restarts back off from 1 s to a minute while the process keeps failing (a locked or broken read.db). */
 const RESTART_MS = 1_000;
@@ -69,11 +69,7 @@ export class ChildReadSide implements ReadSidePort {
       serialization: 'advanced',
     });
     this.#child = child;
-    try {
-      if (child.pid !== undefined) setPriority(child.pid, NICENESS);
-    } catch (err) {
-      this.#log.warn({ err }, 'could not lower the read side process priority');
-    }
+    if (child.pid !== undefined) this.#lowerPriority(child.pid);
     this.#ready = new Promise<void>((resolve, reject) => {
       child.on('message', (message: HostMessage) => {
         if (message.t === 'ready') {
@@ -89,6 +85,29 @@ export class ChildReadSide implements ReadSidePort {
     });
     this.#send({ t: 'init', init: this.#init });
     return this.#ready;
+  }
+
+  /**
+   * Puts the read side under SCHED_IDLE: it runs only on CPU time nothing else wants, and a waking node
+   * thread takes the core at once. Nice 10 alone still let a rebuild add tens of ms to the firing
+   * lateness p99 on 2 cores (docs/benchmarks.md, read-lateness). Set on the process's first thread
+   * right after the fork, so every thread it starts inherits it.
+   */
+  #lowerPriority(pid: number): void {
+    try {
+      execFileSync('chrt', ['--idle', '--all-tasks', '--pid', '0', String(pid)], { stdio: 'ignore', timeout: 5_000 });
+      return;
+    } catch (err) {
+      this.#log.warn(
+        { err },
+        'could not put the read side process under SCHED_IDLE (chrt from util-linux); it is niced instead',
+      );
+    }
+    try {
+      setPriority(pid, NICENESS);
+    } catch (err) {
+      this.#log.warn({ err }, 'could not lower the read side process priority');
+    }
   }
 
   #onMessage(message: Exclude<HostMessage, { t: 'ready' | 'failed' }>): void {
