@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { stringify as toYaml } from 'yaml';
 import { systemClock } from '../../src/clock/clock.js';
 import { compileConfig } from '../../src/config/config.js';
-import { readModels } from '../../src/projections/readModels.js';
+import { readModels, readModelsOptionsOf } from '../../src/projections/readModels.js';
 import { ReadSide } from '../../src/projections/readSide.js';
 import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
 import { freePort, KAIROS_CLI, startNodeProcess, type NodeHandle } from '../cluster/localCluster.js';
@@ -249,7 +249,7 @@ const replayInProcess = async (dataDir: string): Promise<{ progress: ReplayJson[
     const readSide = ReadSide.open({
       store,
       file: settings.db,
-      models: readModels({ firesKeepMs: settings.firesKeepMs, statistics: { keepMs: settings.statsKeepMs } }),
+      models: readModels(readModelsOptionsOf(settings)),
       clock: systemClock,
       logger: pino({ level: 'warn' }, pino.destination(2)),
       sink: { send: () => undefined, end: () => undefined },

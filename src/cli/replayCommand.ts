@@ -58,15 +58,21 @@ const replayThroughNode = async (api: ApiClient, args: ReplayArgs, onProgress: O
 
 /** With the node down, the CLI rebuilds the read database itself, from the log the node would read. */
 const replayDirectly = async (flags: ReplayFlags, args: ReplayArgs, onProgress: OnProgress): Promise<ReplayResult> => {
-  const [{ compileConfig }, { openLogStore }, { ReadSide }, { readModels }, { systemClock }, { pino }] =
-    await Promise.all([
-      import('../config/config.js'),
-      import('./logStore.js'),
-      import('../projections/readSide.js'),
-      import('../projections/readModels.js'),
-      import('../clock/clock.js'),
-      import('pino'),
-    ]);
+  const [
+    { compileConfig },
+    { openLogStore },
+    { ReadSide },
+    { readModels, readModelsOptionsOf },
+    { systemClock },
+    { pino },
+  ] = await Promise.all([
+    import('../config/config.js'),
+    import('./logStore.js'),
+    import('../projections/readSide.js'),
+    import('../projections/readModels.js'),
+    import('../clock/clock.js'),
+    import('pino'),
+  ]);
   // Enabled whatever KAIROS_READ_SIDE says: asking for a replay is asking for the read database.
   const { readSide: settings } = compileConfig({
     env: process.env,
@@ -79,7 +85,7 @@ const replayDirectly = async (flags: ReplayFlags, args: ReplayArgs, onProgress: 
     const readSide = ReadSide.open({
       store,
       file: settings.db,
-      models: readModels({ firesKeepMs: settings.firesKeepMs, statistics: { keepMs: settings.statsKeepMs } }),
+      models: readModels(readModelsOptionsOf(settings)),
       clock: systemClock,
       // Warnings to stderr: stdout carries the summary, or the JSON a script reads.
       logger: pino({ level: 'warn' }, pino.destination(2)),

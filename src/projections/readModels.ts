@@ -3,6 +3,7 @@ import { clusterHistory } from '../../domain/projections/clusterHistory.js';
 import { fireIndex } from '../../domain/projections/fireIndex.js';
 import { statistics, type StatisticsOptions } from '../../domain/projections/statistics.js';
 import { taskBoard } from '../../domain/projections/taskBoard.js';
+import type { CompiledConfig } from '../config/config.js';
 import type { RegisteredModel } from './readModelDb.js';
 
 export type ReadModelsOptions = {
@@ -10,6 +11,12 @@ export type ReadModelsOptions = {
   firesKeepMs: number | null;
   statistics: StatisticsOptions;
 };
+
+/** The options a node's configuration gives its read models (`KAIROS_FIRES_RETENTION`, `KAIROS_STATS_RETENTION_*`). */
+export const readModelsOptionsOf = (settings: NonNullable<CompiledConfig['readSide']>): ReadModelsOptions => ({
+  firesKeepMs: settings.firesKeepMs,
+  statistics: { keepMs: settings.statsKeepMs },
+});
 
 /**
  * Every read model the read side keeps, with the indexes its queries use. Adding a model is one

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../clock/clock.js';
 import type { CompiledConfig } from '../../config/config.js';
 import type { EventStore } from '../../store/eventStore.js';
-import { readModels, type ReadModelsOptions } from '../readModels.js';
+import { readModels, readModelsOptionsOf } from '../readModels.js';
 import { ChildReadSide } from './childReadSide.js';
 import { inProcessReadSide } from './inProcessReadSide.js';
 import type { ReadSidePort } from './readSidePort.js';
@@ -19,10 +19,7 @@ export const openReadSide = (
 ): ReadSidePort | null => {
   const settings = config.readSide;
   if (!settings) return null;
-  const models: ReadModelsOptions = {
-    firesKeepMs: settings.firesKeepMs,
-    statistics: { keepMs: settings.statsKeepMs },
-  };
+  const models = readModelsOptionsOf(settings);
   if (config.store.startsWith('memory:')) return inProcessReadSide({ store, models: readModels(models), ...options });
   const child = new ChildReadSide({
     init: { store: config.store, file: settings.db, models, logLevel: config.logLevel, nodeId: config.nodeId },
