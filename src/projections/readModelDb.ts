@@ -112,15 +112,22 @@ export class ReadModelDb {
               watermark: 0,
               events: 0,
             };
+      // A new generation starts empty: a rebuild that stopped before its switch may have left rows under
+      // that very number (an old version's, maybe with other columns).
+      if (state !== known) this.#dropTables((m, generation) => m === model.name && generation === state.generation);
       this.createGeneration(model.name, state.generation, { indexes });
       this.#saveState(state);
     }
     // A rebuild that did not finish (the process stopped) left its generation behind; so did an old version.
+    this.#dropTables((m, generation) => this.#states.get(m)?.generation !== generation);
+  }
+
+  /** Drops every generation table (`model__table__gN`) for which `which(model, N)` holds. */
+  #dropTables(which: (model: string, generation: number) => boolean): void {
     const tables = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
     for (const table of tables) {
       const match = GENERATION_TABLE.exec(table);
-      if (match && this.#states.get(match[1] as string)?.generation !== Number(match[3]))
-        this.db.exec(`DROP TABLE "${table}"`);
+      if (match && which(match[1] as string, Number(match[3]))) this.db.exec(`DROP TABLE "${table}"`);
     }
   }
 

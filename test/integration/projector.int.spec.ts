@@ -94,3 +94,25 @@ describe('projector', () => {
     db.close();
   });
 });
+
+describe('read database', () => {
+  it('a new version starts its generation empty, though a rebuild that never switched left rows under that number', () => {
+    const file = join(dir, 'read.db');
+    const v1 = ReadModelDb.open(file, [{ model: counter('tally', { armed: false }) }]);
+    expect(v1.state('tally').generation).toBe(1);
+    // A replay built generation 2 and the process stopped before switching to it.
+    v1.createGeneration('tally', 2);
+    v1.db.prepare(`INSERT INTO "${v1.tableName('tally', 'counts', 2)}" (id, events) VALUES ('left-over', 99)`).run();
+    v1.close();
+
+    const v2 = ReadModelDb.open(file, [{ model: { ...counter('tally', { armed: false }), version: 2 } }]);
+    expect(v2.state('tally')).toMatchObject({ version: 2, generation: 2, position: 0, events: 0 });
+    expect(
+      v2.db
+        .prepare(`SELECT count(*) FROM "${v2.tableName('tally', 'counts')}"`)
+        .pluck()
+        .get(),
+    ).toBe(0);
+    v2.close();
+  });
+});
