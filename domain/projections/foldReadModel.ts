@@ -23,6 +23,18 @@ export const foldReadModel = <R extends Tables>(
   rows: ModelRows<R> = emptyRows(model),
   watermark = 0,
 ): { rows: ModelRows<R>; watermark: number } => {
+  const applied = applyEvents(model, events, rows, watermark);
+  settleRows(model, rows, applied);
+  return { rows, watermark: applied };
+};
+
+/** The reducer's writes of `events` into `rows`, without settling them; returns the watermark reached. */
+export const applyEvents = <R extends Tables>(
+  model: ReadModel<R>,
+  events: Iterable<ProjectedEvent>,
+  rows: ModelRows<R>,
+  watermark = 0,
+): number => {
   const reader: RowReader<R> = {
     get: (table, key: RowKey) => rows[table].get(keyText(key)),
   };
@@ -35,16 +47,20 @@ export const foldReadModel = <R extends Tables>(
       else table.set(keyText(keyOf(model.tables[write.table], write.row)), write.row);
     }
   }
+  return watermark;
+};
+
+/** What the runtime does at each commit: derived columns settled, rows retention drops (at `watermark`) dropped. */
+export const settleRows = <R extends Tables>(model: ReadModel<R>, rows: ModelRows<R>, watermark: number): void => {
   for (const [name, settle] of Object.entries(model.settle ?? {}) as [keyof R & string, (row: unknown) => unknown][]) {
     for (const [key, row] of rows[name]) rows[name].set(key, settle(row) as R[typeof name]);
   }
-  // Once at the end, as the runtime does at each commit: reducers never write a row retention would drop.
+  // Reducers never write a row retention would drop; this drops those the watermark has since passed.
   for (const [name, rule] of Object.entries(model.retention ?? {}) as [keyof R & string, RetentionRule][]) {
     const oldest = retentionCutoff(watermark, rule.keepMs);
     for (const [key, row] of rows[name])
       if ((row as Record<string, number>)[rule.column]! < oldest) rows[name].delete(key);
   }
-  return { rows, watermark };
 };
 
 type RetentionRule = { column: string; keepMs: number };

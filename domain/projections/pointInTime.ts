@@ -2,7 +2,7 @@ import type { TaskHistory } from '../task/capture.js';
 import type { DefinitionChange, OwnershipChange } from '../task/events.js';
 import type { TaskSpec } from '../task/spec.js';
 import { toMillis } from '../time/instant.js';
-import { emptyRows, foldReadModel } from './foldReadModel.js';
+import { applyEvents, emptyRows, settleRows } from './foldReadModel.js';
 import type { ProjectedEvent } from './readModel.js';
 import { boardRowOfState, taskBoard, type TaskBoardRow } from './taskBoard.js';
 import { initialTaskState } from '../task/state.js';
@@ -27,8 +27,14 @@ export const boardAt = (
   at: number,
 ): { rows: Map<string, TaskBoardRow>; recalled: Set<string> } => {
   const streams = new Map<string, ProjectedEvent[]>();
-  for (const e of events) if (e.kind === 'task') streams.set(e.taskId, [...(streams.get(e.taskId) ?? []), e]);
+  for (const e of events) {
+    if (e.kind !== 'task') continue;
+    const stream = streams.get(e.taskId);
+    if (stream) stream.push(e);
+    else streams.set(e.taskId, [e]);
+  }
   const rows = emptyRows(board);
+  let watermark = 0;
   const recalled = new Set<string>();
   for (const [taskId, stream] of streams) {
     const first = stream[0] as ProjectedEvent;
@@ -41,8 +47,10 @@ export const boardAt = (
       continue;
     }
     const end = stream.findIndex((e) => e.occurredAt > at);
-    foldReadModel(board, end < 0 ? stream : stream.slice(0, end), rows);
+    // Each stream from a watermark of its own; the rows settled once at the end, not once per stream.
+    watermark = Math.max(watermark, applyEvents(board, end < 0 ? stream : stream.slice(0, end), rows));
   }
+  settleRows(board, rows, watermark);
   return { rows: rows.tasks, recalled };
 };
 
