@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { toMillis } from '../time/instant.js';
-import type { ProjectedEvent, ReadModel, RowReader, RowWrite } from './readModel.js';
+import { retentionCutoff, type ProjectedEvent, type ReadModel, type RowReader, type RowWrite } from './readModel.js';
 
 /**
  * The fire index: one row per attempt of every fire of every task — when it was due, when and where it
@@ -176,8 +176,8 @@ export const fireIndex = (options: FireIndexOptions = { keepMs: null }): ReadMod
   evolve: (rows, e, { watermark }) => {
     const writes = evolve(rows, e);
     if (options.keepMs === null) return writes;
-    // What retention already removed must not come back (a live model and a rebuild must agree).
-    const oldest = watermark - options.keepMs;
+    // What retention removes must not come back (a live model and a rebuild must agree): the same cut.
+    const oldest = retentionCutoff(watermark, options.keepMs);
     return writes.filter((w) => !('row' in w) || ('firedAt' in w.row ? w.row.firedAt : w.row.at) >= oldest);
   },
   ...(options.keepMs === null

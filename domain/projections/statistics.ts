@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { TaskEvent } from '../task/events.js';
 import { toMillis } from '../time/instant.js';
 import { Histogram, addToBucket, bucketOf, mergeHistograms } from './histogram.js';
-import type { ReadModel, RowKey, RowReader, RowWrite } from './readModel.js';
+import { retentionCutoff, type ReadModel, type RowKey, type RowReader, type RowWrite } from './readModel.js';
 
 /**
  * Statistics: how many fires, retries, outcomes, skipped and misfired ticks, and how late and how long,
@@ -293,8 +293,8 @@ export const statistics = (options: StatisticsOptions = defaultStatisticsOptions
     };
     for (const [table, width] of TIERS) {
       const bucketStart = t.at - (t.at % width);
-      // What retention already removed must not come back (a live model and a rebuild must agree).
-      if (bucketStart < watermark - options.keepMs[table]) continue;
+      // What retention removes must not come back (a live model and a rebuild must agree): the same cut.
+      if (bucketStart < retentionCutoff(watermark, options.keepMs[table])) continue;
       if (table !== StatsTier.minute) bump(table, bucketStart, e.taskId);
       bump(table, bucketStart, ALL_TASKS);
     }

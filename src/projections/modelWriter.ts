@@ -111,6 +111,8 @@ export class ModelWriter {
       if (keys.length > 0) changes.tables[name] = keys;
     }
     for (const rule of this.#prune) {
+      // A cut a failed commit made was rolled back with it: only this commit's own cut counts.
+      rule.pending = Number.NEGATIVE_INFINITY;
       const cutoff = retentionCutoff(this.#applied.watermark, rule.keepMs);
       if (cutoff <= rule.cutoff) continue;
       // Only once the transaction holds is this cut made (`commitAll`); a failed commit makes it again.

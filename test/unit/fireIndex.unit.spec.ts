@@ -66,6 +66,16 @@ describe('fire index', () => {
     expect(kept.every((r) => r.firedAt >= T0 + 40 * S)).toBe(true);
     expect(kept.length).toBeGreaterThan(0);
   });
+
+  it('applies an outcome to an attempt retention has not cut yet (writes are kept by the very cut that prunes)', () => {
+    const keepMs = 64 * S; // cut in whole seconds
+    const model = ProjectionSpec.for(fireIndex({ keepMs }));
+    // Half a second past the attempt's age limit, but the cut (rounded down to its step) is not past it.
+    const task = life(spec({ timeout: '5m' }), T0)
+      .advance(T0 + S)
+      .succeed(T0 + S + keepMs + 500);
+    model.given(task.events).then('attempts', [{ firedAt: T0 + S, status: 'succeeded' }]);
+  });
 });
 
 describe('the watermark (time as the log tells it)', () => {
