@@ -8,7 +8,10 @@ import { readSideOff } from './readRoutes.js';
 export type StreamOptions = {
   /** A comment line this often keeps proxies from closing an idle stream. */
   heartbeatMs: number;
-  /** Bytes a subscriber may leave unread before it is disconnected (never buffered without bound). */
+  /**
+   * Bytes of a subscriber's feed the node may hold that the subscriber has not read (beyond what its
+   * socket takes): the read side sends no more until it reads (never buffered without bound).
+   */
   maxBufferBytes: number;
 };
 
@@ -27,8 +30,10 @@ const resumeFrom = (header: unknown, after: number | undefined): number => {
 
 /**
  * `GET /api/stream`: the live feed as Server-Sent Events (design §6) — lifecycle events (`id` = log
- * position) and board rows, filtered by task, topic and type, resumable with `Last-Event-ID`. A
- * subscriber that reads too slowly is told why and disconnected (`event: error`, code `slow_consumer`).
+ * position) and board rows, filtered by task, topic and type, resumable with `Last-Event-ID`. It is
+ * sent as fast as the subscriber reads: at most `maxBufferBytes` ahead of what its socket has taken.
+ * A subscriber that takes nothing for a whole heartbeat interval while data waits for it is told why
+ * and disconnected (`event: error`, code `slow_consumer`).
  */
 export const streamRoutes =
   (readSide: ReadSidePort | null, clock: Clock, options: StreamOptions) => async (app: FastifyInstance) => {
@@ -52,6 +57,8 @@ export const streamRoutes =
       });
       raw.write(': kairos live feed\nretry: 2000\n\n');
       let done = false;
+      /** Whether any of the feed left for the socket since the last heartbeat. */
+      let takenSinceBeat = false;
       const stop = (): void => {
         done = true;
         heartbeat.cancel();
@@ -75,23 +82,27 @@ export const streamRoutes =
           ...(q.type ? { types: q.type } : {}),
         },
         {
-          data: (chunk) => {
+          data: (chunk, taken) => {
             if (done) return;
-            // Checked before writing too: a subscriber already over its bound gets nothing more queued.
-            if (raw.writableLength <= options.maxBufferBytes) raw.write(chunk);
-            if (raw.writableLength > options.maxBufferBytes)
-              finish('error', {
-                code: 'slow_consumer',
-                message: `this subscriber left more than ${options.maxBufferBytes} bytes unread; reconnect with Last-Event-ID to resume`,
-              });
+            raw.write(chunk, () => {
+              takenSinceBeat = true;
+              taken();
+            });
           },
           end: endStream,
         },
+        options.maxBufferBytes,
       );
       let heartbeat: TimerHandle;
       const beat = (): void => {
         heartbeat = clock.setTimer(() => {
           if (done) return;
+          if (raw.writableLength > 0 && !takenSinceBeat)
+            return finish('error', {
+              code: 'slow_consumer',
+              message: `this subscriber read nothing for ${options.heartbeatMs} ms while ${raw.writableLength} bytes waited; reconnect with Last-Event-ID to resume`,
+            });
+          takenSinceBeat = false;
           raw.write(': heartbeat\n\n');
           beat();
         }, options.heartbeatMs);

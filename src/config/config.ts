@@ -151,7 +151,7 @@ export const KairosOptions = z.strictObject({
     .strictObject({
       /** A comment line this often keeps idle connections open through proxies. */
       heartbeat: Duration.default(15_000),
-      /** Bytes a subscriber may leave unread before it is disconnected. */
+      /** Bytes of a live feed sent ahead of what its subscriber has read (the read side waits beyond it). */
       maxBuffer: wholeNumber(1_024, 1_073_741_824, 'must be a whole number of bytes from 1024 to 1073741824').default(
         1_048_576,
       ),

@@ -32,13 +32,13 @@ type Feed = {
   live: boolean;
   catchingUp: boolean;
   closed: boolean;
-  /** Bytes sent that the node has not yet taken (acknowledged). */
+  /** Bytes sent that have not yet left the node for the subscriber's socket (acknowledged). */
   unacked: number;
+  /** How many unacknowledged bytes stop the sending (the node's bound for one subscriber). */
+  window: number;
 };
 
 const PAGE = 500;
-/** A feed whose node has not taken this much stops being sent to, and reads the log again once it has. */
-const MAX_UNACKED = 4 * 1_048_576;
 /** One message to the node at most this large: a window of 10,000 events goes in pieces. */
 const CHUNK = 65_536;
 
@@ -74,9 +74,10 @@ const eventMessage = (e: ProjectedEvent): string =>
  * id *before* the events of the same window: a subscriber cut off mid-window may get a row again
  * after it resumes, never miss one (a row whose `position` is after p is always sent again).
  *
- * Memory is bounded on both sides: the node acknowledges what it has taken, and a feed with more
- * than `MAX_UNACKED` bytes unacknowledged is not sent to; once the node catches up it reads the log
- * from where it stood, as a resume would. Catch-up yields between pages, so a subscriber asking for
+ * Memory is bounded on both sides: the node acknowledges what has left it for the subscriber's socket,
+ * and a feed with more than its window unacknowledged is not sent to; once the subscriber has read
+ * half of it the feed reads the log from where it stood, as a resume would. A subscriber is thus
+ * paced by how fast it reads, never by how fast the log can be read. Catch-up yields between pages, so a subscriber asking for
  * the whole log never holds the projector or the queries up.
  */
 export class LiveFeeds {
@@ -100,19 +101,24 @@ export class LiveFeeds {
   }
 
   /** Opens a feed of what follows `after` (a negative `after`: what follows from now on). */
-  open(id: number, after: number, filter: FeedFilter): void {
+  open(id: number, after: number, filter: FeedFilter, window: number): void {
     const sent = after < 0 ? this.#projector.position : after;
-    const feed: Feed = { id, sent, filter, live: false, catchingUp: false, closed: false, unacked: 0 };
+    const feed: Feed = { id, sent, filter, live: false, catchingUp: false, closed: false, unacked: 0, window };
     this.#feeds.set(id, feed);
     this.#startCatchUp(feed);
   }
 
-  /** The node has taken `bytes` of this feed's messages. */
+  /** `bytes` of this feed's messages have left the node. */
   ack(id: number, bytes: number): void {
     const feed = this.#feeds.get(id);
     if (!feed) return;
     feed.unacked = Math.max(0, feed.unacked - bytes);
-    if (!feed.live && !feed.catchingUp && feed.unacked <= MAX_UNACKED / 2) this.#startCatchUp(feed);
+    if (!feed.catchingUp) this.#resumeIfDrained(feed);
+  }
+
+  /** A catch-up that stopped for unacknowledged bytes goes on once half of them are taken. */
+  #resumeIfDrained(feed: Feed): void {
+    if (!feed.live && !feed.closed && feed.unacked <= feed.window / 2) this.#startCatchUp(feed);
   }
 
   #startCatchUp(feed: Feed): void {
@@ -122,7 +128,11 @@ export class LiveFeeds {
         this.#log.error({ err, feed: feed.id }, 'live feed catch-up failed');
         this.#end(feed, `the log could not be read: ${(err as Error).message}`);
       })
-      .finally(() => (feed.catchingUp = false));
+      .finally(() => {
+        feed.catchingUp = false;
+        // Acks that came in while it was stopping found it still running.
+        this.#resumeIfDrained(feed);
+      });
   }
 
   close(id: number): void {
@@ -145,7 +155,7 @@ export class LiveFeeds {
   async #catchUp(feed: Feed): Promise<void> {
     for (;;) {
       const upTo = this.#projector.position;
-      if (feed.closed || feed.unacked > MAX_UNACKED) return;
+      if (feed.closed || feed.unacked > feed.window) return;
       if (feed.sent >= upTo) {
         // Synchronous from the check on: no commit can slip in between. A feed ahead of the models
         // (it resumed from a later position) goes live too and waits for a commit to pass it.
@@ -176,7 +186,7 @@ export class LiveFeeds {
       this.#topicCache.delete(String(key));
     for (const feed of this.#feeds.values()) {
       if (!feed.live || feed.sent < commit.from || feed.sent >= commit.to) continue;
-      if (feed.unacked > MAX_UNACKED) feed.live = false;
+      if (feed.unacked > feed.window) feed.live = false;
       else this.#sendWindow(feed, commit.to, commit.events);
     }
   }
@@ -212,9 +222,9 @@ export class LiveFeeds {
     for (const e of events) {
       if (e.position <= from || e.position > to || !wanted(e.kind === 'task' ? e.taskId : null, e.event.type)) continue;
       add(eventMessage(e));
-      if (feed.unacked + chunk.length > MAX_UNACKED) {
+      if (feed.unacked + chunk.length > feed.window) {
         // Over the bound mid-window: stop after this event; the rest is read from the log once the
-        // node has taken enough (the window's board rows may then come again: they are states).
+        // subscriber has read enough (the window's board rows may then come again: they are states).
         flush();
         feed.sent = e.position;
         feed.live = false;

@@ -92,15 +92,15 @@ export class ReadSide {
     );
   }
 
-  openFeed(id: number, after: number, filter: FeedFilter): void {
-    this.feeds.open(id, after, filter);
+  openFeed(id: number, after: number, filter: FeedFilter, windowBytes: number): void {
+    this.feeds.open(id, after, filter, windowBytes);
   }
 
   closeFeed(id: number): void {
     this.feeds.close(id);
   }
 
-  /** The node has taken `bytes` of a feed's messages (flow control). */
+  /** `bytes` of a feed's messages have left the node (flow control). */
   ackFeed(id: number, bytes: number): void {
     this.feeds.ack(id, bytes);
   }

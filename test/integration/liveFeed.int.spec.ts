@@ -158,3 +158,56 @@ describe('live feed (GET /api/stream)', () => {
     }
   });
 });
+
+describe.each([
+  ['in its child process (SQLite log)', false],
+  ['in the node process (in-memory log)', true],
+])('a live feed served %s', (_where, inMemory) => {
+  it('delivers a ~6 MB backlog whole to a subscriber that reads, however far past the 1 MiB buffer', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'kairos-feed-backlog-'));
+    const node = await startKairos(
+      compileConfig({
+        flags: {
+          port: 0,
+          host: '127.0.0.1',
+          ...(inMemory ? { store: 'memory:' } : { dataDir: data }),
+          nodeId: 'backlog-node',
+          logLevel: 'silent',
+        },
+      }),
+    );
+    try {
+      // Twelve definitions of ~500 KB each: the backlog is six times the node's buffer for a subscriber.
+      const payload = { blob: 'x'.repeat(500_000) };
+      for (let i = 0; i < 12; i++) {
+        const res = await fetch(`${node.url}/api/tasks`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ id: `big-${i}`, schedule: { every: '1h' }, target: { topic: 'big' }, payload }),
+        });
+        expect(res.status).toBe(201);
+      }
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), 20_000);
+      const received: SseMessage[] = [];
+      try {
+        for await (const message of readSse(`${node.url}/api/stream?after=0&type=TaskCreated`, {
+          signal: abort.signal,
+        })) {
+          received.push(message);
+          if (message.event === 'error' || received.filter((m) => m.id !== undefined).length === 12) break;
+        }
+      } catch (err) {
+        if (!abort.signal.aborted) throw err;
+      } finally {
+        clearTimeout(timer);
+        abort.abort();
+      }
+      expect(received.filter((m) => m.event === 'error')).toEqual([]);
+      expect(received.filter((m) => m.id !== undefined)).toHaveLength(12);
+    } finally {
+      await node.close();
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+});

@@ -180,11 +180,11 @@ describe('read side over a SQLite log', () => {
       );
     }
     await caughtUp(side);
-    side.openFeed(1, 0, { types: ['TaskPaused', 'TaskResumed'] });
+    side.openFeed(1, 0, { types: ['TaskPaused', 'TaskResumed'] }, 4 * 1_048_576);
     const bytes = () => chunks.reduce((n, c) => n + c.length, 0);
     await expect.poll(bytes, { timeout: 10_000 }).toBeGreaterThan(0);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    // Nothing acknowledged: it stopped at its bound (4 MiB), one event over at most.
+    // Nothing acknowledged: it stopped at its window (4 MiB), one event over at most.
     const sentBeforeAck = bytes();
     expect(sentBeforeAck).toBeLessThanOrEqual(4 * 1_048_576 + 65_536);
     const expected = (await store.readAll()).filter((e) => e.type === 'TaskPaused' || e.type === 'TaskResumed').length;

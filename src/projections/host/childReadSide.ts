@@ -125,8 +125,8 @@ export class ChildReadSide implements ReadSidePort {
       case 'feed-data': {
         const feed = this.#feeds.get(message.feed);
         if (!feed) return;
-        feed.data(message.chunk);
-        this.#send({ t: 'feed-ack', feed: message.feed, bytes: message.chunk.length });
+        const bytes = message.chunk.length;
+        feed.data(message.chunk, () => this.#send({ t: 'feed-ack', feed: message.feed, bytes }));
         return;
       }
       case 'feed-end':
@@ -202,10 +202,15 @@ export class ChildReadSide implements ReadSidePort {
   replay: ReadSidePort['replay'] = (args, onProgress) =>
     this.#call((id) => ({ t: 'replay', id, args }), onProgress ? { onProgress } : {});
 
-  openFeed(after: number, filter: Parameters<ReadSidePort['openFeed']>[1], handlers: FeedHandlers) {
+  openFeed(
+    after: number,
+    filter: Parameters<ReadSidePort['openFeed']>[1],
+    handlers: FeedHandlers,
+    windowBytes: number,
+  ) {
     const feed = ++this.#seq;
     this.#feeds.set(feed, handlers);
-    if (!this.#send({ t: 'feed-open', feed, after, filter })) {
+    if (!this.#send({ t: 'feed-open', feed, after, filter, windowBytes })) {
       this.#feeds.delete(feed);
       queueMicrotask(() => handlers.end('the read side is not running; try again shortly'));
     }

@@ -25,9 +25,7 @@ export const inProcessReadSide = (options: {
       send: (id, chunk) => {
         const feed = feeds.get(id);
         if (!feed) return;
-        feed.data(chunk);
-        // Taken at once: the same process wrote it to the subscriber's socket (or dropped the subscriber).
-        queueMicrotask(() => readSide.ackFeed(id, chunk.length));
+        feed.data(chunk, () => readSide.ackFeed(id, chunk.length));
       },
       end: (id, reason) => {
         feeds.get(id)?.end(reason);
@@ -39,10 +37,10 @@ export const inProcessReadSide = (options: {
   return {
     query: (name, args, minPosition) => readSide.query(name, args, minPosition),
     replay: (args, onProgress) => readSide.replay(args, onProgress),
-    openFeed(after, filter, handlers) {
+    openFeed(after, filter, handlers, windowBytes) {
       const id = nextFeed++;
       feeds.set(id, handlers);
-      readSide.openFeed(id, after, filter);
+      readSide.openFeed(id, after, filter, windowBytes);
       return {
         close: () => {
           feeds.delete(id);

@@ -22,9 +22,9 @@ export type HostRequest =
   | { t: 'init'; init: HostInit }
   | { t: 'query'; id: number; name: string; args: unknown; minPosition: number }
   | { t: 'replay'; id: number; args: ReplayArgs }
-  | { t: 'feed-open'; feed: number; after: number; filter: FeedFilter }
+  | { t: 'feed-open'; feed: number; after: number; filter: FeedFilter; windowBytes: number }
   | { t: 'feed-close'; feed: number }
-  /** The node has taken this much of the feed's data: more may be sent. */
+  /** This much of the feed's data has left the node (to the subscriber's socket): more may be sent. */
   | { t: 'feed-ack'; feed: number; bytes: number }
   | { t: 'close'; position: number };
 

@@ -88,7 +88,7 @@ const handle = async (message: HostRequest): Promise<void> => {
       return;
     }
     case 'feed-open':
-      readSide?.openFeed(message.feed, message.after, message.filter);
+      readSide?.openFeed(message.feed, message.after, message.filter, message.windowBytes);
       return;
     case 'feed-close':
       readSide?.closeFeed(message.feed);

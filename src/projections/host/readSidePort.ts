@@ -4,8 +4,11 @@ import type { ReplayArgs, ReplayResult } from '../readSide.js';
 import type { RebuildProgress } from '../rebuild.js';
 
 export type FeedHandlers = {
-  /** Server-Sent Events text, one or more messages. */
-  data(chunk: string): void;
+  /**
+   * Server-Sent Events text, one or more messages. `taken` is called once the chunk has left the node
+   * (written to the subscriber's socket): the read side sends a feed at most its window ahead of that.
+   */
+  data(chunk: string, taken: () => void): void;
   /** The feed was ended by the read side, with why. */
   end(reason: string): void;
 };
@@ -18,7 +21,8 @@ export interface ReadSidePort {
   /** Runs a query once the live models include `minPosition` (the node's last write: read-your-writes). */
   query<N extends QueryName>(name: N, args: QueryArgs<N>, minPosition?: number): Promise<QueryResult<N>>;
   replay(args: ReplayArgs, onProgress?: (progress: RebuildProgress) => void): Promise<ReplayResult>;
-  openFeed(after: number, filter: FeedFilter, handlers: FeedHandlers): { close(): void };
+  /** `windowBytes`: how far ahead of what the subscriber has taken the feed may be sent. */
+  openFeed(after: number, filter: FeedFilter, handlers: FeedHandlers, windowBytes: number): { close(): void };
   /**
    * Stops, after the live models have recorded the log up to `position` (the node's last append:
    * its `TaskReleased` on a graceful stop), waiting up to a few seconds for them.
