@@ -330,11 +330,20 @@ export const misfired = (ctx: Context, pick: Pick, miss: Step): Facts => {
       ? steps.find((s) => s.index > miss.index && s.time === miss.time && isScheduledFire(s))
       : undefined;
   const into = (catchUp?.event.data as { scheduledAt?: string } | undefined)?.scheduledAt ?? null;
+  // No catch-up fire: the overlap policy skipped the newest tick too (a fire was still running).
+  const skip =
+    d.action === 'coalesced' && !catchUp
+      ? steps.find((s) => s.index > miss.index && s.time === miss.time && s.event.type === 'TaskSkipped')
+      : undefined;
+  const skipPolicy = (skip?.event.data as TaskEventData<'TaskSkipped'> | undefined)?.policy;
   const dropReason = d.action === 'dropped' ? dropReasonOf(d.policy, lateMs, misfire.catchUpWindow) : null;
   const by = claimed ? `, when ${claimed.node} claimed the task (${claimed.reason})` : '';
+  const coalesced = into
+    ? `coalesced it into the catch-up fire of ${into}`
+    : `coalesced it into a catch-up of ${d.until}${skipPolicy ? `, which the overlap policy "${skipPolicy}" skipped: a fire was still running` : ''}`;
   return {
     summary: `missed: handled ${span(lateMs)} after it was due${by}; the misfire policy "${d.policy}" ${
-      dropReason ? `dropped it: ${dropReason}` : `coalesced it into the catch-up fire of ${into}`
+      dropReason ? `dropped it: ${dropReason}` : coalesced
     }`,
     details: {
       action: d.action,
@@ -343,11 +352,12 @@ export const misfired = (ctx: Context, pick: Pick, miss: Step): Facts => {
       decidedAt: d.at,
       lateMs,
       ...(dropReason ? { dropReason } : { coalescedInto: into }),
+      ...(skipPolicy ? { catchUpSkipped: { policy: skipPolicy } } : {}),
       catchUpWindow: misfire.catchUpWindow ?? null,
       maxCatchUp: misfire.maxCatchUp,
       threshold: misfire.threshold,
       claim: claimed ?? null,
     },
-    cited: [claim, miss, catchUp],
+    cited: [claim, miss, catchUp ?? skip],
   };
 };

@@ -117,6 +117,23 @@ describe('explain: why a task did or did not fire around a time', () => {
     expect(typesOf(answer)).toEqual(['TaskFired', 'TaskSkipped']);
   });
 
+  it('misfired: fire-once into a catch-up the overlap policy skipped (a fire still running) says so', () => {
+    // The first fire never answers; the node is down for 9 s; the catch-up tick finds it still running.
+    const task = life(spec({ timeout: '1m', misfire: { threshold: '100ms' } }), T0)
+      .advance(T0 + S)
+      .advance(T0 + 10 * S + 500, { node: 'n1', epoch: 8, reason: 'recovered' }).events;
+    const missed = ask(task, T0 + 5 * S + 500, T0 + 11 * S);
+    expect(missed).toMatchObject({ verdict: 'misfired', tick: iso(T0 + 5 * S) });
+    expect(missed.details).toMatchObject({
+      action: 'coalesced',
+      coalescedInto: null,
+      catchUpSkipped: { policy: 'skip' },
+    });
+    expect(missed.summary).toContain('which the overlap policy "skip" skipped: a fire was still running');
+    expect(missed.summary).not.toContain('null');
+    expect(typesOf(missed)).toEqual(['TaskReassigned', 'TaskMisfired', 'TaskSkipped']);
+  });
+
   it('misfired: fire-once after downtime coalesces the missed ticks into the catch-up fire', () => {
     const task = life(spec({ misfire: { threshold: '100ms' } }), T0)
       .advance(T0 + S)
