@@ -36,12 +36,24 @@ export const readModelRoutes =
         throw new ValidationError([
           { path: 'body.from', message: `must be at most the log's head position (${head})` },
         ]);
-      reply.hijack();
-      reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-cache' });
-      const line = (value: unknown): void => void reply.raw.write(`${JSON.stringify(value)}\n`);
+      // The stream starts with the first line: a replay refused before it began (one is already
+      // running) is a plain error answer with its status, not a 200 carrying an error.
+      let streaming = false;
+      const line = (value: unknown): void => {
+        if (!streaming) {
+          streaming = true;
+          reply.hijack();
+          reply.raw.writeHead(200, {
+            'content-type': 'application/x-ndjson; charset=utf-8',
+            'cache-control': 'no-cache',
+          });
+        }
+        reply.raw.write(`${JSON.stringify(value)}\n`);
+      };
       try {
         line({ result: await readSide.replay(body, (progress) => line({ progress })) });
       } catch (err) {
+        if (!streaming) throw err;
         const e = err as { code?: string; message?: string; details?: unknown };
         line({ error: { code: e.code ?? 'internal', message: e.message ?? String(err), details: e.details } });
       }

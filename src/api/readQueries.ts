@@ -20,14 +20,16 @@ import { QueryInt } from './validation.js';
 /** An instant: ISO-8601 text with an offset, a duration meaning that long ago (`15m`, `24h`, `7d`), or `now`. */
 export const TimeBound = (now: number) =>
   z
-    .string()
+    .string({ error: 'is required: an ISO-8601 time (2026-03-01T12:00:00Z) or a duration ago (15m, 24h, 7d)' })
     .min(1, 'must be an ISO-8601 time (2026-03-01T12:00:00Z) or a duration ago (15m, 24h, 7d)')
     .transform((text, ctx) => {
       if (text === 'now') return now;
       if (/^\d{4}-\d{2}-\d{2}T/.test(text)) {
         const parsed = z.iso.datetime({ offset: true }).safeParse(text);
         if (parsed.success) return Date.parse(text);
-      } else {
+      } else if (/[a-z]/i.test(text)) {
+        // A bare number is refused, not read as milliseconds ago: an epoch time or "5" meaning minutes
+        // would silently select another window.
         const ago = Duration.safeParse(text);
         if (ago.success) return now - ago.data;
       }
@@ -60,6 +62,12 @@ const Cursor = <T extends readonly unknown[]>(arity: number) =>
     }
   });
 
+/** `since` before `until` when both are given: the other way round would silently select nothing. */
+const sinceBeforeUntil = (q: { since?: number; until?: number }, ctx: z.RefinementCtx): void => {
+  if (q.since !== undefined && q.until !== undefined && q.since >= q.until)
+    ctx.addIssue({ code: 'custom', path: ['since'], message: 'must be before `until`' });
+};
+
 const Limit = (max: number, fallback: number) => QueryInt(1, max).default(fallback);
 const Bool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
 const Text = z.string().min(1).max(200);
@@ -67,38 +75,52 @@ const Text = z.string().min(1).max(200);
 const values = <T extends Record<string, string>>(o: T) => Object.values(o) as [T[keyof T], ...T[keyof T][]];
 
 export const FiresQuery = (now: number) =>
-  z.strictObject({
-    task: TaskId.optional(),
-    status: ListOf(values(AttemptStatus)).optional(),
-    node: Text.optional(),
-    trigger: ListOf(values(Trigger)).optional(),
-    since: TimeBound(now).optional(),
-    until: TimeBound(now).optional(),
-    minLateness: Duration.optional(),
-    cursor: Cursor<[number, number]>(2).optional(),
-    limit: Limit(1_000, 100),
-  });
+  z
+    .strictObject({
+      task: TaskId.optional(),
+      status: ListOf(values(AttemptStatus)).optional(),
+      node: Text.optional(),
+      trigger: ListOf(values(Trigger)).optional(),
+      since: TimeBound(now).optional(),
+      until: TimeBound(now).optional(),
+      minLateness: Duration.optional(),
+      cursor: Cursor<[number, number]>(2).optional(),
+      limit: Limit(1_000, 100),
+    })
+    .superRefine(sinceBeforeUntil);
 
 export const AuditQuery = (now: number) =>
-  z.strictObject({
-    task: TaskId.optional(),
-    actor: Text.optional(),
-    action: ListOf(values(AuditAction)).optional(),
-    since: TimeBound(now).optional(),
-    until: TimeBound(now).optional(),
-    cursor: Cursor<[number, string, number]>(3).optional(),
-    limit: Limit(1_000, 100),
-  });
+  z
+    .strictObject({
+      task: TaskId.optional(),
+      actor: Text.optional(),
+      action: ListOf(values(AuditAction)).optional(),
+      since: TimeBound(now).optional(),
+      until: TimeBound(now).optional(),
+      cursor: Cursor<[number, string, number]>(3).optional(),
+      limit: Limit(1_000, 100),
+    })
+    .superRefine(sinceBeforeUntil);
 
+/** `key=value` pairs separated by commas; a value may hold `=` (the key ends at the first one). */
 const Labels = z
   .string()
   .regex(/^[^=,]+=[^,]*(,[^=,]+=[^,]*)*$/, 'must be key=value pairs separated by commas')
-  .transform((text) => Object.fromEntries(text.split(',').map((pair) => pair.split('=') as [string, string])));
+  .transform((text) =>
+    Object.fromEntries(
+      text.split(',').map((pair) => {
+        const at = pair.indexOf('=');
+        return [pair.slice(0, at), pair.slice(at + 1)];
+      }),
+    ),
+  );
 
 export const BoardQuery = (now: number) =>
   z.strictObject({
     status: z
-      .union([z.literal('all'), ListOf(BoardStatus as unknown as [BoardStatus, ...BoardStatus[]])])
+      .union([z.literal('all'), ListOf(BoardStatus as unknown as [BoardStatus, ...BoardStatus[]])], {
+        error: `must be all, or one or more of ${BoardStatus.join(', ')} separated by commas`,
+      })
       .optional()
       .transform((s) => (s === 'all' ? undefined : s)),
     owner: Text.optional(),
@@ -137,8 +159,12 @@ export const StatsQuery = (now: number) =>
     })
     .transform((q, ctx) => {
       const step = q.step ?? (q.task === undefined ? 'minute' : 'hour');
-      const to = q.to ?? now;
-      const from = q.from ?? to - 60 * STEP_MS[step];
+      const width = STEP_MS[step];
+      // Buckets are whole steps (UTC): the range widens to the buckets it touches, and the answer's
+      // `from`/`to` say so — a bucket is counted whole or not at all.
+      const asked = { to: q.to ?? now, from: q.from ?? (q.to ?? now) - 60 * width };
+      const to = Math.ceil(asked.to / width) * width;
+      const from = Math.floor(asked.from / width) * width;
       if (q.task !== undefined && step === 'minute')
         ctx.addIssue({
           code: 'custom',
@@ -146,8 +172,8 @@ export const StatsQuery = (now: number) =>
           message:
             'a task has statistics per hour and day (per minute: all tasks together; its single fires: /api/fires?task=)',
         });
-      if (from >= to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before `to`' });
-      else if ((to - from) / STEP_MS[step] > MAX_POINTS)
+      if (asked.from >= asked.to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before `to`' });
+      else if ((to - from) / width > MAX_POINTS)
         ctx.addIssue({
           code: 'custom',
           path: ['from'],
@@ -157,15 +183,17 @@ export const StatsQuery = (now: number) =>
     });
 
 export const ClusterHistoryQuery = (now: number) =>
-  z.strictObject({
-    kind: ListOf(values(ClusterEntryKind)).optional(),
-    node: Text.optional(),
-    task: TaskId.optional(),
-    since: TimeBound(now).optional(),
-    until: TimeBound(now).optional(),
-    cursor: Cursor<[number]>(1).optional(),
-    limit: Limit(1_000, 100),
-  });
+  z
+    .strictObject({
+      kind: ListOf(values(ClusterEntryKind)).optional(),
+      node: Text.optional(),
+      task: TaskId.optional(),
+      since: TimeBound(now).optional(),
+      until: TimeBound(now).optional(),
+      cursor: Cursor<[number]>(1).optional(),
+      limit: Limit(1_000, 100),
+    })
+    .superRefine(sinceBeforeUntil);
 
 export const HistoryQuery = z.strictObject({ limit: Limit(10_000, 100) });
 

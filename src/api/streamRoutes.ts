@@ -21,11 +21,13 @@ const CLOSE_GRACE_MS = 5_000;
 /** `Last-Event-ID` wins over `?after=`; neither means "from now on". */
 const resumeFrom = (header: unknown, after: number | undefined): number => {
   if (header === undefined) return after ?? -1;
-  if (typeof header !== 'string' || !/^\d+$/.test(header.trim()))
+  const position = typeof header === 'string' && /^\d+$/.test(header.trim()) ? Number(header.trim()) : Number.NaN;
+  // As `?after=`: a whole number a position can be (a larger one would wait silently for ever).
+  if (!Number.isSafeInteger(position))
     throw new ValidationError([
       { path: 'Last-Event-ID', message: 'must be a log position (the id of an event received)' },
     ]);
-  return Number(header.trim());
+  return position;
 };
 
 /**

@@ -136,11 +136,14 @@ describe('live feed (GET /api/stream)', () => {
   });
 
   it('refuses a bad Last-Event-ID or filter with a 400 naming it', async () => {
-    const badId = await api('/api/stream', { headers: { 'last-event-id': 'yesterday' } });
-    expect(badId.status).toBe(400);
-    expect(((await badId.json()) as { details: { issues: Array<{ path: string }> } }).details.issues[0]?.path).toBe(
-      'Last-Event-ID',
-    );
+    // Past the largest position as well: it would wait, silently, for ever.
+    for (const id of ['yesterday', '99999999999999999999']) {
+      const badId = await api('/api/stream', { headers: { 'last-event-id': id } });
+      expect(badId.status, id).toBe(400);
+      expect(((await badId.json()) as { details: { issues: Array<{ path: string }> } }).details.issues[0]?.path).toBe(
+        'Last-Event-ID',
+      );
+    }
     for (const [query, path] of [
       ['type=TaskExploded', 'type'],
       ['task=no/slash', 'task'],

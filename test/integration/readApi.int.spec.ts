@@ -83,6 +83,13 @@ describe('read routes: every filter is validated', () => {
     ['/api/stats?task=a%2Fb', 'task'],
     ['/api/cluster/history?kind=node-exploded', 'kind'],
     ['/api/cluster/history?until=never', 'until'],
+    // A bare number is not "milliseconds ago" (an epoch time would silently mean 1970).
+    ['/api/fires?since=1700000000000', 'since'],
+    ['/api/stats?from=5', 'from'],
+    // The wrong way round would silently select nothing.
+    ['/api/fires?since=1h&until=2h', 'since'],
+    ['/api/audit?since=now&until=1d', 'since'],
+    ['/api/cluster/history?since=1m&until=2m', 'since'],
   ];
   it.each(cases)('%s → 400 naming %s', async (path, field) => {
     const res = await call<ErrorBody>('GET', path);
@@ -157,6 +164,38 @@ describe('read routes: success paths', () => {
     expect(['fired', 'skipped', 'not-due'], JSON.stringify(explained.body)).toContain(explained.body.verdict);
     const unknown = await call<ErrorBody>('GET', '/api/tasks/nobody/changes');
     expect(unknown.status).toBe(404);
+  });
+
+  it('statistics count whole buckets: the range widens to the steps it touches, and says so', async () => {
+    const stats = await call<{ from: string; to: string; step: string; total: { fires: number } }>(
+      'GET',
+      '/api/stats?task=report&from=30m',
+    );
+    expect(stats.status).toBe(200);
+    expect(stats.body.step).toBe('hour');
+    for (const bound of [stats.body.from, stats.body.to]) expect(Date.parse(bound) % 3_600_000).toBe(0);
+    // Its fires (all in the last few seconds) are in the hour buckets the range touches: counted, not left
+    // out because the current hour began before `from` (as when buckets had to start inside the range).
+    expect(stats.body.total.fires).toBeGreaterThan(0);
+  });
+
+  it('the board finds labels whose values hold "=" and whose keys hold quotes', async () => {
+    const created = await call('POST', '/api/tasks', {
+      id: 'labelled',
+      schedule: { every: '1h' },
+      target: { topic: 'reports' },
+      labels: { env: 'a=b', 'k"q': 'v' },
+    });
+    expect(created.status).toBe(201);
+    for (const query of ['labels=env=a=b', 'labels=k%22q=v', 'labels=env=a=b,k%22q=v']) {
+      const board = await call<{ tasks: Array<{ id: string }> }>('GET', `/api/tasks?${query}`);
+      expect(
+        board.body.tasks.map((t) => t.id),
+        query,
+      ).toEqual(['labelled']);
+    }
+    const none = await call<{ tasks: unknown[] }>('GET', '/api/tasks?labels=env=a');
+    expect(none.body.tasks).toEqual([]);
   });
 
   it('lists every read route in /openapi.json with its parameters', async () => {

@@ -57,8 +57,6 @@ export const boardView = (row: TaskBoardRow) => {
 export type BoardView = ReturnType<typeof boardView>;
 
 const likePattern = (text: string): string => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-/** A JSON path to one label; quotes in the key cannot break out of it. */
-const labelPath = (key: string): string => `$.spec.labels."${key.replace(/["\\]/g, '')}"`;
 
 const filtersOf = (args: BoardArgs) => {
   const where = sqlFilter().where("status <> 'absent'");
@@ -78,8 +76,13 @@ const filtersOf = (args: BoardArgs) => {
       like,
     );
   }
+  // Matched as a key and a value, not through a JSON path: any character may be in either.
   for (const [key, value] of Object.entries(args.labels ?? {}))
-    where.where('json_extract(state, ?) = ?', labelPath(key), value);
+    where.where(
+      "EXISTS (SELECT 1 FROM json_each(state, '$.spec.labels') WHERE json_each.key = ? AND json_each.value = ?)",
+      key,
+      value,
+    );
   return where;
 };
 
