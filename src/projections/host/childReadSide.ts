@@ -1,4 +1,5 @@
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -14,8 +15,13 @@ type Pending = {
   onProgress?: (progress: RebuildProgress) => void;
 };
 
-/** Where `sched_setscheduler(SCHED_IDLE)` is not to be had (no util-linux `chrt`), the read side is niced. */
-const NICENESS = 10;
+/**
+ * The read side's process runs at the lowest priority short of SCHED_IDLE: the scheduler's CPU comes
+ * first, and a waking node thread preempts it. SCHED_IDLE measured no better for the firing lateness
+ * (docs/benchmarks.md, read-lateness) and starves the read side outright while any other process keeps
+ * the CPUs busy.
+ */
+const NICENESS = 19;
 /** Restarts back off from 1 s to a minute while the process keeps failing (a locked or broken read.db). */
 const RESTART_MS = 1_000;
 const MAX_RESTART_MS = 60_000;
@@ -74,6 +80,7 @@ export class ChildReadSide implements ReadSidePort {
       child.on('message', (message: HostMessage) => {
         if (message.t === 'ready') {
           this.#failedStarts = 0;
+          if (child.pid !== undefined) this.#lowerPriority(child.pid);
           resolve();
         } else if (message.t === 'failed') reject(errorOf(message.error));
         else this.#onMessage(message);
@@ -88,25 +95,25 @@ export class ChildReadSide implements ReadSidePort {
   }
 
   /**
-   * Puts the read side under SCHED_IDLE: it runs only on CPU time nothing else wants, and a waking node
-   * thread takes the core at once. Nice 10 alone still let a rebuild add tens of ms to the firing
-   * lateness p99 on 2 cores (docs/benchmarks.md, read-lateness). Set on the process's first thread
-   * right after the fork, so every thread it starts inherits it.
+   * Lowers every thread of the process: `setpriority` acts on one thread on Linux, and Node starts its
+   * V8 and libuv threads right after the fork (a GC helper at nice 0 competes with the node as an
+   * equal). Done at the fork and again once ready, for threads started in between.
    */
   #lowerPriority(pid: number): void {
+    let threads: number[];
     try {
-      execFileSync('chrt', ['--idle', '--all-tasks', '--pid', '0', String(pid)], { stdio: 'ignore', timeout: 5_000 });
-      return;
-    } catch (err) {
-      this.#log.warn(
-        { err },
-        'could not put the read side process under SCHED_IDLE (chrt from util-linux); it is niced instead',
-      );
+      threads = readdirSync(`/proc/${pid}/task`).map(Number);
+    } catch {
+      threads = [pid]; // no /proc (not Linux): the process as the OS sees it
     }
-    try {
-      setPriority(pid, NICENESS);
-    } catch (err) {
-      this.#log.warn({ err }, 'could not lower the read side process priority');
+    for (const thread of threads) {
+      try {
+        setPriority(thread, NICENESS);
+      } catch (err) {
+        // A thread that ended meanwhile; anything else is worth a word.
+        if ((err as { info?: { code?: string } }).info?.code !== 'ESRCH')
+          this.#log.warn({ err }, 'could not lower the read side process priority');
+      }
     }
   }
 
