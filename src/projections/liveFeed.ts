@@ -74,11 +74,11 @@ const eventMessage = (e: ProjectedEvent): string =>
  * id *before* the events of the same window: a subscriber cut off mid-window may get a row again
  * after it resumes, never miss one (a row whose `position` is after p is always sent again).
  *
- * Memory is bounded on both sides: the node acknowledges what has left it for the subscriber's socket,
- * and a feed with more than its window unacknowledged is not sent to; once the subscriber has read
- * half of it the feed reads the log from where it stood, as a resume would. A subscriber is thus
- * paced by how fast it reads, never by how fast the log can be read. Catch-up yields between pages, so a subscriber asking for
- * the whole log never holds the projector or the queries up.
+ * Memory is bounded on both sides: the node acknowledges what has left it for the subscriber's
+ * socket, and a feed with more than its window unacknowledged is not sent to; once the subscriber
+ * has read half of it the feed reads the log from where it stood, as a resume would. A subscriber
+ * is thus paced by how fast it reads, never by how fast the log can be read. Catch-up yields between
+ * pages, so a subscriber asking for the whole log never holds the projector or the queries up.
  */
 export class LiveFeeds {
   readonly #feeds = new Map<number, Feed>();
