@@ -39,6 +39,10 @@ export const buildServer = async (deps: ApiDeps): Promise<FastifyInstance> => {
     // Task ids are up to 128 characters (the router's default limit is 100); longer ones reach the
     // route and get the id's own 400.
     routerOptions: { maxParamLength: 1_024 },
+    // A stopping node closes every connection once its streams have been told (preClose): a keep-alive
+    // connection whose request was still running when the close began would otherwise hold it for
+    // the 72 s keep-alive timeout.
+    forceCloseConnections: true,
     // Bad URLs (undecodable escapes, oversized parameters) answer like any other bad input.
     frameworkErrors: (error, _request, reply) => sendInputError(reply, 400, 'url', error.message),
   });
