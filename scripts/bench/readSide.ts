@@ -2,12 +2,9 @@ import { spawn, fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { stringify as toYaml } from 'yaml';
-import { systemClock } from '../../src/clock/clock.js';
 import { compileConfig } from '../../src/config/config.js';
-import { readModels, readModelsOptionsOf } from '../../src/projections/readModels.js';
-import { ReadSide } from '../../src/projections/readSide.js';
+import { openOfflineReadSide } from '../../src/projections/host/openReadSide.js';
 import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
 import { freePort, KAIROS_CLI, startNodeProcess, type NodeHandle } from '../cluster/localCluster.js';
 import { benchDir, percentile } from './fixtures.js';
@@ -237,8 +234,8 @@ const runCli = (
 type ReplayJson = { progress: { events: number; position: number; elapsedMs: number; eventsPerSecond: number } };
 
 /**
- * The same rebuild `kairos replay` runs when no node answers (`ReadSide.open(...).replay({})`, read
- * models and settings as the configuration gives them), called in this process, without the live
+ * The same rebuild `kairos replay` runs when no node answers (`openOfflineReadSide(...).replay({})`,
+ * read models and settings as the configuration gives them), called in this process, without the live
  * models following the log: the rebuild alone.
  */
 const replayInProcess = async (dataDir: string): Promise<{ progress: ReplayJson['progress']; ms: number }> => {
@@ -246,14 +243,7 @@ const replayInProcess = async (dataDir: string): Promise<{ progress: ReplayJson[
   if (!settings) throw new Error('the configuration has no read side');
   const store = SqliteEventStore.open(join(dataDir, 'kairos.db'), { writer: 'inline' });
   try {
-    const readSide = ReadSide.open({
-      store,
-      file: settings.db,
-      models: readModels(readModelsOptionsOf(settings)),
-      clock: systemClock,
-      logger: pino({ level: 'warn' }, pino.destination(2)),
-      sink: { send: () => undefined, end: () => undefined },
-    });
+    const readSide = openOfflineReadSide(store, settings);
     try {
       const started = performance.now();
       const { progress } = await readSide.replay({});

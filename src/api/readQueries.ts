@@ -162,9 +162,10 @@ export const StatsQuery = (now: number) =>
       const width = STEP_MS[step];
       // Buckets are whole steps (UTC): the range widens to the buckets it touches, and the answer's
       // `from`/`to` say so — a bucket is counted whole or not at all.
-      const asked = { to: q.to ?? now, from: q.from ?? (q.to ?? now) - 60 * width };
-      const to = Math.ceil(asked.to / width) * width;
-      const from = Math.floor(asked.from / width) * width;
+      const askedTo = q.to ?? now;
+      const askedFrom = q.from ?? askedTo - 60 * width;
+      const to = Math.ceil(askedTo / width) * width;
+      const from = Math.floor(askedFrom / width) * width;
       if (q.task !== undefined && step === 'minute')
         ctx.addIssue({
           code: 'custom',
@@ -172,7 +173,7 @@ export const StatsQuery = (now: number) =>
           message:
             'a task has statistics per hour and day (per minute: all tasks together; its single fires: /api/fires?task=)',
         });
-      if (asked.from >= asked.to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before `to`' });
+      if (askedFrom >= askedTo) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before `to`' });
       else if ((to - from) / width > MAX_POINTS)
         ctx.addIssue({
           code: 'custom',

@@ -58,20 +58,10 @@ const replayThroughNode = async (api: ApiClient, args: ReplayArgs, onProgress: O
 
 /** With the node down, the CLI rebuilds the read database itself, from the log the node would read. */
 const replayDirectly = async (flags: ReplayFlags, args: ReplayArgs, onProgress: OnProgress): Promise<ReplayResult> => {
-  const [
-    { compileConfig },
-    { openLogStore },
-    { ReadSide },
-    { readModels, readModelsOptionsOf },
-    { systemClock },
-    { pino },
-  ] = await Promise.all([
+  const [{ compileConfig }, { openLogStore }, { openOfflineReadSide }] = await Promise.all([
     import('../config/config.js'),
     import('./logStore.js'),
-    import('../projections/readSide.js'),
-    import('../projections/readModels.js'),
-    import('../clock/clock.js'),
-    import('pino'),
+    import('../projections/host/openReadSide.js'),
   ]);
   // Enabled whatever KAIROS_READ_SIDE says: asking for a replay is asking for the read database.
   const { readSide: settings } = compileConfig({
@@ -82,15 +72,7 @@ const replayDirectly = async (flags: ReplayFlags, args: ReplayArgs, onProgress: 
   const { url, store } = await openLogStore(flags, 'source');
   try {
     process.stderr.write(`replaying ${url} into ${settings.db}\n`);
-    const readSide = ReadSide.open({
-      store,
-      file: settings.db,
-      models: readModels(readModelsOptionsOf(settings)),
-      clock: systemClock,
-      // Warnings to stderr: stdout carries the summary, or the JSON a script reads.
-      logger: pino({ level: 'warn' }, pino.destination(2)),
-      sink: { send: () => undefined, end: () => undefined },
-    });
+    const readSide = openOfflineReadSide(store, settings);
     try {
       // Not following the log: a rebuild reads it to its head; a check compares at the models' checkpoint.
       return await readSide.replay(args, onProgress);

@@ -1,7 +1,8 @@
-import type { Logger } from 'pino';
-import type { Clock } from '../../clock/clock.js';
+import { pino, type Logger } from 'pino';
+import { systemClock, type Clock } from '../../clock/clock.js';
 import type { CompiledConfig } from '../../config/config.js';
 import type { EventStore } from '../../store/eventStore.js';
+import { ReadSide } from '../readSide.js';
 import { readModels, readModelsOptionsOf } from '../readModels.js';
 import { ChildReadSide } from './childReadSide.js';
 import { inProcessReadSide } from './inProcessReadSide.js';
@@ -28,3 +29,18 @@ export const openReadSide = (
   child.start().catch((err: unknown) => options.logger.error({ err }, 'the read side did not start'));
   return child;
 };
+
+/**
+ * The read side of a log no node is running on (`kairos replay` with the node down, the benchmark
+ * timing it): the configured models over the configured read database, not following the log,
+ * warnings on stderr (stdout carries the summary, or the JSON a script reads).
+ */
+export const openOfflineReadSide = (store: EventStore, settings: NonNullable<CompiledConfig['readSide']>): ReadSide =>
+  ReadSide.open({
+    store,
+    file: settings.db,
+    models: readModels(readModelsOptionsOf(settings)),
+    clock: systemClock,
+    logger: pino({ level: 'warn' }, pino.destination(2)),
+    sink: { send: () => undefined, end: () => undefined },
+  });
