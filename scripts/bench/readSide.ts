@@ -241,9 +241,10 @@ type ReplayJson = { progress: { events: number; position: number; elapsedMs: num
 const replayInProcess = async (dataDir: string): Promise<{ progress: ReplayJson['progress']; ms: number }> => {
   const settings = compileConfig({ flags: { dataDir } }).readSide;
   if (!settings) throw new Error('the configuration has no read side');
-  const store = SqliteEventStore.open(join(dataDir, 'kairos.db'), { writer: 'inline' });
+  const file = join(dataDir, 'kairos.db');
+  const store = SqliteEventStore.open(file, { writer: 'inline' });
   try {
-    const readSide = openOfflineReadSide(store, settings);
+    const readSide = openOfflineReadSide(store, `sqlite:${file}`, settings);
     try {
       const started = performance.now();
       const { progress } = await readSide.replay({});

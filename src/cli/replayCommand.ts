@@ -72,7 +72,7 @@ const replayDirectly = async (flags: ReplayFlags, args: ReplayArgs, onProgress: 
   const { url, store } = await openLogStore(flags, 'source');
   try {
     process.stderr.write(`replaying ${url} into ${settings.db}\n`);
-    const readSide = openOfflineReadSide(store, settings);
+    const readSide = openOfflineReadSide(store, url, settings);
     try {
       // Not following the log: a rebuild reads it to its head; a check compares at the models' checkpoint.
       return await readSide.replay(args, onProgress);

@@ -348,5 +348,9 @@ describe('kairos replay', () => {
     const rebuilt = await kairos(['replay', '--json'], { KAIROS_DATA_DIR: data.path });
     expect(rebuilt.code).toBe(0);
     expect(JSON.parse(rebuilt.stdout)).toMatchObject({ progress: { phase: 'done' }, comparison: null });
+    // That rebuild split the models over two threads; a check rebuilds them in one and compares.
+    const checked = await kairos(['replay', '--check'], { KAIROS_DATA_DIR: data.path });
+    expect(checked.code, checked.stdout).toBe(0);
+    expect(checked.stdout).toMatch(/\nok: a rebuild equals the live models at log position \d+\n$/);
   });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -19,10 +19,11 @@ import { type RecordingTarget, run, specOf, startNode } from '../unit/support/no
  */
 
 const T0 = Date.UTC(2026, 5, 1, 8, 0, 0);
-const models = readModels({
+const modelOptions = {
   firesKeepMs: null,
   statistics: { keepMs: { minute: 2 * 86_400_000, hour: 90 * 86_400_000, day: 1_826 * 86_400_000 } },
-});
+};
+const models = readModels(modelOptions);
 
 let dir: string;
 let store: SqliteEventStore;
@@ -147,6 +148,63 @@ describe('read side over a SQLite log', () => {
     await caughtUp(side);
     expect(count(side, 'fires.attempts')).toBe(await firedInLog());
     expect((await side.replay({ check: true })).comparison?.ok).toBe(true);
+  });
+
+  it('with nobody following the log, a rebuild splits its models over two threads and switches them together', async () => {
+    const live = openReadSide();
+    await workload(4);
+    await caughtUp(live);
+    live.close();
+    sides.splice(sides.indexOf(live), 1);
+    const head = await settled();
+    /** The read side `kairos replay` opens with the node down: a second thread reads the log at `url`. */
+    const offline = (url: string): ReadSide => {
+      const side = ReadSide.open({
+        store,
+        file: join(dir, 'read.db'),
+        models,
+        clock,
+        logger: silentLogger,
+        sink: { send: () => {}, end: () => {} },
+        apart: { store: url, models: modelOptions },
+      });
+      sides.push(side);
+      return side;
+    };
+    const side = offline(`sqlite:${join(dir, 'kairos.db')}`);
+    const generations = side.db.models.map((m) => side.db.state(m.model.name).generation);
+    const seen: string[] = [];
+    const { progress } = await side.replay({}, (p) => seen.push(p.phase));
+    expect(progress).toMatchObject({
+      phase: 'done',
+      position: head,
+      models: ['board', 'fires', 'audit', 'cluster', 'stats'],
+    });
+    expect(seen.at(-1)).toBe('done');
+    expect(side.db.models.map((m) => side.db.state(m.model.name).generation)).toEqual(generations.map((g) => g + 1));
+    expect(side.db.models.map((m) => side.db.state(m.model.name).position)).toEqual(Array(5).fill(head));
+    expect(count(side, 'fires.attempts')).toBe(await firedInLog());
+    // Checked against a rebuild in one thread, into a scratch database.
+    expect((await side.replay({ check: true })).comparison?.ok).toBe(true);
+    // Only the models registered `apart` go to the second thread, and only beside others.
+    await side.replay({ models: ['stats'] });
+    expect(side.db.state('stats').generation).toBe(generations[4]! + 2);
+    side.close();
+    sides.splice(sides.indexOf(side), 1);
+
+    // A second thread reading another log (here an empty one) stops elsewhere: nothing switches.
+    const wrong = offline('memory:');
+    await expect(wrong.replay({})).rejects.toThrow(/two threads stopped at different log positions \(\d+, 0\)/);
+    expect(wrong.db.models.map((m) => wrong.db.state(m.model.name).generation)).toEqual(
+      generations.map((g, i) => g + (i === 4 ? 2 : 1)),
+    );
+    expect(count(wrong, 'fires.attempts')).toBe(await firedInLog());
+    const leftovers = wrong.db.db
+      .prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE '%\\_\\_g%' ESCAPE '\\'")
+      .pluck()
+      .get();
+    expect(leftovers).toBe(10);
+    expect(readdirSync(dir).filter((f) => f.includes('.rebuild-'))).toEqual([]);
   });
 
   it('rebuilds one model from a position on: its rows then describe only what follows it', async () => {

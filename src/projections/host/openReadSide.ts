@@ -33,13 +33,19 @@ export const openReadSide = (
 /**
  * The read side of a log no node is running on (`kairos replay` with the node down, the benchmark
  * timing it): the configured models over the configured read database, not following the log,
- * warnings on stderr (stdout carries the summary, or the JSON a script reads).
+ * warnings on stderr (stdout carries the summary, or the JSON a script reads). A rebuild uses two
+ * threads, the second opening the log at `url`.
  */
-export const openOfflineReadSide = (store: EventStore, settings: NonNullable<CompiledConfig['readSide']>): ReadSide =>
+export const openOfflineReadSide = (
+  store: EventStore,
+  url: string,
+  settings: NonNullable<CompiledConfig['readSide']>,
+): ReadSide =>
   ReadSide.open({
     store,
     file: settings.db,
     models: readModels(readModelsOptionsOf(settings)),
+    apart: { store: url, models: readModelsOptionsOf(settings) },
     clock: systemClock,
     logger: pino({ level: 'warn' }, pino.destination(2)),
     sink: { send: () => undefined, end: () => undefined },

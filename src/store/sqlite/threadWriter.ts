@@ -1,9 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, KairosError } from '../../../domain/errors/index.js';
+import { workerEntry } from '../../threads/workerEntry.js';
 import type { PreparedAppend } from '../appendRules.js';
 import type { Written } from './appendToStream.js';
 import {
@@ -20,29 +17,6 @@ type Pending = {
   time: number;
   resolve: (written: Written) => void;
   reject: (error: Error) => void;
-};
-
-/**
- * How to start the worker script beside this module. Compiled, that is writerWorker.js. Run from
- * TypeScript sources (vitest, `node --import tsx`), a worker cannot load writerWorker.ts by itself, and
- * on Node 20 neither `--import tsx` in the worker's execArgv nor tsx's loader module registers hooks
- * outside the main thread (measured), so a small bootstrap registers tsx's ESM API in the worker first.
- * tsx is resolved from here, through its package's exports map (the CommonJS build of that API points
- * its hooks at a wrong path), so the working directory does not matter.
- */
-const workerEntry = (): { entry: string | URL; eval: boolean } => {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return { entry: new URL('./writerWorker.js', here), eval: false };
-  const manifest = createRequire(here).resolve('tsx/package.json');
-  const { exports } = JSON.parse(readFileSync(manifest, 'utf8')) as {
-    exports: { './esm/api': { import: { default: string } } };
-  };
-  const api = pathToFileURL(join(dirname(manifest), exports['./esm/api'].import.default)).href;
-  const script = new URL('./writerWorker.ts', here).href;
-  return {
-    entry: `import(${JSON.stringify(api)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(script)}); });`,
-    eval: true,
-  };
 };
 
 /**
@@ -68,7 +42,7 @@ export class ThreadWriter {
   private failure: KairosError | undefined;
 
   constructor(init: WriterInit) {
-    const { entry, eval: isCode } = workerEntry();
+    const { entry, eval: isCode } = workerEntry(import.meta.url, 'writerWorker');
     this.worker = new Worker(entry, { workerData: init, eval: isCode });
     this.worker.unref();
     this.worker.on('message', (reply: WriterReply) => this.onReply(reply));
