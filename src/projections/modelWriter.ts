@@ -42,7 +42,8 @@ export class ModelWriter {
       const name = db.tableName(model.name, table, generation);
       // No event applied yet means no row written yet: the tables are empty (a new generation, a new node).
       const empty = checkpoint.events === 0;
-      this.#tables.set(table, new TableWriter(db.db, name, db.schema(model.name, table), { settle, empty }));
+      const pruned = (model.retention as Record<string, unknown> | undefined)?.[table] !== undefined;
+      this.#tables.set(table, new TableWriter(db.db, name, db.schema(model.name, table), { settle, empty, pruned }));
     }
     this.#reader = { get: (table, key) => this.#table(table).get(key) as never };
     this.#prune = Object.entries((model.retention ?? {}) as Record<string, { column: string; keepMs: number }>).map(
@@ -146,6 +147,7 @@ export class ModelWriter {
       throw err;
     }
     for (const w of writers) {
+      for (const table of w.#tables.values()) table.committed();
       w.#checkpoint = { ...w.#applied };
       for (const rule of w.#prune) rule.cutoff = Math.max(rule.cutoff, rule.pending);
     }

@@ -3,7 +3,14 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { IllegalStateError } from '../../domain/errors/index.js';
 import type { AnyReadModel } from '../../domain/projections/readModel.js';
-import { createIndexSql, createTableSql, tableSchemaOf, type TableSchema } from './tableSchema.js';
+import {
+  createIndexSql,
+  createKeyIndexSql,
+  createTableSql,
+  hasKeyIndex,
+  tableSchemaOf,
+  type TableSchema,
+} from './tableSchema.js';
 
 /** A read model as the runtime runs it: the pure model and the indexes its queries need. */
 export type RegisteredModel = {
@@ -162,9 +169,10 @@ export class ReadModelDb {
   }
 
   /**
-   * Creates a generation's tables; `indexes: false` leaves their secondary indexes for later
+   * Creates a generation's tables; `indexes: false` leaves their indexes, the key's included, for later
    * (`createIndexes`): built once over a filled table they cost a sort, kept up row by row a random
-   * write per row and index — most of a rebuild's writing.
+   * write per row and index — most of a rebuild's writing. Until then a `TableWriter` finds the rows
+   * it wrote by rowid.
    */
   createGeneration(model: string, generation: number, options: { indexes?: boolean } = {}): void {
     for (const table of this.#tablesOf(model)) {
@@ -176,8 +184,10 @@ export class ReadModelDb {
   createIndexes(model: string, generation: number): void {
     const registered = this.#models.get(model);
     for (const table of this.#tablesOf(model)) {
-      for (const sql of createIndexSql(this.tableName(model, table, generation), registered?.indexes?.[table] ?? []))
-        this.db.exec(sql);
+      const name = this.tableName(model, table, generation);
+      const { key } = this.schema(model, table);
+      if (!hasKeyIndex(this.db, name, key)) this.db.exec(createKeyIndexSql(name, key));
+      for (const sql of createIndexSql(name, registered?.indexes?.[table] ?? [])) this.db.exec(sql);
     }
   }
 

@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import type { z } from 'zod';
 import type { TableDefinition } from '../../domain/projections/readModel.js';
 
@@ -79,11 +80,27 @@ export const tableSchemaOf = (definition: TableDefinition<object>): TableSchema 
   };
 };
 
-/** `CREATE TABLE` for a table under its stored name. */
+/**
+ * `CREATE TABLE` for a table under its stored name. Its key is a unique index of its own
+ * (`createKeyIndexSql`) rather than a `PRIMARY KEY`, so a rebuild can fill the table first and index
+ * the key once, by a sort (tables of older versions carry a `PRIMARY KEY`: the same uniqueness).
+ */
 export const createTableSql = (name: string, schema: TableSchema): string =>
-  `CREATE TABLE IF NOT EXISTS "${name}" (${schema.columns
-    .map((c) => `"${c.name}" ${SQL_TYPE[c.kind]}`)
-    .join(', ')}, PRIMARY KEY (${schema.key.map((k) => `"${k}"`).join(', ')}))`;
+  `CREATE TABLE IF NOT EXISTS "${name}" (${schema.columns.map((c) => `"${c.name}" ${SQL_TYPE[c.kind]}`).join(', ')})`;
+
+/** The unique index on a table's key columns. */
+export const createKeyIndexSql = (name: string, key: readonly string[]): string =>
+  `CREATE UNIQUE INDEX IF NOT EXISTS "${name}__key" ON "${name}" (${key.map((k) => `"${k}"`).join(', ')})`;
+
+/** Whether a table has a unique index on exactly its key (`createKeyIndexSql`, or an older `PRIMARY KEY`). */
+export const hasKeyIndex = (db: Database.Database, name: string, key: readonly string[]): boolean =>
+  (db.prepare(`PRAGMA index_list("${name}")`).all() as Array<{ name: string; unique: number }>).some(
+    (index) =>
+      index.unique === 1 &&
+      (db.prepare(`PRAGMA index_info("${index.name}")`).all() as Array<{ name: string }>)
+        .map((c) => c.name)
+        .join('\u0000') === key.join('\u0000'),
+  );
 
 /** `CREATE INDEX` for each column list (in order), named after the table and the columns. */
 export const createIndexSql = (name: string, indexes: ReadonlyArray<readonly string[]>): string[] =>

@@ -1,11 +1,14 @@
 import type Database from 'better-sqlite3';
 import { keyText, type RowKey } from '../../domain/projections/readModel.js';
-import type { TableSchema } from './tableSchema.js';
+import { createKeyIndexSql, hasKeyIndex, type TableSchema } from './tableSchema.js';
 
 /** Rows kept in memory per table between commits; past this, the cache is dropped after a commit. */
 const MAX_CACHED_ROWS = 100_000;
 /** Keys remembered for a table that started empty (so a miss needs no read); past this, misses read. */
 const MAX_KNOWN_KEYS = 1_000_000;
+
+/** How to undo a rowid-map change when the commit's transaction fails: the key, and its rowid before. */
+type RowidUndo = [text: string, rowid: number | undefined];
 
 /**
  * One table of a model generation as its reducer sees it: rows read once from SQLite and then served
@@ -15,11 +18,21 @@ const MAX_KNOWN_KEYS = 1_000_000;
  * A table that started empty (a rebuild's new generation, a new node's first catch-up) holds only
  * rows this writer wrote: it remembers their keys, and a key it never wrote is absent without asking
  * SQLite — most rows a rebuild touches are new (a minute's statistics, a fire's attempt).
+ *
+ * A rebuild creates its tables without their key's index (`ReadModelDb.createGeneration`): a fire's
+ * attempts arrive in time order while their key starts with the task, so keeping that index up is a
+ * random write per row, where building it at the end is one sort. Until it exists, the writer keeps
+ * each row's rowid instead of its key alone: a new row is a plain insert, a changed one an update by
+ * rowid. Not for a table retention prunes (rows deleted behind the writer's back), nor past
+ * `MAX_KNOWN_KEYS` rows: then the key's index is built and rows are found by it.
  */
 export class TableWriter {
+  readonly #db: Database.Database;
   readonly #schema: TableSchema;
   readonly #get: Database.Statement;
-  readonly #upsert: Database.Statement;
+  /** Prepared once the key has its index (SQLite refuses an `ON CONFLICT` no unique index matches). */
+  #upsert: Database.Statement | null = null;
+  readonly #upsertSql: string;
   readonly #delete: Database.Statement;
   readonly #settle: ((row: object) => object) | undefined;
   /** key text → row, or null for a row known to be absent (deleted, or not found). */
@@ -33,16 +46,35 @@ export class TableWriter {
   readonly #textOf: (row: object) => string;
   /** The keys of every row the table holds, while it is known (it started empty); null otherwise. */
   #known: Set<string> | null;
+  /** While the key has no index: the rowid of every row the table holds, by key text. */
+  #rowids: Map<string, number> | null = null;
+  /** The rowid-map changes of the flush under way, undone if its transaction fails. */
+  #undo: RowidUndo[] = [];
+  readonly #byRowid: {
+    get: Database.Statement;
+    insert: Database.Statement;
+    update: Database.Statement;
+    delete: Database.Statement;
+  };
+  readonly #indexKey: () => void;
 
   constructor(
     db: Database.Database,
     name: string,
     schema: TableSchema,
-    options: { settle?: (row: object) => object; empty?: boolean } = {},
+    options: { settle?: (row: object) => object; empty?: boolean; pruned?: boolean } = {},
   ) {
+    this.#db = db;
     this.#schema = schema;
     this.#settle = options.settle;
     this.#known = options.empty ? new Set() : null;
+    this.#indexKey = () => db.exec(createKeyIndexSql(name, schema.key));
+    if (!hasKeyIndex(db, name, schema.key)) {
+      if (options.empty && !options.pruned) {
+        this.#rowids = new Map();
+        this.#known = null;
+      } else this.#indexKey();
+    }
     const key = schema.key;
     this.#keyOf = (row) => key.map((column) => (row as Record<string, string | number>)[column]!);
     const [a, b, c] = key as [string, string?, string?];
@@ -58,13 +90,17 @@ export class TableWriter {
     const columns = schema.columns.map((c) => `"${c.name}"`);
     const byKey = schema.key.map((k) => `"${k}" = ?`).join(' AND ');
     this.#get = db.prepare(`SELECT * FROM "${name}" WHERE ${byKey}`);
-    this.#upsert = db.prepare(
-      `INSERT INTO "${name}" (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})
+    this.#upsertSql = `INSERT INTO "${name}" (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})
        ON CONFLICT (${schema.key.map((k) => `"${k}"`).join(', ')}) DO UPDATE SET ${columns
          .map((c) => `${c} = excluded.${c}`)
-         .join(', ')}`,
-    );
+         .join(', ')}`;
     this.#delete = db.prepare(`DELETE FROM "${name}" WHERE ${byKey}`);
+    this.#byRowid = {
+      get: db.prepare(`SELECT * FROM "${name}" WHERE rowid = ?`),
+      insert: db.prepare(`INSERT INTO "${name}" (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`),
+      update: db.prepare(`UPDATE "${name}" SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE rowid = ?`),
+      delete: db.prepare(`DELETE FROM "${name}" WHERE rowid = ?`),
+    };
   }
 
   get(key: RowKey): object | undefined {
@@ -72,7 +108,10 @@ export class TableWriter {
     let row = this.#cache.get(text);
     if (row === undefined) {
       if (this.#known && !this.#known.has(text)) return undefined;
-      const record = this.#get.get(...key) as Record<string, unknown> | undefined;
+      const rowid = this.#rowids?.get(text);
+      if (this.#rowids && rowid === undefined) return undefined;
+      const record = (rowid === undefined ? this.#get.get(...key) : this.#byRowid.get.get(rowid)) as
+        Record<string, unknown> | undefined;
       row = record ? this.#schema.fromRecord(record) : null;
       this.#cache.set(text, row);
     }
@@ -100,16 +139,19 @@ export class TableWriter {
   /** Writes every changed row (settling derived columns first); call inside the commit's transaction. Returns their keys. */
   flush(): RowKey[] {
     const keys: RowKey[] = [];
+    this.#undo = [];
     for (const text of this.#dirty) {
       let row = this.#cache.get(text);
       if (row) {
         if (this.#settle) this.#cache.set(text, (row = this.#settle(row)));
-        this.#upsert.run(...this.#schema.toValues(row));
+        if (this.#rowids) this.#writeByRowid(text, this.#schema.toValues(row));
+        else (this.#upsert ??= this.#db.prepare(this.#upsertSql)).run(...this.#schema.toValues(row));
         this.#known?.add(text);
         keys.push(this.#keyOf(row));
       } else {
         const key = this.#deleted.get(text) as RowKey;
-        this.#delete.run(...key);
+        if (this.#rowids) this.#deleteByRowid(text);
+        else this.#delete.run(...key);
         this.#known?.delete(text);
         keys.push(key);
       }
@@ -121,12 +163,51 @@ export class TableWriter {
     return keys;
   }
 
+  #writeByRowid(text: string, values: unknown[]): void {
+    const rowids = this.#rowids as Map<string, number>;
+    const rowid = rowids.get(text);
+    if (rowid !== undefined) {
+      this.#byRowid.update.run(...values, rowid);
+      return;
+    }
+    rowids.set(text, Number(this.#byRowid.insert.run(...values).lastInsertRowid));
+    this.#undo.push([text, undefined]);
+  }
+
+  #deleteByRowid(text: string): void {
+    const rowids = this.#rowids as Map<string, number>;
+    const rowid = rowids.get(text);
+    if (rowid === undefined) return;
+    this.#byRowid.delete.run(rowid);
+    rowids.delete(text);
+    this.#undo.push([text, rowid]);
+  }
+
+  /** After the commit's transaction held: past `MAX_KNOWN_KEYS` rows, the key is indexed and rows are found by it. */
+  committed(): void {
+    this.#undo = [];
+    if (!this.#rowids || this.#rowids.size <= MAX_KNOWN_KEYS) return;
+    try {
+      this.#indexKey();
+      this.#rowids = null;
+    } catch {
+      // The commit held: rows are still found by rowid, and the next commit tries again.
+    }
+  }
+
   /** Forgets what the commit did not write (a failed transaction rolled it back): from now on, misses read. */
   discard(): void {
     this.#dirty.clear();
     this.#deleted.clear();
     this.#cache.clear();
     this.#known = null;
+    if (!this.#rowids) return;
+    // Rowids of rows the rollback removed may be handed out again: the map must say what the table holds.
+    for (const [text, rowid] of this.#undo.reverse()) {
+      if (rowid === undefined) this.#rowids.delete(text);
+      else this.#rowids.set(text, rowid);
+    }
+    this.#undo = [];
   }
 
   /** After rows were deleted behind the cache's back (retention). */

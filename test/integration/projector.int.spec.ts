@@ -10,6 +10,7 @@ import { silentLogger } from '../../src/node/logger.js';
 import { ModelWriter } from '../../src/projections/modelWriter.js';
 import { Projector } from '../../src/projections/projector.js';
 import { ReadModelDb } from '../../src/projections/readModelDb.js';
+import { hasKeyIndex } from '../../src/projections/tableSchema.js';
 import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
 
 /**
@@ -91,6 +92,50 @@ describe('projector', () => {
     expect(count('second')).toBe(8);
     expect(db.state('first')).toMatchObject({ position: 8, events: 8 });
     expect(db.state('second')).toMatchObject({ position: 8, events: 8 });
+    db.close();
+  });
+});
+
+describe('projector over tables a rebuild has not indexed yet', () => {
+  /** One row per task, counting its events; `failOnce` makes its first commit throw inside the transaction. */
+  const perTask = (name: string, failOnce: { armed: boolean }): ReadModel<{ counts: Count }> => ({
+    ...counter(name, failOnce),
+    evolve: (rows, e) => {
+      const id = e.kind === 'task' ? e.taskId : 'cluster';
+      return [{ table: 'counts', row: { id, events: (rows.get('counts', [id])?.events ?? 0) + 1 } }];
+    },
+  });
+
+  it('rows found by rowid: a failed commit is undone in the writer too, so the events applied again land once', async () => {
+    const fault = { armed: true };
+    const models = [{ model: perTask('first', { armed: false }) }, { model: perTask('second', fault) }];
+    // As a rebuild creates them: no index on the key yet, so the writers keep rowids.
+    const db = ReadModelDb.open(join(dir, 'read.db'), models, { indexes: false });
+    const writers = models.map(
+      ({ model }) => new ModelWriter(db, model, db.state(model.name).generation, db.state(model.name)),
+    );
+    const projector = new Projector({ store, db, writers, logger: silentLogger });
+    await append(5);
+    projector.start();
+    await expect.poll(() => projector.position, { timeout: 10_000 }).toBe(5);
+    expect(fault.armed).toBe(false);
+    await append(3);
+    await expect.poll(() => projector.position, { timeout: 10_000 }).toBe(8);
+    projector.close();
+    for (const model of ['first', 'second']) {
+      const table = db.tableName(model, 'counts');
+      expect(hasKeyIndex(db.db, table, ['id'])).toBe(false);
+      expect(db.db.prepare(`SELECT id, events FROM "${table}" ORDER BY id`).all()).toEqual([
+        { id: 't0', events: 2 },
+        { id: 't1', events: 2 },
+        { id: 't2', events: 2 },
+        { id: 't3', events: 1 },
+        { id: 't4', events: 1 },
+      ]);
+    }
+    // Indexed afterwards, as a rebuild does: the key is unique, so no row was written twice.
+    db.createIndexes('first', db.state('first').generation);
+    expect(hasKeyIndex(db.db, db.tableName('first', 'counts'), ['id'])).toBe(true);
     db.close();
   });
 });
