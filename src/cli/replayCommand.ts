@@ -96,7 +96,9 @@ const printSummary = ({ progress: p, comparison }: ReplayResult): void => {
     })),
     ['model', 'table', 'rows', 'rebuiltRows', 'onlyLive', 'onlyRebuilt', 'examples'],
   );
-  const differing = comparison.tables.filter((t) => t.onlyLive > 0 || t.onlyRebuilt > 0).length;
+  const differing = comparison.tables.filter(
+    (t) => t.onlyLive > 0 || t.onlyRebuilt > 0 || t.rows !== t.rebuiltRows,
+  ).length;
   process.stdout.write(
     comparison.ok
       ? `ok: a rebuild equals the live models at log position ${comparison.position}\n`

@@ -18,7 +18,8 @@ const EXAMPLES = 5;
 
 /**
  * Compares the live models with a rebuild of them held at the same log position in a scratch
- * database: row for row, every column (`EXCEPT` both ways, so a row twice or a row missing shows).
+ * database: row for row, every column (`EXCEPT` both ways, so a row missing or different shows), and
+ * the row counts (`EXCEPT` is a set operation: a row twice shows only there).
  */
 export const compareModels = (
   live: ReadModelDb,
@@ -55,7 +56,11 @@ export const compareModels = (
         });
       }
     }
-    return { ok: tables.every((t) => t.onlyLive === 0 && t.onlyRebuilt === 0), position, tables };
+    return {
+      ok: tables.every((t) => t.onlyLive === 0 && t.onlyRebuilt === 0 && t.rows === t.rebuiltRows),
+      position,
+      tables,
+    };
   } finally {
     db.prepare('DETACH DATABASE scratch').run();
   }

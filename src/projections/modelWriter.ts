@@ -96,6 +96,11 @@ export class ModelWriter {
     }
   }
 
+  /** Its tables' keys have their indexes now (a rebuild built them): rows are found by key. */
+  indexed(): void {
+    for (const table of this.#tables.values()) table.indexed();
+  }
+
   /** Counts events passed without reading them (a rebuild starting past the log's start): only the position moves. */
   skipTo(position: number): void {
     if (position > this.#applied.position) this.#applied.position = position;

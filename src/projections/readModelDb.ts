@@ -218,6 +218,8 @@ export class ReadModelDb {
         for (const name of names) {
           const from = rebuilt.get(name);
           if (!from) throw new Error(`the rebuilt read database ${file} has no model '${name}'`);
+          if (from.version !== this.#models.get(name)?.model.version)
+            throw new Error(`the rebuilt read database ${file} has version ${from.version} of model '${name}'`);
           const generation = this.state(name).generation + 1;
           this.createGeneration(name, generation, { indexes: false });
           for (const table of this.#tablesOf(name)) {

@@ -35,6 +35,8 @@ export type RebuildOptions = {
   /** Events per read and per commit: a row several events change is written once per page. @default 20000 */
   pageSize?: number;
   onProgress?: (progress: RebuildProgress) => void;
+  /** Stops the rebuild between reads (it then fails with the signal's reason, its generation dropped). */
+  signal?: AbortSignal;
   /**
    * Runs at the end, with the live follower paused and the rebuilt rows committed up to the very
    * position it stands at: compare them (`replay --check`) or switch to them. The follower then
@@ -50,6 +52,8 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * read dies young (cheap to collect) where 20,000 decoded events at once outlive the young generation.
  */
 const READ_SIZE = 1_000;
+/** Events between progress reports within a page. */
+const PROGRESS_EVERY = 20_000;
 /** How long the end of a rebuild waits for a lagging live follower to reach what the rebuild read. */
 const CATCH_UP_MS = 60_000;
 
@@ -95,6 +99,8 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
     for (let read = 0; read < pageSize; read += READ_SIZE) {
       // Queries, feeds and the live models go on between reads: a page is 20 of them.
       if (read > 0) await nextTurn();
+      // A long page (a rebuild with the node down) still says how far it has come.
+      if (read > 0 && read % PROGRESS_EVERY === 0) options.onProgress?.(progress('reading'));
       const more = await readSome(upTo);
       if (!more) {
         commit();
@@ -106,6 +112,7 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
   };
   /** Applies up to READ_SIZE events after `position`, up to `upTo`; false when nothing is left below `upTo`. */
   const readSome = async (upTo: number): Promise<boolean> => {
+    options.signal?.throwIfAborted();
     const page = await store.readAll({ after: BigInt(position), maxCount: READ_SIZE });
     for (const recorded of page) {
       const at = Number(recorded.position);
@@ -129,7 +136,11 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
       await nextTurn();
     }
     // The indexes queries need, built once over the rows (the tail read below keeps them up).
-    if (options.into === 'next') for (const w of writers) db.createIndexes(w.model.name, w.generation);
+    if (options.into === 'next')
+      for (const w of writers) {
+        db.createIndexes(w.model.name, w.generation);
+        w.indexed();
+      }
     head = Number(await store.headPosition());
     options.onProgress?.(progress('finishing'));
     let stop = projector ? projector.pause() : Math.min(options.upTo ?? head, head);

@@ -92,8 +92,16 @@ export const createTableSql = (name: string, schema: TableSchema): string =>
 export const createKeyIndexSql = (name: string, key: readonly string[]): string =>
   `CREATE UNIQUE INDEX IF NOT EXISTS "${name}__key" ON "${name}" (${key.map((k) => `"${k}"`).join(', ')})`;
 
-/** Whether a table has a unique index on exactly its key (`createKeyIndexSql`, or an older `PRIMARY KEY`). */
+/**
+ * Whether a table has a unique index on exactly its key (`createKeyIndexSql`), or an older `PRIMARY
+ * KEY` on it: an index of its own, or for a single INTEGER column the rowid itself (no index listed).
+ */
 export const hasKeyIndex = (db: Database.Database, name: string, key: readonly string[]): boolean =>
+  (db.prepare(`PRAGMA table_info("${name}")`).all() as Array<{ name: string; pk: number }>)
+    .filter((c) => c.pk > 0)
+    .sort((a, b) => a.pk - b.pk)
+    .map((c) => c.name)
+    .join('\u0000') === key.join('\u0000') ||
   (db.prepare(`PRAGMA index_list("${name}")`).all() as Array<{ name: string; unique: number }>).some(
     (index) =>
       index.unique === 1 &&

@@ -4,7 +4,10 @@ import { createKeyIndexSql, hasKeyIndex, type TableSchema } from './tableSchema.
 
 /** Rows kept in memory per table between commits; past this, the cache is dropped after a commit. */
 const MAX_CACHED_ROWS = 100_000;
-/** Keys remembered for a table that started empty (so a miss needs no read); past this, misses read. */
+/**
+ * Keys (or rowids, until the key is indexed) remembered for a table that started empty, so a miss
+ * needs no read; past this, the memory is given back: misses read, and the key gets its index.
+ */
 const MAX_KNOWN_KEYS = 1_000_000;
 
 /** How to undo a rowid-map change when the commit's transaction fails: the key, and its rowid before. */
@@ -28,6 +31,7 @@ type RowidUndo = [text: string, rowid: number | undefined];
  */
 export class TableWriter {
   readonly #db: Database.Database;
+  readonly #name: string;
   readonly #schema: TableSchema;
   readonly #get: Database.Statement;
   /** Prepared once the key has its index (SQLite refuses an `ON CONFLICT` no unique index matches). */
@@ -50,6 +54,8 @@ export class TableWriter {
   #rowids: Map<string, number> | null = null;
   /** The rowid-map changes of the flush under way, undone if its transaction fails. */
   #undo: RowidUndo[] = [];
+  /** The flush under way built the key's index: rows are found by it once its transaction holds. */
+  #keyIndexed = false;
   readonly #byRowid: {
     get: Database.Statement;
     insert: Database.Statement;
@@ -65,6 +71,7 @@ export class TableWriter {
     options: { settle?: (row: object) => object; empty?: boolean; pruned?: boolean } = {},
   ) {
     this.#db = db;
+    this.#name = name;
     this.#schema = schema;
     this.#settle = options.settle;
     this.#known = options.empty ? new Set() : null;
@@ -160,6 +167,11 @@ export class TableWriter {
     this.#deleted.clear();
     if (this.#known && this.#known.size > MAX_KNOWN_KEYS) this.#known = null;
     if (this.#cache.size > MAX_CACHED_ROWS) this.#cache.clear();
+    // In the commit's transaction: a failure (a key twice would be one) fails the commit, retried.
+    if (this.#rowids && this.#rowids.size > MAX_KNOWN_KEYS) {
+      this.#indexKey();
+      this.#keyIndexed = true;
+    }
     return keys;
   }
 
@@ -167,7 +179,7 @@ export class TableWriter {
     const rowids = this.#rowids as Map<string, number>;
     const rowid = rowids.get(text);
     if (rowid !== undefined) {
-      this.#byRowid.update.run(...values, rowid);
+      if (this.#byRowid.update.run(...values, rowid).changes !== 1) this.#lost(text, rowid);
       return;
     }
     rowids.set(text, Number(this.#byRowid.insert.run(...values).lastInsertRowid));
@@ -178,21 +190,28 @@ export class TableWriter {
     const rowids = this.#rowids as Map<string, number>;
     const rowid = rowids.get(text);
     if (rowid === undefined) return;
-    this.#byRowid.delete.run(rowid);
+    if (this.#byRowid.delete.run(rowid).changes !== 1) this.#lost(text, rowid);
     rowids.delete(text);
     this.#undo.push([text, rowid]);
   }
 
-  /** After the commit's transaction held: past `MAX_KNOWN_KEYS` rows, the key is indexed and rows are found by it. */
+  /** A row the rowid map holds is not there: fails the commit rather than lose a write. */
+  #lost(text: string, rowid: number): never {
+    throw new Error(`read model table ${this.#name}: no row at rowid ${rowid} for key ${JSON.stringify(text)}`);
+  }
+
+  /** After the commit's transaction held. */
   committed(): void {
     this.#undo = [];
-    if (!this.#rowids || this.#rowids.size <= MAX_KNOWN_KEYS) return;
-    try {
-      this.#indexKey();
-      this.#rowids = null;
-    } catch {
-      // The commit held: rows are still found by rowid, and the next commit tries again.
-    }
+    if (this.#keyIndexed) this.indexed();
+  }
+
+  /** The key has its index now (a rebuild built it, or the flush that passed `MAX_KNOWN_KEYS`): rows are found by it. */
+  indexed(): void {
+    this.#keyIndexed = false;
+    if (!this.#rowids) return;
+    this.#known = this.#rowids.size <= MAX_KNOWN_KEYS ? new Set(this.#rowids.keys()) : null;
+    this.#rowids = null;
   }
 
   /** Forgets what the commit did not write (a failed transaction rolled it back): from now on, misses read. */
@@ -201,6 +220,7 @@ export class TableWriter {
     this.#deleted.clear();
     this.#cache.clear();
     this.#known = null;
+    this.#keyIndexed = false;
     if (!this.#rowids) return;
     // Rowids of rows the rollback removed may be handed out again: the map must say what the table holds.
     for (const [text, rowid] of this.#undo.reverse()) {

@@ -141,6 +141,20 @@ describe('projector over tables a rebuild has not indexed yet', () => {
 });
 
 describe('read database', () => {
+  it("finds a key's index: its own, or an older table's PRIMARY KEY (an index, or for one INTEGER column the rowid)", () => {
+    const db = ReadModelDb.open(join(dir, 'keys.db'), []);
+    db.db.exec('CREATE TABLE own (a TEXT, b INTEGER); CREATE UNIQUE INDEX own__key ON own (a, b)');
+    db.db.exec('CREATE TABLE old (a TEXT, b INTEGER, PRIMARY KEY (a, b))');
+    db.db.exec('CREATE TABLE oldRowid ("position" INTEGER, x TEXT, PRIMARY KEY ("position"))');
+    db.db.exec('CREATE TABLE none (a TEXT, b INTEGER); CREATE INDEX none__a_b ON none (a, b)');
+    expect(hasKeyIndex(db.db, 'own', ['a', 'b'])).toBe(true);
+    expect(hasKeyIndex(db.db, 'old', ['a', 'b'])).toBe(true);
+    expect(hasKeyIndex(db.db, 'old', ['b', 'a'])).toBe(false);
+    expect(hasKeyIndex(db.db, 'oldRowid', ['position'])).toBe(true);
+    expect(hasKeyIndex(db.db, 'none', ['a', 'b'])).toBe(false);
+    db.close();
+  });
+
   it('a new version starts its generation empty, though a rebuild that never switched left rows under that number', () => {
     const file = join(dir, 'read.db');
     const v1 = ReadModelDb.open(file, [{ model: counter('tally', { armed: false }) }]);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -205,6 +205,41 @@ describe('read side over a SQLite log', () => {
       .get();
     expect(leftovers).toBe(10);
     expect(readdirSync(dir).filter((f) => f.includes('.rebuild-'))).toEqual([]);
+    wrong.close();
+    sides.splice(sides.indexOf(wrong), 1);
+
+    // A second thread that fails stops the first one: its error is the one reported, nothing switches.
+    const broken = offline('nope:');
+    await expect(broken.replay({})).rejects.toThrow(/the rebuild's second thread failed: .*sqlite:<path>/);
+    expect(broken.db.models.map((m) => broken.db.state(m.model.name).generation)).toEqual(
+      generations.map((g, i) => g + (i === 4 ? 2 : 1)),
+    );
+    expect(readdirSync(dir).filter((f) => f.includes('.rebuild-'))).toEqual([]);
+  });
+
+  it('a check counts rows too (a row twice is not hidden by the set comparison); scratch files a killed replay left are removed at open', async () => {
+    const side = openReadSide();
+    await workload(2);
+    await caughtUp(side);
+    const table = side.db.tableName('fires', 'attempts');
+    side.db.db.exec(`DROP INDEX "${table}__key"`);
+    console.log(side.db.db.prepare(`SELECT name, sql FROM sqlite_master WHERE tbl_name = ?`).all(table));
+    side.db.db.exec(`INSERT INTO "${table}" SELECT * FROM "${table}" LIMIT 1`);
+    const { comparison } = await side.replay({ check: true });
+    expect(comparison?.ok).toBe(false);
+    const attempts = comparison?.tables.find((t) => t.table === 'attempts');
+    expect(attempts).toMatchObject({ onlyLive: 0, onlyRebuilt: 0 });
+    expect(attempts?.rows).toBe((attempts?.rebuiltRows ?? 0) + 1);
+    side.close();
+    sides.splice(sides.indexOf(side), 1);
+
+    // Another read database beside it: this one now holds a row twice, which its key's index refuses at open.
+    for (const name of ['again.db.rebuild-1', 'again.db.rebuild-1-wal', 'again.db.check-2', 'other.db.check-3'])
+      writeFileSync(join(dir, name), 'left over');
+    openReadSide(join(dir, 'again.db'));
+    expect(readdirSync(dir).filter((f) => f.includes('.rebuild-') || f.includes('.check-'))).toEqual([
+      'other.db.check-3',
+    ]);
   });
 
   it('rebuilds one model from a position on: its rows then describe only what follows it', async () => {

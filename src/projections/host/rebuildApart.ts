@@ -16,6 +16,9 @@ export type RebuildApartRequest = {
   pageSize: number;
 };
 
+/** To the thread: stop (the other thread failed). */
+export type RebuildApartStop = { t: 'stop'; reason: string };
+
 export type RebuildApartMessage =
   | { t: 'progress'; progress: RebuildProgress }
   | { t: 'done'; progress: RebuildProgress }
@@ -24,19 +27,27 @@ export type RebuildApartMessage =
 /**
  * Rebuilds `request.names` in a worker thread (rebuildApartMain.ts) into the scratch database
  * `request.file`, closed when this resolves. The thread is never terminated (better-sqlite3 aborts the
- * process when a thread is terminated during a SQLite call, see threadWriter.ts): it ends by itself.
+ * process when a thread is terminated during a SQLite call, see threadWriter.ts): `signal` asks it to
+ * stop between reads, and it ends by itself.
  */
 export const rebuildApart = (
   request: RebuildApartRequest,
   onProgress: (progress: RebuildProgress) => void,
+  signal: AbortSignal,
 ): Promise<RebuildProgress> =>
   new Promise((resolve, reject) => {
     const { entry, eval: isCode } = workerEntry(import.meta.url, 'rebuildApartMain');
     const worker = new Worker(entry, { workerData: request, eval: isCode });
+    const stop = () => {
+      const message: RebuildApartStop = { t: 'stop', reason: String(signal.reason) };
+      worker.postMessage(message);
+    };
+    signal.addEventListener('abort', stop, { once: true });
     let answered = false;
     const answer = (settle: () => void) => {
       if (answered) return;
       answered = true;
+      signal.removeEventListener('abort', stop);
       settle();
     };
     worker.on('message', (message: RebuildApartMessage) => {

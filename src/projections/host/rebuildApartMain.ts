@@ -4,7 +4,7 @@ import { openEventStore } from '../../store/openEventStore.js';
 import { ReadModelDb } from '../readModelDb.js';
 import { readModels } from '../readModels.js';
 import { rebuildModels, type RebuildProgress } from '../rebuild.js';
-import type { RebuildApartMessage, RebuildApartRequest } from './rebuildApart.js';
+import type { RebuildApartMessage, RebuildApartRequest, RebuildApartStop } from './rebuildApart.js';
 
 /**
  * The second thread of an offline rebuild (rebuildApart.ts): its own connection to the log, its
@@ -13,6 +13,10 @@ import type { RebuildApartMessage, RebuildApartRequest } from './rebuildApart.js
  */
 const request = workerData as RebuildApartRequest;
 const post = (message: RebuildApartMessage): void => parentPort?.postMessage(message);
+const stopped = new AbortController();
+parentPort?.on('message', (message: RebuildApartStop) => stopped.abort(new Error(message.reason)));
+// Listening for a stop must not keep the thread alive once its work is done.
+parentPort?.unref();
 
 const run = async (): Promise<RebuildProgress> => {
   // Never appends: no writer thread for the log.
@@ -30,6 +34,7 @@ const run = async (): Promise<RebuildProgress> => {
         from: request.from,
         upTo: request.upTo,
         pageSize: request.pageSize,
+        signal: stopped.signal,
         clock: systemClock,
         onProgress: (progress) => post({ t: 'progress', progress }),
         finish: () => undefined,
