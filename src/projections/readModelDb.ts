@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { IllegalStateError } from '../../domain/errors/index.js';
@@ -11,6 +11,11 @@ import {
   tableSchemaOf,
   type TableSchema,
 } from './tableSchema.js';
+
+/** Removes a SQLite database file and its WAL companions (a scratch database). */
+export const removeDatabaseFiles = (file: string): void => {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });
+};
 
 /** A read model as the runtime runs it: the pure model and the indexes its queries need. */
 export type RegisteredModel = {

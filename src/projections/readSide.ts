@@ -7,14 +7,14 @@ import { IllegalStateError, ValidationError } from '../../domain/errors/index.js
 import type { Clock } from '../clock/clock.js';
 import type { EventStore } from '../store/eventStore.js';
 import { compareModels, type ComparisonReport } from './compareModels.js';
-import { rebuildApart } from './host/rebuildApart.js';
 import { LiveFeeds, type FeedFilter, type FeedSink } from './liveFeed.js';
 import { ModelWriter } from './modelWriter.js';
 import { Projector } from './projector.js';
 import { queries, type QueryArgs, type QueryName, type QueryResult } from './queries/index.js';
-import { ReadModelDb, type RegisteredModel } from './readModelDb.js';
+import { ReadModelDb, removeDatabaseFiles, type RegisteredModel } from './readModelDb.js';
 import type { ReadModelsOptions } from './readModels.js';
 import { rebuildModels, type RebuildProgress } from './rebuild.js';
+import { rebuildInTwo } from './rebuildInTwo.js';
 
 export type ReplayArgs = { models?: string[]; from?: number; check?: boolean };
 export type ReplayResult = { progress: RebuildProgress; comparison: ComparisonReport | null };
@@ -44,11 +44,6 @@ const OFFLINE_PAGE_EVENTS = 250_000;
 
 /** What scratch databases beside the read database are for (`read.db.check-<time>`). */
 const SCRATCH_PURPOSES = ['check', 'rebuild'] as const;
-
-/** A SQLite database file and its WAL companions. */
-const removeDatabaseFiles = (file: string): void => {
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });
-};
 
 /** How long a query that asks for a position waits for the models to reach it. */
 const CONSISTENCY_WAIT_MS = 5_000;
@@ -189,9 +184,23 @@ export class ReadSide {
   }
 
   async #rebuild(models: string[], from: number, onProgress: (p: RebuildProgress) => void): Promise<ReplayResult> {
+    // With the node down, a second thread takes part of the models (docs/architecture.md).
     const apart = this.#following ? [] : models.filter((name) => this.db.model(name)?.apart);
     if (this.#options.apart && apart.length > 0 && apart.length < models.length)
-      return { progress: await this.#rebuildInTwo(models, apart, from, onProgress), comparison: null };
+      return {
+        progress: await rebuildInTwo({
+          store: this.#options.store,
+          db: this.db,
+          clock: this.#options.clock,
+          apart: { ...this.#options.apart, names: apart },
+          file: this.#scratchFile('rebuild'),
+          models,
+          from,
+          pageSize: OFFLINE_PAGE_EVENTS,
+          onProgress,
+        }),
+        comparison: null,
+      };
     const progress = await rebuildModels({
       store: this.#options.store,
       db: this.db,
@@ -210,94 +219,6 @@ export class ReadSide {
       },
     });
     return { progress, comparison: null };
-  }
-
-  /**
-   * A rebuild with the node down, the machine all its own: the models registered `apart` are rebuilt
-   * by a second thread into a scratch database while this one rebuilds the others, both up to the
-   * log's head as it was at the start; then the second thread's rows are copied in and every model
-   * switches over in one transaction.
-   */
-  async #rebuildInTwo(
-    models: string[],
-    apart: string[],
-    from: number,
-    onProgress: (p: RebuildProgress) => void,
-  ): Promise<RebuildProgress> {
-    const { store, clock } = this.#options;
-    const settings = this.#options.apart as NonNullable<ReadSideOptions['apart']>;
-    const started = clock.now();
-    const upTo = Number(await store.headPosition());
-    const file = this.#scratchFile('rebuild');
-    const latest: { own?: RebuildProgress; apart?: RebuildProgress } = {};
-    const report = () => {
-      if (latest.own && latest.apart) onProgress(together(models, latest.own, latest.apart, clock.now() - started));
-    };
-    let writers: ModelWriter[] = [];
-    // The first failure stops the other thread (between its reads) and is the one reported.
-    const failures: unknown[] = [];
-    const stopOwn = new AbortController();
-    const stopApart = new AbortController();
-    const failed =
-      (other: AbortController) =>
-      (err: unknown): never => {
-        failures.push(err);
-        other.abort(new Error('stopped: the other thread of the rebuild failed'));
-        throw err;
-      };
-    const [own, second] = await Promise.allSettled([
-      rebuildModels({
-        store,
-        db: this.db,
-        into: 'next',
-        models: models.filter((name) => !apart.includes(name)),
-        from,
-        upTo,
-        pageSize: OFFLINE_PAGE_EVENTS,
-        signal: stopOwn.signal,
-        clock,
-        onProgress: (p) => {
-          latest.own = p;
-          report();
-        },
-        finish: (rebuilt) => {
-          writers = rebuilt;
-        },
-      }).catch(failed(stopApart)),
-      rebuildApart(
-        { ...settings, file, names: apart, from, upTo, pageSize: OFFLINE_PAGE_EVENTS },
-        (p) => {
-          latest.apart = p;
-          report();
-        },
-        stopApart.signal,
-      ).catch(failed(stopOwn)),
-    ]);
-    let switched = false;
-    try {
-      // A failed rebuild drops its own generation; the other one's is dropped here.
-      if (own.status === 'rejected' || second.status === 'rejected') throw failures[0];
-      if (second.value.position !== own.value.position)
-        throw new Error(
-          `the rebuild's two threads stopped at different log positions (${own.value.position}, ${second.value.position}): nothing switched`,
-        );
-      this.db.adopt(file, apart, () => {
-        for (const w of writers) this.db.switchTo(w.model.name, w.generation, w.checkpoint);
-        switched = true;
-      });
-    } catch (err) {
-      // Once switched, those generations are the live ones (only the detach after it failed).
-      if (!switched) for (const w of writers) this.db.dropGeneration(w.model.name, w.generation);
-      throw err;
-    } finally {
-      removeDatabaseFiles(file);
-    }
-    const done: RebuildProgress = {
-      ...together(models, own.value, second.value, clock.now() - started),
-      phase: 'done',
-    };
-    onProgress(done);
-    return done;
   }
 
   async #check(models: string[], onProgress: (p: RebuildProgress) => void): Promise<ReplayResult> {
@@ -337,17 +258,3 @@ export class ReadSide {
     this.db.close();
   }
 }
-
-/** Two threads' progress as one: as far as both have come. */
-const together = (models: string[], a: RebuildProgress, b: RebuildProgress, elapsedMs: number): RebuildProgress => {
-  const events = Math.min(a.events, b.events);
-  return {
-    phase: a.phase === 'reading' || b.phase === 'reading' ? 'reading' : 'finishing',
-    models: [...models],
-    position: Math.min(a.position, b.position),
-    head: Math.max(a.head, b.head),
-    events,
-    eventsPerSecond: Math.round((events * 1000) / Math.max(1, elapsedMs)),
-    elapsedMs,
-  };
-};
