@@ -40,6 +40,15 @@ const counter = (name: string, failOnce: { armed: boolean }): ReadModel<{ counts
   },
 });
 
+/** One row per task, counting its events; `failOnce` makes its first commit throw inside the transaction. */
+const perTask = (name: string, failOnce: { armed: boolean }): ReadModel<{ counts: Count }> => ({
+  ...counter(name, failOnce),
+  evolve: (rows, e) => {
+    const id = e.kind === 'task' ? e.taskId : 'cluster';
+    return [{ table: 'counts', row: { id, events: (rows.get('counts', [id])?.events ?? 0) + 1 } }];
+  },
+});
+
 let dir: string;
 let store: SqliteEventStore;
 
@@ -56,6 +65,32 @@ const append = async (n: number) => {
   }
 };
 
+/**
+ * Two models of `kind` follow 5 events, the second's first commit failing after the first wrote its
+ * rows, then 3 more; returns their database (`indexes: false`: tables as a rebuild creates them).
+ */
+const projectThroughAFailedCommit = async (
+  kind: (name: string, failOnce: { armed: boolean }) => ReadModel<{ counts: Count }>,
+  options: { indexes?: boolean } = {},
+): Promise<ReadModelDb> => {
+  const fault = { armed: true };
+  const models = [{ model: kind('first', { armed: false }) }, { model: kind('second', fault) }];
+  const db = ReadModelDb.open(join(dir, 'read.db'), models, options);
+  const writers = models.map(
+    ({ model }) => new ModelWriter(db, model, db.state(model.name).generation, db.state(model.name)),
+  );
+  const projector = new Projector({ store, db, writers, logger: silentLogger });
+  await append(5);
+  projector.start();
+  // The first commit fails; the projector reads the events again after a second and commits them.
+  await expect.poll(() => projector.position, { timeout: 10_000 }).toBe(5);
+  expect(fault.armed).toBe(false);
+  await append(3);
+  await expect.poll(() => projector.position, { timeout: 10_000 }).toBe(8);
+  projector.close();
+  return db;
+};
+
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'kairos-projector-'));
   store = SqliteEventStore.open(join(dir, 'kairos.db'), { writer: 'inline' });
@@ -68,21 +103,7 @@ afterEach(async () => {
 
 describe('projector', () => {
   it('a commit that fails after another model wrote its rows applies the events again: none skipped, none twice', async () => {
-    const fault = { armed: true };
-    const models = [{ model: counter('first', { armed: false }) }, { model: counter('second', fault) }];
-    const db = ReadModelDb.open(join(dir, 'read.db'), models);
-    const writers = models.map(
-      ({ model }) => new ModelWriter(db, model, db.state(model.name).generation, db.state(model.name)),
-    );
-    const projector = new Projector({ store, db, writers, logger: silentLogger });
-    await append(5);
-    projector.start();
-    // The first commit fails; the projector reads the events again after a second and commits them.
-    await expect.poll(() => projector.position, { timeout: 10_000 }).toBe(5);
-    expect(fault.armed).toBe(false);
-    await append(3);
-    await expect.poll(() => projector.position, { timeout: 10_000 }).toBe(8);
-    projector.close();
+    const db = await projectThroughAFailedCommit(counter);
     const count = (model: string) =>
       db.db
         .prepare(`SELECT events FROM "${db.tableName(model, 'counts')}" WHERE id = 'all'`)
@@ -97,31 +118,9 @@ describe('projector', () => {
 });
 
 describe('projector over tables a rebuild has not indexed yet', () => {
-  /** One row per task, counting its events; `failOnce` makes its first commit throw inside the transaction. */
-  const perTask = (name: string, failOnce: { armed: boolean }): ReadModel<{ counts: Count }> => ({
-    ...counter(name, failOnce),
-    evolve: (rows, e) => {
-      const id = e.kind === 'task' ? e.taskId : 'cluster';
-      return [{ table: 'counts', row: { id, events: (rows.get('counts', [id])?.events ?? 0) + 1 } }];
-    },
-  });
-
   it('rows found by rowid: a failed commit is undone in the writer too, so the events applied again land once', async () => {
-    const fault = { armed: true };
-    const models = [{ model: perTask('first', { armed: false }) }, { model: perTask('second', fault) }];
     // As a rebuild creates them: no index on the key yet, so the writers keep rowids.
-    const db = ReadModelDb.open(join(dir, 'read.db'), models, { indexes: false });
-    const writers = models.map(
-      ({ model }) => new ModelWriter(db, model, db.state(model.name).generation, db.state(model.name)),
-    );
-    const projector = new Projector({ store, db, writers, logger: silentLogger });
-    await append(5);
-    projector.start();
-    await expect.poll(() => projector.position, { timeout: 10_000 }).toBe(5);
-    expect(fault.armed).toBe(false);
-    await append(3);
-    await expect.poll(() => projector.position, { timeout: 10_000 }).toBe(8);
-    projector.close();
+    const db = await projectThroughAFailedCommit(perTask, { indexes: false });
     for (const model of ['first', 'second']) {
       const table = db.tableName(model, 'counts');
       expect(hasKeyIndex(db.db, table, ['id'])).toBe(false);

@@ -39,6 +39,15 @@ const openReadSide = (file = join(dir, 'read.db'), sink: FeedSink = { send: () =
   return side;
 };
 
+/** Closes a read side before the test ends (its database free for the next one). */
+const closeReadSide = (side: ReadSide): void => {
+  side.close();
+  sides.splice(sides.indexOf(side), 1);
+};
+
+/** Each model's live generation, in registration order. */
+const generationsOf = (side: ReadSide): number[] => side.db.models.map((m) => side.db.state(m.model.name).generation);
+
 /** Until the node's appends have landed (its writer thread commits off this loop) and the log stands still. */
 const settled = async (): Promise<number> => {
   let head = -1;
@@ -122,8 +131,7 @@ describe('read side over a SQLite log', () => {
     const first = openReadSide();
     await workload(3);
     await caughtUp(first);
-    first.close();
-    sides.splice(sides.indexOf(first), 1);
+    closeReadSide(first);
     await workload(3);
     const second = openReadSide();
     await caughtUp(second);
@@ -138,12 +146,12 @@ describe('read side over a SQLite log', () => {
     const side = openReadSide();
     await workload(5);
     await caughtUp(side);
-    const generations = side.db.models.map((m) => side.db.state(m.model.name).generation);
+    const generations = generationsOf(side);
     const replaying = side.replay({}, () => {});
     await workload(5);
     const { progress } = await replaying;
     expect(progress.phase).toBe('done');
-    expect(side.db.models.map((m) => side.db.state(m.model.name).generation)).toEqual(generations.map((g) => g + 1));
+    expect(generationsOf(side)).toEqual(generations.map((g) => g + 1));
     await workload(1);
     await caughtUp(side);
     expect(count(side, 'fires.attempts')).toBe(await firedInLog());
@@ -154,8 +162,7 @@ describe('read side over a SQLite log', () => {
     const live = openReadSide();
     await workload(4);
     await caughtUp(live);
-    live.close();
-    sides.splice(sides.indexOf(live), 1);
+    closeReadSide(live);
     const head = await settled();
     /** The read side `kairos replay` opens with the node down: a second thread reads the log at `url`. */
     const offline = (url: string): ReadSide => {
@@ -172,7 +179,7 @@ describe('read side over a SQLite log', () => {
       return side;
     };
     const side = offline(`sqlite:${join(dir, 'kairos.db')}`);
-    const generations = side.db.models.map((m) => side.db.state(m.model.name).generation);
+    const generations = generationsOf(side);
     const seen: string[] = [];
     const { progress } = await side.replay({}, (p) => seen.push(p.phase));
     expect(progress).toMatchObject({
@@ -181,7 +188,7 @@ describe('read side over a SQLite log', () => {
       models: ['board', 'fires', 'audit', 'cluster', 'stats'],
     });
     expect(seen.at(-1)).toBe('done');
-    expect(side.db.models.map((m) => side.db.state(m.model.name).generation)).toEqual(generations.map((g) => g + 1));
+    expect(generationsOf(side)).toEqual(generations.map((g) => g + 1));
     expect(side.db.models.map((m) => side.db.state(m.model.name).position)).toEqual(Array(5).fill(head));
     expect(count(side, 'fires.attempts')).toBe(await firedInLog());
     // Checked against a rebuild in one thread, into a scratch database.
@@ -189,15 +196,12 @@ describe('read side over a SQLite log', () => {
     // Only the models registered `apart` go to the second thread, and only beside others.
     await side.replay({ models: ['stats'] });
     expect(side.db.state('stats').generation).toBe(generations[4]! + 2);
-    side.close();
-    sides.splice(sides.indexOf(side), 1);
+    closeReadSide(side);
 
     // A second thread reading another log (here an empty one) stops elsewhere: nothing switches.
     const wrong = offline('memory:');
     await expect(wrong.replay({})).rejects.toThrow(/two threads stopped at different log positions \(\d+, 0\)/);
-    expect(wrong.db.models.map((m) => wrong.db.state(m.model.name).generation)).toEqual(
-      generations.map((g, i) => g + (i === 4 ? 2 : 1)),
-    );
+    expect(generationsOf(wrong)).toEqual(generations.map((g, i) => g + (i === 4 ? 2 : 1)));
     expect(count(wrong, 'fires.attempts')).toBe(await firedInLog());
     const leftovers = wrong.db.db
       .prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE '%\\_\\_g%' ESCAPE '\\'")
@@ -205,15 +209,12 @@ describe('read side over a SQLite log', () => {
       .get();
     expect(leftovers).toBe(10);
     expect(readdirSync(dir).filter((f) => f.includes('.rebuild-'))).toEqual([]);
-    wrong.close();
-    sides.splice(sides.indexOf(wrong), 1);
+    closeReadSide(wrong);
 
     // A second thread that fails stops the first one: its error is the one reported, nothing switches.
     const broken = offline('nope:');
     await expect(broken.replay({})).rejects.toThrow(/the rebuild's second thread failed: .*sqlite:<path>/);
-    expect(broken.db.models.map((m) => broken.db.state(m.model.name).generation)).toEqual(
-      generations.map((g, i) => g + (i === 4 ? 2 : 1)),
-    );
+    expect(generationsOf(broken)).toEqual(generations.map((g, i) => g + (i === 4 ? 2 : 1)));
     expect(readdirSync(dir).filter((f) => f.includes('.rebuild-'))).toEqual([]);
   });
 
@@ -223,15 +224,13 @@ describe('read side over a SQLite log', () => {
     await caughtUp(side);
     const table = side.db.tableName('fires', 'attempts');
     side.db.db.exec(`DROP INDEX "${table}__key"`);
-    console.log(side.db.db.prepare(`SELECT name, sql FROM sqlite_master WHERE tbl_name = ?`).all(table));
     side.db.db.exec(`INSERT INTO "${table}" SELECT * FROM "${table}" LIMIT 1`);
     const { comparison } = await side.replay({ check: true });
     expect(comparison?.ok).toBe(false);
     const attempts = comparison?.tables.find((t) => t.table === 'attempts');
     expect(attempts).toMatchObject({ onlyLive: 0, onlyRebuilt: 0 });
     expect(attempts?.rows).toBe((attempts?.rebuiltRows ?? 0) + 1);
-    side.close();
-    sides.splice(sides.indexOf(side), 1);
+    closeReadSide(side);
 
     // Another read database beside it: this one now holds a row twice, which its key's index refuses at open.
     for (const name of ['again.db.rebuild-1', 'again.db.rebuild-1-wal', 'again.db.check-2', 'other.db.check-3'])
@@ -299,8 +298,7 @@ describe('read side over a SQLite log', () => {
   it('refuses a read database another read side holds; its lock goes with it', () => {
     const first = openReadSide();
     expect(() => openReadSide()).toThrow(/is in use by another process/);
-    first.close();
-    sides.splice(sides.indexOf(first), 1);
+    closeReadSide(first);
     expect(() => openReadSide()).not.toThrow();
   });
 
