@@ -15,6 +15,8 @@ export type EventRow = {
 };
 
 const COLUMNS = 'position, id, stream, revision, type, data, metadata, time';
+// LIMIT -1 is SQLite's "no limit".
+export const NO_LIMIT = -1;
 
 type RawEventRow = [bigint, string, string, bigint, string, string, string | null, bigint];
 
@@ -35,8 +37,6 @@ const eventRowOf = (r: RawEventRow): EventRow => ({
 });
 const eventRows = (statement: Database.Statement, ...params: unknown[]): EventRow[] =>
   (statement.all(...params) as RawEventRow[]).map(eventRowOf);
-// LIMIT -1 is SQLite's "no limit".
-export const NO_LIMIT = -1;
 
 /** Every statement the adapter runs, prepared once per connection. */
 export const prepareStatements = (db: Database.Database) => {
