@@ -17,9 +17,9 @@ type Pending = {
 
 /**
  * The read side's process runs at the lowest priority short of SCHED_IDLE: the scheduler's CPU comes
- * first, and a waking node thread preempts it. SCHED_IDLE measured no better for the firing lateness
- * (docs/benchmarks.md, read-lateness) and starves the read side outright while any other process keeps
- * the CPUs busy.
+ * first, and a waking node thread preempts it. SCHED_IDLE measured only a little better for the firing
+ * lateness, within the spread of runs (docs/benchmarks.md, read-lateness), and starves the read side
+ * outright while any other process keeps the CPUs busy.
  */
 const NICENESS = 19;
 /** Restarts back off from 1 s to a minute while the process keeps failing (a locked or broken read.db). */
