@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { ErrorCode, KairosError } from '../../../domain/errors/index.js';
 import type { Clock } from '../../clock/clock.js';
+import { semiSpaceFlag } from '../../threads/youngGeneration.js';
 import type { RebuildProgress } from '../rebuild.js';
 import type { HostInit, HostMessage, HostRequest, WireError } from './protocol.js';
 import type { FeedHandlers, ReadSidePort } from './readSidePort.js';
@@ -35,8 +36,8 @@ const entry = (): { script: string; execArgv: string[] } => {
   const here = import.meta.url;
   // From TypeScript sources (tests), the child loads the .ts entry through tsx.
   return here.endsWith('.ts')
-    ? { script: fileURLToPath(new URL('./readSideMain.ts', here)), execArgv: ['--import', 'tsx'] }
-    : { script: fileURLToPath(new URL('./readSideMain.js', here)), execArgv: [] };
+    ? { script: fileURLToPath(new URL('./readSideMain.ts', here)), execArgv: ['--import', 'tsx', semiSpaceFlag] }
+    : { script: fileURLToPath(new URL('./readSideMain.js', here)), execArgv: [semiSpaceFlag] };
 };
 
 const errorOf = (wire: WireError): KairosError => new KairosError(wire.code, wire.message, wire.details);

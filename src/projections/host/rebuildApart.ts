@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { workerEntry } from '../../threads/workerEntry.js';
+import { youngGenerationLimits } from '../../threads/youngGeneration.js';
 import type { RebuildProgress } from '../rebuild.js';
 import type { ReadModelsOptions } from '../readModels.js';
 
@@ -37,7 +38,7 @@ export const rebuildApart = (
 ): Promise<RebuildProgress> =>
   new Promise((resolve, reject) => {
     const { entry, eval: isCode } = workerEntry(import.meta.url, 'rebuildApartMain');
-    const worker = new Worker(entry, { workerData: request, eval: isCode });
+    const worker = new Worker(entry, { workerData: request, eval: isCode, resourceLimits: youngGenerationLimits });
     const stop = () => {
       const message: RebuildApartStop = { t: 'stop', reason: String(signal.reason) };
       worker.postMessage(message);
