@@ -35,4 +35,5 @@ RUN mkdir -p /var/lib/kairos && chown node:node /var/lib/kairos
 USER node
 VOLUME /var/lib/kairos
 EXPOSE 8080
-CMD ["node", "dist/src/cli/main.js", "start"]
+# The young generation of src/threads/youngGeneration.ts, as the `kairos` command's shebang gives it.
+CMD ["node", "--max-semi-space-size=64", "dist/src/cli/main.js", "start"]

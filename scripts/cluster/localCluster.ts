@@ -207,7 +207,8 @@ const launchNode = (options: NodeProcessOptions): { handle: NodeHandle; ready: P
   const spawnOnce = (): ChildProcess => {
     paused = false;
     exit = null;
-    child = spawn(process.execPath, [KAIROS_CLI, 'start'], {
+    // The file itself, as `kairos start` runs from a shell: its shebang's node options apply.
+    child = spawn(KAIROS_CLI, ['start'], {
       env: {
         ...baseEnv(),
         KAIROS_PORT: String(options.port),

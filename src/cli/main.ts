@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --max-semi-space-size=64
-// The young generation a replay needs (src/threads/youngGeneration.ts); `env -S` splits the line.
+// The young generation every Kairos process runs with (src/threads/youngGeneration.ts); `env -S` splits the line.
 import { Command } from 'commander';
 import { kairosVersion } from '../app/version.js';
 import { apiClient } from './apiClient.js';
