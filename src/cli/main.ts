@@ -53,4 +53,12 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-program.parseAsync(process.argv).catch(reportError);
+/** The command that ran, so an API error names the flags the user typed rather than the API's fields. */
+let ran: Command | undefined;
+program.hook('preAction', (_program, action) => {
+  ran = action;
+});
+const flagOf = (field: string): string | undefined =>
+  ran?.options.find((o) => o.long !== undefined && o.attributeName() === field)?.long;
+
+program.parseAsync(process.argv).catch((err: unknown) => reportError(err, flagOf));

@@ -27,8 +27,30 @@ export const printMore = (next: string | null | undefined): void => {
   if (next) process.stdout.write(`more: --cursor ${next}\n`);
 };
 
-/** Prints an error the way a user can act on it (the code, the message, each bad field) and sets the exit code. */
-export const reportError = (err: unknown): void => {
+/**
+ * How a field the API names is spelled on the command line, when a flag of the command that ran
+ * carries it (`minLateness` → `--min-lateness`); undefined for a field no flag gives.
+ */
+export type FlagOf = (field: string) => string | undefined;
+
+/**
+ * An API issue's path as the user typed it: the flag that carried the field (a repeatable flag sends
+ * its values under the plural: `--model` → `models`), with the path inside it when there is one.
+ */
+const fieldLabel = (path: string, flagOf: FlagOf | undefined): string => {
+  if (!path) return '(document)';
+  const field = path.replace(/^(body|query)\./, '');
+  const head = field.split(/[.[]/)[0] ?? field;
+  const flag = flagOf?.(head) ?? (head.endsWith('s') ? flagOf?.(head.slice(0, -1)) : undefined);
+  if (!flag) return path;
+  return field === head ? flag : `${flag} (${field})`;
+};
+
+/**
+ * Prints an error the way a user can act on it (the code, the message, each bad field — as the flag
+ * that gave it, when one did) and sets the exit code.
+ */
+export const reportError = (err: unknown, flagOf?: FlagOf): void => {
   if (err instanceof ApiError || isKairosError(err)) {
     const issues = (err.details as { issues?: Array<{ path: string; message: string }> } | undefined)?.issues ?? [];
     if (issues.length === 0) process.stderr.write(`error: ${err.code}: ${err.message}\n`);
@@ -36,7 +58,7 @@ export const reportError = (err: unknown): void => {
       process.stderr.write(
         `error: ${err.code}: ${issues.length === 1 ? 'a field is' : `${issues.length} fields are`} invalid\n`,
       );
-      for (const issue of issues) process.stderr.write(`  - ${issue.path || '(document)'}: ${issue.message}\n`);
+      for (const issue of issues) process.stderr.write(`  - ${fieldLabel(issue.path, flagOf)}: ${issue.message}\n`);
     }
   } else if (err instanceof NodeUnreachableError) {
     process.stderr.write(
