@@ -194,7 +194,7 @@ for (const mode of ['thread', 'inline'] as const) {
         SqliteEventStore.open(file).close();
         const rounds = 60;
         const streams = 8;
-        const workers = ['p1', 'p2'].map((name) => startWorker(file, name, 'claim', rounds, streams));
+        const workers = ['p1', 'p2'].map((name) => startWorker(file, name, 'claim', rounds, streams, 2));
         await Promise.all(workers.map((w) => w.ready));
         for (const w of workers) w.go();
         const results = (await Promise.all(workers.map((w) => w.result))) as {

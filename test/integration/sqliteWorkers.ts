@@ -16,10 +16,12 @@ export const startWorker = (
   mode: 'claim' | 'spread',
   count: number,
   streams: number,
+  /** How many workers share the file: each starts its work once all have been told to go. */
+  peers = 1,
 ): Worker => {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', workerScript, file, name, mode, String(count), String(streams)],
+    ['--import', 'tsx', workerScript, file, name, mode, String(count), String(streams), String(peers)],
     {
       cwd: root,
       stdio: ['pipe', 'pipe', 'pipe'],
