@@ -1,9 +1,9 @@
 import { fork } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { semiSpaceFlag } from '../../src/threads/youngGeneration.js';
 import { cluster } from './cluster.js';
 import { readLateness, readQuery, readRebuild } from './readSide.js';
-import { semiSpaceFlag } from '../../src/threads/youngGeneration.js';
 import { burst, lateness, memory, recovery, type Result } from './scenarios.js';
 
 /**

@@ -8,7 +8,7 @@
  * replay at start (`recovery`, 100,000 tasks) 94,572 / 95,533 → 109,582 / 111,061 events/s; firing
  * 10,000 tasks a second no worse. A ceiling the heap grows to only under that load.
  */
-export const SEMI_SPACE_MB = 64;
+const SEMI_SPACE_MB = 64;
 
 /** The flag for a process started with node's own options (`execArgv`, a shebang, a start script). */
 export const semiSpaceFlag = `--max-semi-space-size=${SEMI_SPACE_MB}`;
