@@ -16,12 +16,10 @@ export const startWorker = (
   mode: 'claim' | 'spread',
   count: number,
   streams: number,
-  /** How many workers share the file: each starts its work once all have been told to go. */
-  peers = 1,
 ): Worker => {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', workerScript, file, name, mode, String(count), String(streams), String(peers)],
+    ['--import', 'tsx', workerScript, file, name, mode, String(count), String(streams)],
     {
       cwd: root,
       stdio: ['pipe', 'pipe', 'pipe'],
