@@ -219,8 +219,7 @@ const runCli = (
 ): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> =>
   new Promise((resolve, reject) => {
     const started = performance.now();
-    // The file itself, as a user's shell runs `kairos`: its shebang's node options apply.
-    const child = spawn(KAIROS_CLI, args, {
+    const child = spawn(process.execPath, [KAIROS_CLI, ...args], {
       env: { ...baseEnv(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

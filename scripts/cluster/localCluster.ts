@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { semiSpaceFlag } from '../../src/threads/youngGeneration.js';
 
 /**
  * Kairos nodes as OS processes on this machine, for the chaos and e2e tests and the benchmarks.
@@ -207,8 +208,8 @@ const launchNode = (options: NodeProcessOptions): { handle: NodeHandle; ready: P
   const spawnOnce = (): ChildProcess => {
     paused = false;
     exit = null;
-    // The file itself, as `kairos start` runs from a shell: its shebang's node options apply.
-    child = spawn(KAIROS_CLI, ['start'], {
+    // As `npm start` and the image start a node: with the young generation of youngGeneration.ts.
+    child = spawn(process.execPath, [semiSpaceFlag, KAIROS_CLI, 'start'], {
       env: {
         ...baseEnv(),
         KAIROS_PORT: String(options.port),

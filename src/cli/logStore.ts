@@ -5,15 +5,13 @@ import type { EventStore } from '../store/eventStore.js';
 export type LogStoreFlags = { store?: string; dataDir?: string };
 
 /**
- * The store `kairos export` reads or `kairos import` fills: `--store`, else the configured one
- * (KAIROS_STORE, else `sqlite:<data dir>/kairos.db`). `memory:` is refused: it dies with this process.
- * A SQLite source must exist, since opening one creates it: a mistyped path would export an empty log.
+ * The URL of the store `kairos export` reads or `kairos import` fills: `--store`, else the configured
+ * one (KAIROS_STORE, else `sqlite:<data dir>/kairos.db`). `memory:` is refused: it dies with this
+ * process. A SQLite source must exist, since opening one creates it: a mistyped path would export an
+ * empty log.
  */
-export const openLogStore = async (
-  flags: LogStoreFlags,
-  role: 'source' | 'target',
-): Promise<{ url: string; store: EventStore }> => {
-  const [{ compileConfig }, { openEventStore, sqliteFileOf }] = await Promise.all([
+export const logStoreUrl = async (flags: LogStoreFlags, role: 'source' | 'target'): Promise<string> => {
+  const [{ compileConfig }, { sqliteFileOf }] = await Promise.all([
     import('../config/config.js'),
     import('../store/openEventStore.js'),
   ]);
@@ -30,5 +28,15 @@ export const openLogStore = async (
         message: `there is no event store at ${file}; pass --store or --data-dir (KAIROS_STORE, KAIROS_DATA_DIR)`,
       },
     ]);
+  return url;
+};
+
+/** That store, opened. */
+export const openLogStore = async (
+  flags: LogStoreFlags,
+  role: 'source' | 'target',
+): Promise<{ url: string; store: EventStore }> => {
+  const url = await logStoreUrl(flags, role);
+  const { openEventStore } = await import('../store/openEventStore.js');
   return { url, store: await openEventStore(url) };
 };

@@ -1,5 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
-// The young generation every Kairos process runs with (src/threads/youngGeneration.ts); `env -S` splits the line.
+#!/usr/bin/env node
 import { Command } from 'commander';
 import { kairosVersion } from '../app/version.js';
 import { apiClient } from './apiClient.js';
@@ -58,7 +57,10 @@ let ran: Command | undefined;
 program.hook('preAction', (_program, action) => {
   ran = action;
 });
-const flagOf = (field: string): string | undefined =>
-  ran?.options.find((o) => o.long !== undefined && o.attributeName() === field)?.long;
+/** A flag given on the command line for that field; not one a file (`-f`), a default or the environment filled. */
+const flagOf = (field: string): string | undefined => {
+  const option = ran?.options.find((o) => o.long !== undefined && o.attributeName() === field);
+  return option && ran?.getOptionValueSource(field) === 'cli' ? option.long : undefined;
+};
 
 program.parseAsync(process.argv).catch((err: unknown) => reportError(err, flagOf));

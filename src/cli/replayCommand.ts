@@ -56,12 +56,15 @@ const replayThroughNode = async (api: ApiClient, args: ReplayArgs, onProgress: O
   throw new Error('the node ended the replay without a result (did it stop?)');
 };
 
-/** With the node down, the CLI rebuilds the read database itself, from the log the node would read. */
+/**
+ * With the node down, the CLI rebuilds the read database itself, from the log the node would read —
+ * in a thread of its own sized for it (`replayOffline`).
+ */
 const replayDirectly = async (flags: ReplayFlags, args: ReplayArgs, onProgress: OnProgress): Promise<ReplayResult> => {
-  const [{ compileConfig }, { openLogStore }, { openOfflineReadSide }] = await Promise.all([
+  const [{ compileConfig }, { logStoreUrl }, { replayOffline }] = await Promise.all([
     import('../config/config.js'),
     import('./logStore.js'),
-    import('../projections/host/openReadSide.js'),
+    import('../projections/host/offlineReplay.js'),
   ]);
   // Enabled whatever KAIROS_READ_SIDE says: asking for a replay is asking for the read database.
   const { readSide: settings } = compileConfig({
@@ -69,19 +72,9 @@ const replayDirectly = async (flags: ReplayFlags, args: ReplayArgs, onProgress: 
     flags: { store: flags.store, dataDir: flags.dataDir, readSide: { enabled: true, db: flags.readDb } },
   });
   if (!settings) throw new Error('the configuration has no read side');
-  const { url, store } = await openLogStore(flags, 'source');
-  try {
-    process.stderr.write(`replaying ${url} into ${settings.db}\n`);
-    const readSide = openOfflineReadSide(store, url, settings);
-    try {
-      // Not following the log: a rebuild reads it to its head; a check compares at the models' checkpoint.
-      return await readSide.replay(args, onProgress);
-    } finally {
-      readSide.close('the replay is over');
-    }
-  } finally {
-    await store.close();
-  }
+  const url = await logStoreUrl(flags, 'source');
+  process.stderr.write(`replaying ${url} into ${settings.db}\n`);
+  return replayOffline({ url, settings, args }, onProgress);
 };
 
 const printSummary = ({ progress: p, comparison }: ReplayResult): void => {

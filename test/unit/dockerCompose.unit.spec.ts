@@ -209,7 +209,7 @@ describe('Dockerfile', () => {
     const cmd = instructions.find((l) => l.startsWith('CMD ')) as string;
     const [program, ...rest] = JSON.parse(cmd.slice(4)) as string[];
     // node's own options (the young generation, see youngGeneration.unit.spec.ts) come before the script.
-    const [script, ...args] = rest.filter((arg) => !arg.startsWith('--'));
+    const [script, ...args] = rest.slice(rest.findIndex((arg) => !arg.startsWith('-')));
     expect(program).toBe('node');
     expect(args).toEqual(['start']);
     expect(script).toBe(JSON.parse(read('package.json')).bin.kairos);

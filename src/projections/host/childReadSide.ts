@@ -7,7 +7,7 @@ import { ErrorCode, KairosError } from '../../../domain/errors/index.js';
 import type { Clock } from '../../clock/clock.js';
 import { semiSpaceFlag } from '../../threads/youngGeneration.js';
 import type { RebuildProgress } from '../rebuild.js';
-import type { HostInit, HostMessage, HostRequest, WireError } from './protocol.js';
+import { errorOfWire, type HostInit, type HostMessage, type HostRequest } from './protocol.js';
 import type { FeedHandlers, ReadSidePort } from './readSidePort.js';
 
 type Pending = {
@@ -39,8 +39,6 @@ const entry = (): { script: string; execArgv: string[] } => {
     ? { script: fileURLToPath(new URL('./readSideMain.ts', here)), execArgv: ['--import', 'tsx', semiSpaceFlag] }
     : { script: fileURLToPath(new URL('./readSideMain.js', here)), execArgv: [semiSpaceFlag] };
 };
-
-const errorOf = (wire: WireError): KairosError => new KairosError(wire.code, wire.message, wire.details);
 
 /**
  * The node's handle on its read-side process (readSideMain.ts): queries, replays and live feeds as
@@ -83,7 +81,7 @@ export class ChildReadSide implements ReadSidePort {
           this.#failedStarts = 0;
           if (child.pid !== undefined) this.#lowerPriority(child.pid);
           resolve();
-        } else if (message.t === 'failed') reject(errorOf(message.error));
+        } else if (message.t === 'failed') reject(errorOfWire(message.error));
         else this.#onMessage(message);
       });
       child.once('exit', (code, signal) => {
@@ -124,7 +122,7 @@ export class ChildReadSide implements ReadSidePort {
         const pending = this.#pending.get(message.id);
         this.#pending.delete(message.id);
         if (message.ok) pending?.resolve(message.value as never);
-        else pending?.reject(errorOf(message.error));
+        else pending?.reject(errorOfWire(message.error));
         return;
       }
       case 'progress':

@@ -1,4 +1,4 @@
-import type { ErrorCode, ErrorDetails } from '../../../domain/errors/index.js';
+import { ErrorCode, isKairosError, KairosError, type ErrorDetails } from '../../../domain/errors/index.js';
 import type { FeedFilter } from '../liveFeed.js';
 import type { ReadModelsOptions } from '../readModels.js';
 import type { ReplayArgs } from '../readSide.js';
@@ -16,6 +16,15 @@ export type HostInit = {
 };
 
 export type WireError = { code: ErrorCode; message: string; details?: ErrorDetails };
+
+/** An error as it crosses to another process or thread: a Kairos error keeps its code and details. */
+export const wireErrorOf = (err: unknown): WireError =>
+  isKairosError(err)
+    ? err.toJSON()
+    : { code: ErrorCode.internal, message: err instanceof Error ? err.message : String(err) };
+
+/** The error again on the receiving side, as the API and the CLI report it. */
+export const errorOfWire = (wire: WireError): KairosError => new KairosError(wire.code, wire.message, wire.details);
 
 /** Node → read-side process. */
 export type HostRequest =

@@ -1,12 +1,11 @@
 import { pino } from 'pino';
-import { ErrorCode, isKairosError } from '../../../domain/errors/index.js';
 import { systemClock } from '../../clock/clock.js';
 import type { EventStore } from '../../store/eventStore.js';
 import { openEventStore } from '../../store/openEventStore.js';
 import type { QueryName } from '../queries/index.js';
 import { readModels } from '../readModels.js';
 import { ReadSide } from '../readSide.js';
-import type { HostMessage, HostRequest, WireError } from './protocol.js';
+import { wireErrorOf, type HostMessage, type HostRequest } from './protocol.js';
 
 /**
  * The read-side process: forked by the node (childReadSide.ts), it opens its own connection to the
@@ -17,11 +16,6 @@ import type { HostMessage, HostRequest, WireError } from './protocol.js';
 const send = (message: HostMessage): void => {
   if (process.connected) process.send?.(message);
 };
-
-const wireError = (err: unknown): WireError =>
-  isKairosError(err)
-    ? err.toJSON()
-    : { code: ErrorCode.internal, message: err instanceof Error ? err.message : String(err) };
 
 let readSide: ReadSide | null = null;
 let store: EventStore | null = null;
@@ -60,7 +54,7 @@ const handle = async (message: HostRequest): Promise<void> => {
         send({ t: 'ready' });
       } catch (err) {
         logger.error({ err }, 'the read side could not start');
-        send({ t: 'failed', error: wireError(err) });
+        send({ t: 'failed', error: wireErrorOf(err) });
         await shutdown();
       }
       return;
@@ -72,7 +66,7 @@ const handle = async (message: HostRequest): Promise<void> => {
         const value = await side.query(message.name as QueryName, message.args as never, message.minPosition);
         send({ t: 'reply', id: message.id, ok: true, value });
       } catch (err) {
-        send({ t: 'reply', id: message.id, ok: false, error: wireError(err) });
+        send({ t: 'reply', id: message.id, ok: false, error: wireErrorOf(err) });
       }
       return;
     }
@@ -83,7 +77,7 @@ const handle = async (message: HostRequest): Promise<void> => {
         const value = await side.replay(message.args, (progress) => send({ t: 'progress', id: message.id, progress }));
         send({ t: 'reply', id: message.id, ok: true, value });
       } catch (err) {
-        send({ t: 'reply', id: message.id, ok: false, error: wireError(err) });
+        send({ t: 'reply', id: message.id, ok: false, error: wireErrorOf(err) });
       }
       return;
     }

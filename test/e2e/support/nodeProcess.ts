@@ -70,8 +70,7 @@ export const runCli = (
 ): Promise<CliRun> =>
   new Promise((resolve, reject) => {
     const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('KAIROS_')));
-    // The file itself, as a user's shell runs it: its shebang's node options apply (src/cli/main.ts).
-    const child = spawn(CLI, args, {
+    const child = spawn(process.execPath, [CLI, ...args], {
       cwd: options.cwd,
       env: { ...base, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
