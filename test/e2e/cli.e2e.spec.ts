@@ -180,6 +180,13 @@ describe('kairos task', () => {
       /--payload must be JSON/,
     );
     expect(await fails(['task', 'add', '-bad', '--every', '1h', '--topic', 'x'])).toMatch(/unknown option|id/);
+    // A field the command line gave is named as its flag; one the file gave, as the document's field.
+    const file = writeFile('bad.yaml', 'schedule:\n  every: 1h\ntarget:\n  topic: x\ntimeout: -1\n');
+    const fromFile = await fails(['task', 'add', 'filed', '-f', file]);
+    expect(fromFile).toMatch(/\n {2}- timeout: expected a duration/);
+    expect(await fails(['task', 'add', 'filed', '-f', file, '--timeout', 'soon'])).toMatch(
+      /\n {2}- --timeout: expected a duration/,
+    );
     expect(await listIds()).toEqual(['cleanup', 'hook', 'report']);
   });
 
