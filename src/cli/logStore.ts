@@ -5,10 +5,10 @@ import type { EventStore } from '../store/eventStore.js';
 export type LogStoreFlags = { store?: string; dataDir?: string };
 
 /**
- * The URL of the store `kairos export` reads or `kairos import` fills: `--store`, else the configured
- * one (KAIROS_STORE, else `sqlite:<data dir>/kairos.db`). `memory:` is refused: it dies with this
- * process. A SQLite source must exist, since opening one creates it: a mistyped path would export an
- * empty log.
+ * The URL of the log a command reads (`kairos export`, `kairos replay` with the node down) or fills
+ * (`kairos import`): `--store`, else the configured one (KAIROS_STORE, else `sqlite:<data
+ * dir>/kairos.db`). `memory:` is refused: it dies with this process. A SQLite source must exist, since
+ * opening one creates it: a mistyped path would export an empty log.
  */
 export const logStoreUrl = async (flags: LogStoreFlags, role: 'source' | 'target'): Promise<string> => {
   const [{ compileConfig }, { sqliteFileOf }] = await Promise.all([
