@@ -96,9 +96,9 @@ export class ModelWriter {
     }
   }
 
-  /** Its tables' keys have their indexes now (a rebuild built them): rows are found by key. */
-  indexed(): void {
-    for (const table of this.#tables.values()) table.indexed();
+  /** Its tables' keys have their indexes now (a rebuild built them): rows are found by key (`TableWriter.indexed`). */
+  indexed(remember = true): void {
+    for (const table of this.#tables.values()) table.indexed(remember);
   }
 
   /** Counts events passed without reading them (a rebuild starting past the log's start): only the position moves. */

@@ -135,11 +135,12 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
       options.onProgress?.(progress('reading'));
       await nextTurn();
     }
-    // The indexes queries need, built once over the rows (the tail read below keeps them up).
+    // The indexes queries need, built once over the rows (the tail read below keeps them up). Only
+    // writers that go on serving (a live follower's, after the switch) keep the keys they wrote.
     if (options.into === 'next')
       for (const w of writers) {
         db.createIndexes(w.model.name, w.generation);
-        w.indexed();
+        w.indexed(projector !== undefined);
       }
     head = Number(await store.headPosition());
     options.onProgress?.(progress('finishing'));

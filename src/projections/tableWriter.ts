@@ -129,7 +129,8 @@ export class TableWriter {
     const text = this.#textOf(row);
     this.#cache.set(text, row);
     this.#dirty.add(text);
-    this.#deleted.delete(text);
+    // Rows are rarely deleted: most sets need not look.
+    if (this.#deleted.size > 0) this.#deleted.delete(text);
   }
 
   delete(key: RowKey): void {
@@ -206,11 +207,15 @@ export class TableWriter {
     if (this.#keyIndexed) this.indexed();
   }
 
-  /** The key has its index now (a rebuild built it, or the flush that passed `MAX_KNOWN_KEYS`): rows are found by it. */
-  indexed(): void {
+  /**
+   * The key has its index now (a rebuild built it, or the flush that passed `MAX_KNOWN_KEYS`): rows
+   * are found by it. `remember`: keep the keys written so far, so a miss needs no read — for a writer
+   * that goes on (the live models' after a switch); one about to be dropped skips that copy.
+   */
+  indexed(remember = true): void {
     this.#keyIndexed = false;
     if (!this.#rowids) return;
-    this.#known = this.#rowids.size <= MAX_KNOWN_KEYS ? new Set(this.#rowids.keys()) : null;
+    this.#known = remember && this.#rowids.size <= MAX_KNOWN_KEYS ? new Set(this.#rowids.keys()) : null;
     this.#rowids = null;
   }
 
