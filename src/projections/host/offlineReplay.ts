@@ -1,7 +1,5 @@
-import { Worker } from 'node:worker_threads';
 import type { CompiledConfig } from '../../config/config.js';
-import { workerEntry } from '../../threads/workerEntry.js';
-import { youngGenerationLimits } from '../../threads/youngGeneration.js';
+import { foldInThread } from '../../threads/foldInThread.js';
 import type { RebuildProgress } from '../rebuild.js';
 import type { ReplayArgs, ReplayResult } from '../readSide.js';
 import { errorOfWire, type WireError } from './protocol.js';
@@ -21,29 +19,21 @@ export type OfflineReplayMessage =
 
 /**
  * Runs a replay of a log no node is running on (offlineReplayMain.ts) in a worker thread with the
- * young generation a rebuild needs (src/threads/youngGeneration.ts): the CLI's own process keeps V8's
- * defaults, with which every command starts faster. The thread ends by itself once it has answered.
+ * young generation a rebuild needs (`foldInThread`): the CLI's own process keeps V8's defaults, with
+ * which every command starts faster.
  */
 export const replayOffline = (
   request: OfflineReplayRequest,
   onProgress: (progress: RebuildProgress) => void,
 ): Promise<ReplayResult> =>
-  new Promise((resolve, reject) => {
-    const { entry, eval: isCode } = workerEntry(import.meta.url, 'offlineReplayMain');
-    const worker = new Worker(entry, { workerData: request, eval: isCode, resourceLimits: youngGenerationLimits });
-    let answered = false;
-    const answer = (settle: () => void) => {
-      if (answered) return;
-      answered = true;
-      settle();
-    };
-    worker.on('message', (message: OfflineReplayMessage) => {
+  foldInThread<OfflineReplayMessage, ReplayResult>({
+    here: import.meta.url,
+    name: 'offlineReplayMain',
+    data: request,
+    what: "the replay's thread",
+    onMessage: (message, answer) => {
       if (message.t === 'progress') onProgress(message.progress);
-      else if (message.t === 'done') answer(() => resolve(message.result));
-      else answer(() => reject(errorOfWire(message.error)));
-    });
-    worker.on('error', (err) => answer(() => reject(err)));
-    worker.on('exit', (code) =>
-      answer(() => reject(new Error(`the replay's thread exited (code ${code}) without an answer`))),
-    );
-  });
+      else if (message.t === 'done') answer.resolve(message.result);
+      else answer.reject(errorOfWire(message.error));
+    },
+  }).answered;

@@ -1,6 +1,4 @@
-import { Worker } from 'node:worker_threads';
-import { workerEntry } from '../../threads/workerEntry.js';
-import { youngGenerationLimits } from '../../threads/youngGeneration.js';
+import { foldInThread } from '../../threads/foldInThread.js';
 import type { RebuildProgress } from '../rebuild.js';
 import type { ReadModelsOptions } from '../readModels.js';
 
@@ -27,37 +25,28 @@ export type RebuildApartMessage =
 
 /**
  * Rebuilds `request.names` in a worker thread (rebuildApartMain.ts) into the scratch database
- * `request.file`, closed when this resolves. The thread is never terminated (better-sqlite3 aborts the
- * process when a thread is terminated during a SQLite call, see threadWriter.ts): `signal` asks it to
- * stop between reads, and it ends by itself.
+ * `request.file`, closed when this resolves. `signal` asks the thread to stop between reads (it is
+ * never terminated, see `foldInThread`).
  */
 export const rebuildApart = (
   request: RebuildApartRequest,
   onProgress: (progress: RebuildProgress) => void,
   signal: AbortSignal,
-): Promise<RebuildProgress> =>
-  new Promise((resolve, reject) => {
-    const { entry, eval: isCode } = workerEntry(import.meta.url, 'rebuildApartMain');
-    const worker = new Worker(entry, { workerData: request, eval: isCode, resourceLimits: youngGenerationLimits });
-    const stop = () => {
-      const message: RebuildApartStop = { t: 'stop', reason: String(signal.reason) };
-      worker.postMessage(message);
-    };
-    signal.addEventListener('abort', stop, { once: true });
-    let answered = false;
-    const answer = (settle: () => void) => {
-      if (answered) return;
-      answered = true;
-      signal.removeEventListener('abort', stop);
-      settle();
-    };
-    worker.on('message', (message: RebuildApartMessage) => {
+): Promise<RebuildProgress> => {
+  const { worker, answered } = foldInThread<RebuildApartMessage, RebuildProgress>({
+    here: import.meta.url,
+    name: 'rebuildApartMain',
+    data: request,
+    what: "the rebuild's second thread",
+    onMessage: (message, answer) => {
       if (message.t === 'progress') onProgress(message.progress);
-      else if (message.t === 'done') answer(() => resolve(message.progress));
-      else answer(() => reject(new Error(`the rebuild's second thread failed: ${message.message}`)));
-    });
-    worker.on('error', (err) => answer(() => reject(err)));
-    worker.on('exit', (code) =>
-      answer(() => reject(new Error(`the rebuild's second thread exited (code ${code}) without finishing`))),
-    );
+      else if (message.t === 'done') answer.resolve(message.progress);
+      else answer.reject(new Error(`the rebuild's second thread failed: ${message.message}`));
+    },
   });
+  const stop = () => worker.postMessage({ t: 'stop', reason: String(signal.reason) } satisfies RebuildApartStop);
+  signal.addEventListener('abort', stop, { once: true });
+  const off = () => signal.removeEventListener('abort', stop);
+  answered.then(off, off);
+  return answered;
+};
