@@ -500,7 +500,7 @@ const overlapSkipPolicy = (spec: TaskSpec): 'skip' | 'buffer-one' | 'buffer-all'
 
 /**
  * When the runtime must next call `Advance` for this task: the earliest of attempt deadlines, retries
- * and the next tick (with its jitter). Null when nothing is pending. Pure, so hibernated tasks keep
+ * and the next tick (with its jitter). Null when nothing is pending. Pure: the node's timer queue keeps
  * only this number.
  */
 export const nextWakeAt = (state: TaskState): number | null => {

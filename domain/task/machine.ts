@@ -79,7 +79,7 @@ export const taskMachine = setup({
 
 export type TaskSnapshot = SnapshotFrom<typeof taskMachine>;
 
-/** The state value a context implies: lets a hibernated record (just the context) be woken into an actor. */
+/** The state value a context implies: where a folded state stands in the statechart. */
 export const lifecycleOf = (state: TaskState): StateValue => {
   switch (state.status) {
     case 'active':

@@ -5,7 +5,7 @@ import { toMillis } from '../time/instant.js';
 
 /**
  * What a task is, folded from its stream. Plain data (no classes, no functions) so it can be an XState
- * context, a hibernated record, or a projection row. Times are epoch ms.
+ * context, a node's record, or a projection row. Times are epoch ms.
  */
 export type TaskStatus = 'absent' | 'active' | 'paused' | 'deleted';
 

@@ -43,7 +43,7 @@ export const lateness = async (
       for (const e of events) {
         if (e.type !== 'TaskFired' || e.data.attempt !== 1) continue;
         const scheduled = Date.parse(e.data.scheduledAt);
-        // The first two seconds warm the process up (JIT, actors waking); they are not counted.
+        // The first two seconds warm the process up (JIT); they are not counted.
         if (scheduled < start + 2_000 || scheduled >= end) continue;
         decided.push(Date.parse(e.data.firedAt) - scheduled);
         durable.push(now - scheduled);
@@ -111,7 +111,7 @@ export const burst = async (tasks: number): Promise<Result> => {
   }
 };
 
-/** Memory with `tasks` registered tasks (hourly, so all but a few hibernate), after the log is replayed. */
+/** Memory with `tasks` registered tasks (hourly), after the log is replayed. */
 export const memory = async (tasks: number): Promise<Result> => {
   const dir = benchDir();
   const store = SqliteEventStore.open(join(dir.path, 'kairos.db'));

@@ -41,8 +41,6 @@ export type SchedulerNodeOptions = {
   target: Target;
   clock?: Clock;
   logger?: Logger;
-  /** Tasks whose next wake-up is further away than this hibernate (no actor, state only). @default 60_000 */
-  hibernateAfterMs?: number;
   /** Events read per page during recovery. @default 5_000 */
   recoveryPageSize?: number;
   /**
@@ -76,9 +74,7 @@ const DEFINITION_EVENTS: ReadonlySet<TaskEvent['type']> = new Set([
   'TaskRestored',
   'TaskStateCaptured',
 ]);
-const WAKE_SLICE = 256;
 const DUE_SLICE = 1_000;
-const MAX_WAKE_QUEUE = 1_000_000;
 
 /**
  * The scheduler node: hosts one actor per task, drives them from one timer queue, and carries out the
@@ -92,14 +88,12 @@ export class SchedulerNode {
   readonly #target: Target;
   readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #hibernateAfter: number;
   readonly #pageSize: number;
   readonly #makeCoordinator: SchedulerNodeOptions['coordinator'];
   readonly #drainTimeout: number;
   readonly #housekeepingInterval: number;
   readonly #records = new Map<string, TaskRecord>();
   readonly #chains = new Map<string, Promise<unknown>>();
-  readonly #toWake = new Set<TaskRecord>();
   /** Attempts this process has handed to the target (`fireId#attempt`): a lease change re-sends only the others. */
   readonly #delivered = new Set<string>();
   /** Consecutive failed decisions per task, for backing off. */
@@ -123,7 +117,6 @@ export class SchedulerNode {
     this.#target = options.target;
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? silentLogger;
-    this.#hibernateAfter = options.hibernateAfterMs ?? 60_000;
     this.#pageSize = options.recoveryPageSize ?? 5_000;
     this.#makeCoordinator = options.coordinator;
     this.#drainTimeout = options.drainTimeoutMs ?? 5_000;
@@ -232,7 +225,6 @@ export class SchedulerNode {
     if (wasRunning) await Promise.all([this.#releaseAll(leases), this.#drain()]);
     for (const s of this.#subscriptions) s.unsubscribe();
     this.#subscriptions = [];
-    for (const record of this.#records.values()) record.hibernate();
     this.#status = 'stopped';
     this.appended$.complete();
   }
@@ -424,11 +416,14 @@ export class SchedulerNode {
             // Where an operator's change was made; the node's own decisions name it as their actor.
             ...(ctx.actor.startsWith('node:') ? {} : { node: this.nodeId }),
           };
-          const result = await this.#store.appendToStream(
-            taskStreamOf(taskId),
-            events.map((e) => encodeTaskEvent(e, metadata)),
-            { expectedRevision: expected < 0n ? 'no_stream' : expected },
-          );
+          record.appendingThrough = expected + BigInt(events.length);
+          const result = await this.#store
+            .appendToStream(
+              taskStreamOf(taskId),
+              events.map((e) => encodeTaskEvent(e, metadata)),
+              { expectedRevision: expected < 0n ? 'no_stream' : expected },
+            )
+            .finally(() => (record.appendingThrough = -1n));
           this.#storeFailing = null;
           const first = result.nextExpectedRevision - BigInt(events.length) + 1n;
           events.forEach((e, i) => this.#applyAt(record, e, first + BigInt(i)));
@@ -533,7 +528,7 @@ export class SchedulerNode {
   #followLog(): void {
     let failed = false;
     const subscription = this.#store
-      .subscribeToAll({ after: this.#position, streamPrefixes: [TASK_STREAM_PREFIX] })
+      .subscribeToAll({ after: this.#position, streamPrefixes: [TASK_STREAM_PREFIX], known: this.#holds })
       .subscribe({
         next: (e) => this.#follow(e),
         error: (err: unknown) => {
@@ -547,6 +542,13 @@ export class SchedulerNode {
       });
     if (!failed) this.#subscriptions.push(subscription);
   }
+
+  /** Whether the node has, or is appending, this revision of a task stream: the log subscription skips those. */
+  readonly #holds = (stream: string, revision: bigint): boolean => {
+    const taskId = taskIdOfStream(stream);
+    const record = taskId === undefined ? undefined : this.#records.get(taskId);
+    return record !== undefined && (revision <= record.revision || revision <= record.appendingThrough);
+  };
 
   /** Events appended by anyone (this node included) after recovery. */
   #follow(recorded: RecordedEvent): void {
@@ -588,7 +590,7 @@ export class SchedulerNode {
     return lease !== null && record.state.epochFloor <= lease.epoch;
   }
 
-  /** Re-arms the task's wake-up and hibernates it when nothing is near. */
+  /** Re-arms the task's wake-up. */
   #settle(record: TaskRecord): void {
     if (this.#status !== 'running') return;
     const lease = this.#leaseOf(record.taskId);
@@ -599,30 +601,6 @@ export class SchedulerNode {
     const wake = mayFire ? nextWakeAt(record.state) : null;
     this.#timers.schedule(record.taskId, wake);
     if (mayFire) this.#retention.consider(record);
-    const near =
-      record.state.inFlight.length > 0 || (wake !== null && wake - this.#clock.now() <= this.#hibernateAfter);
-    if (!near) {
-      this.#toWake.delete(record);
-      record.hibernate();
-    } else if (!record.awake && this.#toWake.size < MAX_WAKE_QUEUE) {
-      this.#toWake.add(record);
-      if (this.#toWake.size === 1) setImmediate(() => this.#wakeSome());
-    }
-  }
-
-  /**
-   * Wakes near tasks into actors off the firing path, a slice per event-loop turn: a hibernated task
-   * fires just as well (its events are applied with the machine's own `evolve`), and creating 100,000
-   * actors at the instant they all fall due would delay every fire of that instant.
-   */
-  #wakeSome(): void {
-    let n = 0;
-    for (const record of this.#toWake) {
-      if (n++ >= WAKE_SLICE || this.#status !== 'running') break;
-      this.#toWake.delete(record);
-      record.wake();
-    }
-    if (this.#toWake.size > 0 && this.#status === 'running') setImmediate(() => this.#wakeSome());
   }
 
   /**

@@ -1,27 +1,28 @@
-import { createActor, type Actor } from 'xstate';
 import { slotOf } from '../../domain/cluster/index.js';
 import type { TaskEvent } from '../../domain/task/events.js';
-import { snapshotOf, taskMachine } from '../../domain/task/machine.js';
 import { evolve, initialTaskState, type TaskState } from '../../domain/task/state.js';
 
-type TaskActor = Actor<typeof taskMachine>;
-
 /**
- * One task on this node: its folded state at a stream revision, and — while its next fire is near —
- * its XState actor. Far-future tasks hibernate as the plain state only (about 1 KB, mostly its spec, instead of
- * ~4 KB and an actor) and are woken again by the node ahead of need (design §9). Asleep or awake,
- * events are applied by the same pure `evolve`.
+ * One task on this node: its folded state at a stream revision (about 1 KB, mostly its spec). Events
+ * are applied with the pure `evolve`, the task machine's one action (domain/task/machine.ts), without
+ * an XState actor: an actor added ~40 µs of CPU per fire and 4 KB per task and did nothing `evolve`
+ * does not (docs/architecture.md, "The node folds with evolve, not with actors").
  */
 export class TaskRecord {
   readonly taskId: string;
   /** Revision of the last event applied; -1n before the stream exists. */
   revision = -1n;
+  /**
+   * While this node's append to the stream is in flight, the last revision it would take (else -1n):
+   * the log subscription passes over those revisions — the append applies its own events when it
+   * resolves, and a conflict (someone else's event there) is caught up by reading the stream.
+   */
+  appendingThrough = -1n;
   /** Revision of the last `TaskStateCaptured` applied (retention), -1 if none: the history folds from there. */
   lastCapture = -1;
   /** The revision retention last looked at this stream, -1 if never (kept as a number: 1,000,000 records). */
   retentionCheckedAt = -1;
   #state: TaskState;
-  #actor: TaskActor | null = null;
   /** The task's slot, cached: the leader counts tasks per slot on every housekeeping pass. */
   #slot = -1;
   #slotCount = 0;
@@ -32,17 +33,12 @@ export class TaskRecord {
   }
 
   get state(): TaskState {
-    return this.#actor ? this.#actor.getSnapshot().context : this.#state;
+    return this.#state;
   }
 
-  get awake(): boolean {
-    return this.#actor !== null;
-  }
-
-  /** Applies a recorded event at `revision`. Replay while hibernated uses `evolve` directly: same function, no actor. */
+  /** Applies a recorded event at `revision`. */
   apply(event: TaskEvent, revision: bigint): void {
-    if (this.#actor) this.#actor.send(event);
-    else this.#state = evolve(this.#state, event);
+    this.#state = evolve(this.#state, event);
     this.revision = revision;
     if (event.type === 'TaskStateCaptured') this.lastCapture = Number(revision);
   }
@@ -52,7 +48,6 @@ export class TaskRecord {
    * events did is unknown until the capture that follows every truncation, so start from nothing.
    */
   forgetUpTo(revision: bigint): void {
-    this.hibernate();
     this.#state = initialTaskState(this.taskId);
     this.revision = revision;
     this.lastCapture = -1;
@@ -61,20 +56,5 @@ export class TaskRecord {
   slotIn(slotCount: number): number {
     if (this.#slotCount !== slotCount) [this.#slot, this.#slotCount] = [slotOf(this.taskId, slotCount), slotCount];
     return this.#slot;
-  }
-
-  wake(): void {
-    if (this.#actor) return;
-    this.#actor = createActor(taskMachine, {
-      snapshot: snapshotOf(this.#state),
-      input: { taskId: this.taskId },
-    }).start();
-  }
-
-  hibernate(): void {
-    if (!this.#actor) return;
-    this.#state = this.#actor.getSnapshot().context;
-    this.#actor.stop();
-    this.#actor = null;
   }
 }

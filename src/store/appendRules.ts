@@ -279,9 +279,11 @@ export const checkReadAll = (options: ReadAllOptions = {}): ReadAllOptions => {
 
 export const checkSubscribe = (
   options: SubscribeOptions = {},
-): { after: bigint; streamPrefixes: readonly string[] | undefined } => {
+): { after: bigint; streamPrefixes: readonly string[] | undefined; known: SubscribeOptions['known'] } => {
   const issues: FieldIssue[] = [];
   afterIssue(options.after, issues);
+  if (options.known !== undefined && typeof options.known !== 'function')
+    issues.push({ path: 'known', message: 'must be a function (stream, revision) => boolean' });
   const prefixes = options.streamPrefixes;
   if (prefixes !== undefined) {
     if (!Array.isArray(prefixes)) issues.push({ path: 'streamPrefixes', message: 'must be an array of strings' });
@@ -294,7 +296,7 @@ export const checkSubscribe = (
   if (issues.length > 0) throw new ValidationError(issues);
   // An empty prefix matches every stream: the filter is then no filter at all.
   const all = prefixes === undefined || prefixes.includes('');
-  return { after: options.after ?? 0n, streamPrefixes: all ? undefined : prefixes };
+  return { after: options.after ?? 0n, streamPrefixes: all ? undefined : prefixes, known: options.known };
 };
 
 const afterIssue = (after: unknown, issues: FieldIssue[]): void => {

@@ -62,6 +62,11 @@ export type SubscriptionFilter = {
 export type SubscribeOptions = SubscriptionFilter & {
   /** Deliver events with a position strictly greater than this (catch-up), then live ones; default: from the start. */
   after?: bigint;
+  /**
+   * Events the subscriber already holds (a node's own appends, applied when they resolve): passed over
+   * before they are decoded. Asked once per event, in position order; it must not throw.
+   */
+  known?: (stream: string, revision: bigint) => boolean;
 };
 
 /** One append of a batch: used by group commit so many streams' appends share one transaction. */

@@ -134,7 +134,7 @@ export class InMemoryEventStore implements EventStore {
   }
 
   subscribeToAll(options?: SubscribeOptions): Observable<RecordedEvent> {
-    const { after, streamPrefixes } = checkSubscribe(options);
+    const { after, streamPrefixes, known } = checkSubscribe(options);
     return this.hub.observe(
       after,
       {
@@ -147,7 +147,12 @@ export class InMemoryEventStore implements EventStore {
           while (p < end && events.length < limit) {
             p++;
             const stored = this.log[p - 1];
-            if (stored !== undefined && matchesPrefixes(stored.stream, streamPrefixes)) events.push(this.at(p));
+            if (
+              stored !== undefined &&
+              matchesPrefixes(stored.stream, streamPrefixes) &&
+              !known?.(stored.stream, stored.revision)
+            )
+              events.push(this.at(p));
           }
           return { events, through: BigInt(p) };
         },

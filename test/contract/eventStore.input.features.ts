@@ -88,6 +88,7 @@ export const inputFeatures = (ctx: StoreContext): void => {
       expect(() => ctx.store.subscribeToAll({ streamPrefixes: [3 as unknown as string] })).toThrow(
         /streamPrefixes\[0\]/,
       );
+      expect(() => ctx.store.subscribeToAll({ known: true as unknown as () => boolean })).toThrow(/known/);
     });
 
     it('accepts ids of any UUID version and an absent metadata', async () => {

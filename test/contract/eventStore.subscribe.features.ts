@@ -81,6 +81,23 @@ export const subscribeFeatures = (ctx: StoreContext): void => {
       expect((await received).map((e) => e.data)).toEqual([1, 5, 7, 8]);
     });
 
+    it('passes over the events `known` says the subscriber holds, catch-up and live, and goes on after them', async () => {
+      await ctx.store.appendToStream('a', [event('T', 1), event('T', 2)]);
+      await ctx.store.appendToStream('b', [event('T', 3)]);
+      const asked: string[] = [];
+      const known = (stream: string, revision: bigint): boolean => {
+        asked.push(`${stream}@${revision}`);
+        return stream === 'a' && revision <= 2n;
+      };
+      const received = collect(ctx.store.subscribeToAll({ known }), 2);
+      await settle(20);
+      // a@2 as the subscriber's own append, a@3 someone else's.
+      await ctx.store.appendToStream('a', [event('T', 4)]);
+      await ctx.store.appendToStream('a', [event('T', 5)]);
+      expect((await received).map((e) => e.data)).toEqual([3, 5]);
+      expect(asked).toEqual(['a@0', 'a@1', 'b@0', 'a@2', 'a@3']);
+    });
+
     it('filters by a non-ASCII prefix, catch-up and live', async () => {
       await ctx.store.appendToStream('日本-1', [event('T', 1)]);
       await ctx.store.appendToStream('日本', [event('T', 2)]);

@@ -116,9 +116,14 @@ export class NamespacedStore implements EventStore {
 
   subscribeToAll(options: SubscribeOptions = {}): Observable<RecordedEvent> {
     this.#mustBeOpen();
-    const { after, streamPrefixes } = checkSubscribe(options);
+    const { after, streamPrefixes, known } = checkSubscribe(options);
+    const prefix = this.#prefix;
     return this.#inner
-      .subscribeToAll({ after, streamPrefixes: (streamPrefixes ?? ['']).map((p) => this.#prefix + p) })
+      .subscribeToAll({
+        after,
+        streamPrefixes: (streamPrefixes ?? ['']).map((p) => prefix + p),
+        ...(known ? { known: (stream: string, revision: bigint) => known(stream.slice(prefix.length), revision) } : {}),
+      })
       .pipe(
         map((e) => this.#own(e)),
         filter((e): e is RecordedEvent => e !== undefined),

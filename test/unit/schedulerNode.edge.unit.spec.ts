@@ -38,7 +38,7 @@ describe('SchedulerNode edge cases', () => {
   };
 
   const boot = async (
-    options: { nodeId?: string; epoch?: number; answer?: 'succeed' | 'fail' | 'none'; hibernateAfterMs?: number } = {},
+    options: { nodeId?: string; epoch?: number; answer?: 'succeed' | 'fail' | 'none' } = {},
   ): Promise<Booted> => {
     const nodeId = options.nodeId ?? 'n1';
     const target = new RecordingTarget();
@@ -48,7 +48,6 @@ describe('SchedulerNode edge cases', () => {
       store,
       clock,
       target,
-      ...(options.hibernateAfterMs !== undefined ? { hibernateAfterMs: options.hibernateAfterMs } : {}),
       // Targets here answer on the simulated clock, which nobody advances during a stop.
       drainTimeoutMs: 0,
       coordinator: ({ maxEpoch }) => (coordinator = new FixedLeaseCoordinator(nodeId, options.epoch ?? maxEpoch + 1)),
@@ -194,9 +193,9 @@ describe('SchedulerNode edge cases', () => {
   });
 
   describe('live path, replay and restart agree', () => {
-    it('the live state of every task (awake or hibernated) equals the fold of its stream, and a restart replays to the same state', async () => {
+    it('the live state of every task equals the fold of its stream, and a restart replays to the same state', async () => {
       setup();
-      const first = await boot({ hibernateAfterMs: 1_500 });
+      const first = await boot();
       const specs = [
         specOf({ id: 'fast', overlap: 'allow' }),
         specOf({ id: 'slow', schedule: { every: '7s' }, misfire: { policy: 'fire-all' } }),
@@ -224,7 +223,7 @@ describe('SchedulerNode edge cases', () => {
       // After the stop: a graceful stop records TaskReleased for the idle tasks.
       const before = new Map(specs.map((s) => [s.id, first.node.get(s.id)?.state]));
       // Restart at the same instant: the replayed state is the state the live node had.
-      const second = await boot({ hibernateAfterMs: 1_500, epoch: 1_000 });
+      const second = await boot({ epoch: 1_000 });
       for (const s of specs) {
         const replayed = { ...second.node.get(s.id)?.state, owner: null };
         expect(replayed).toEqual({ ...before.get(s.id), owner: null });
@@ -400,7 +399,6 @@ describe('SchedulerNode edge cases', () => {
         store,
         clock,
         target,
-        hibernateAfterMs: Math.floor(rnd() * 3_000),
         drainTimeoutMs: 0,
         coordinator: () => new FixedLeaseCoordinator(nodeId, epoch),
       });

@@ -377,7 +377,7 @@ export class EsdbEventStore implements EventStore {
 
   subscribeToAll(options: SubscribeOptions = {}): Observable<RecordedEvent> {
     this.#mustBeOpen();
-    const { after, streamPrefixes } = checkSubscribe(options);
+    const { after, streamPrefixes, known } = checkSubscribe(options);
     return new Observable<RecordedEvent>((subscriber) => {
       this.#subscribers.add(subscriber);
       let last = after;
@@ -419,7 +419,7 @@ export class EsdbEventStore implements EventStore {
           if (!event || event.position <= last) return;
           failures = 0;
           last = event.position;
-          subscriber.next(event);
+          if (!known?.(event.stream, event.revision)) subscriber.next(event);
         });
         subscription.on('error', (err: unknown) => current === subscription && renew(err));
         // A live subscription does not end by itself: an end that nobody asked for is renewed too.

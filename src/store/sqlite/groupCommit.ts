@@ -99,6 +99,9 @@ export class GroupCommit {
     result.then(
       (outcomes) => {
         this.inFlight = false;
+        // What queued meanwhile goes to the writer before this batch's callers run: their work (applying,
+        // delivering) then overlaps the next transaction instead of alternating with it.
+        if (this.queue.length > 0 && this.scheduled === undefined) this.flush();
         this.settled(items, outcomes);
       },
       (e: unknown) => {

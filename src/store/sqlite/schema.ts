@@ -64,6 +64,14 @@ export const configure = (db: Database.Database, settings: ConnectionSettings): 
   db.defaultSafeIntegers(true);
 };
 
+/**
+ * For a writer whose WAL another thread checkpoints (checkpointWorker.ts): its own automatic
+ * checkpoint only as a backstop, at ~400 MB of WAL, should that thread stop.
+ */
+export const checkpointOnlyAsBackstop = (db: Database.Database): void => {
+  db.pragma('wal_autocheckpoint = 100000');
+};
+
 /** Creates or checks the schema, in a write transaction so two processes opening a new file do not race. */
 export const migrate = (db: Database.Database): void => {
   db.transaction(() => {

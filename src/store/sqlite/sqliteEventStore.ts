@@ -29,6 +29,7 @@ import type {
 } from '../eventStore.js';
 import { CursorHub, type CursorSource } from '../positionCursor.js';
 import { appendWriter, type Written } from './appendToStream.js';
+import { Checkpointer } from './checkpointer.js';
 import { busyBackoffMs, GroupCommit, isBusy, type Outcome } from './groupCommit.js';
 import { configure, migrate, setBusyTimeout, type Synchronous } from './schema.js';
 import { NO_LIMIT, prepareStatements, type EventRow, type Statements } from './statements.js';
@@ -91,7 +92,16 @@ const compileOptions = (options: SqliteEventStoreOptions = {}): CompiledOptions 
 };
 
 /** Counters of the writer, for tests and benchmarks. */
-export type SqliteEventStoreMetrics = { transactions: number; eventsWritten: number; busyRetries: number };
+export type SqliteEventStoreMetrics = {
+  transactions: number;
+  eventsWritten: number;
+  busyRetries: number;
+  /** Why the checkpoint thread stopped (the writer then checkpoints at ~400 MB of WAL), or null. */
+  checkpointProblem: string | null;
+};
+
+/** How often the checkpoint thread copies the WAL into the database file (with the writer in a thread). */
+const CHECKPOINT_INTERVAL_MS = 250;
 
 type Lifecycle = 'open' | 'closing' | 'closed';
 
@@ -116,6 +126,7 @@ export class SqliteEventStore implements EventStore {
   // Inline: the transaction on `db`, on this thread. Thread: the writer thread, and `db` only reads (in
   // WAL mode a read sees every commit whose COMMIT has returned, so every commit the thread reported).
   private readonly writer: ((appends: readonly PreparedAppend[]) => Written) | ThreadWriter;
+  private readonly checkpointer: Checkpointer | undefined;
   // Highest position known to be committed; cursors read up to it.
   private knownHead: bigint;
   private recent: RecentBatch | undefined;
@@ -140,11 +151,13 @@ export class SqliteEventStore implements EventStore {
       busyRetryLimitMs: options.busyRetryLimitMs,
       now: Date.now,
     });
-    // Last: nothing after it may throw and leave the thread running.
-    this.writer =
-      options.writer === 'thread'
-        ? new ThreadWriter({ file, synchronous: options.synchronous, busyTimeoutMs: options.busyTimeoutMs })
-        : appendWriter(db, this.st, options.now);
+    // Last: nothing after them may throw and leave a thread running.
+    const settings = { file, synchronous: options.synchronous, busyTimeoutMs: options.busyTimeoutMs };
+    const threads = options.writer === 'thread';
+    this.checkpointer = threads ? new Checkpointer({ ...settings, intervalMs: CHECKPOINT_INTERVAL_MS }) : undefined;
+    this.writer = threads
+      ? new ThreadWriter({ ...settings, checkpointsApart: true })
+      : appendWriter(db, this.st, options.now);
   }
 
   /** Opens (creating if needed, with its parent folders) the store in `file`. */
@@ -168,6 +181,7 @@ export class SqliteEventStore implements EventStore {
       transactions: this.transactions,
       eventsWritten: this.eventsWritten,
       busyRetries: this.groupCommit.busyRetries,
+      checkpointProblem: this.checkpointer?.problem ?? null,
     };
   }
 
@@ -223,8 +237,8 @@ export class SqliteEventStore implements EventStore {
   }
 
   subscribeToAll(options?: SubscribeOptions): Observable<RecordedEvent> {
-    const { after, streamPrefixes } = checkSubscribe(options);
-    return this.hub.observe(after, this.cursorSource(streamPrefixes), () =>
+    const { after, streamPrefixes, known } = checkSubscribe(options);
+    return this.hub.observe(after, this.cursorSource(streamPrefixes, known), () =>
       this.state === 'open'
         ? undefined
         : new IllegalStateError(`the event store is ${this.state}`, { state: this.state }),
@@ -259,6 +273,7 @@ export class SqliteEventStore implements EventStore {
       this.state = 'closing';
       await this.groupCommit.drain();
       if (this.writer instanceof ThreadWriter) await this.writer.close();
+      await this.checkpointer?.close();
       this.stopPolling();
       this.hub.completeAll();
       this.db.close();
@@ -289,8 +304,14 @@ export class SqliteEventStore implements EventStore {
     return outcomes;
   }
 
-  private cursorSource(prefixes: readonly string[] | undefined): CursorSource {
+  private cursorSource(prefixes: readonly string[] | undefined, known: SubscribeOptions['known']): CursorSource {
     const readRange = this.st.rangeReader(prefixes);
+    // Rows the subscriber holds already are passed over before their JSON is parsed.
+    const events = (rows: readonly EventRow[]): RecordedEvent[] => {
+      const out: RecordedEvent[] = [];
+      for (const row of rows) if (!known?.(row.stream, row.revision)) out.push(recordedEventOf(row));
+      return out;
+    };
     return {
       head: () => this.knownHead,
       page: (after, upTo, limit) => {
@@ -300,7 +321,7 @@ export class SqliteEventStore implements EventStore {
             .filter((r) => r.position > after && r.position <= upTo && matchesPrefixes(r.stream, prefixes))
             .slice(0, limit);
           return {
-            events: rows.map(recordedEventOf),
+            events: events(rows),
             through: rows.length === limit ? (rows[limit - 1] as EventRow).position : upTo,
           };
         }
@@ -310,7 +331,7 @@ export class SqliteEventStore implements EventStore {
         const end = upTo < window ? upTo : window;
         const rows = readRange(after, end, limit);
         return {
-          events: rows.map(recordedEventOf),
+          events: events(rows),
           through: rows.length === limit ? (rows[limit - 1] as EventRow).position : end,
         };
       },

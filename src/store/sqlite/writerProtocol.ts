@@ -8,7 +8,7 @@ import {
 } from '../eventStore.js';
 import type { Written } from './appendToStream.js';
 import type { Outcome } from './groupCommit.js';
-import type { Synchronous } from './schema.js';
+import type { ConnectionSettings, Synchronous } from './schema.js';
 import type { EventRow } from './statements.js';
 
 /**
@@ -21,7 +21,17 @@ import type { EventRow } from './statements.js';
  */
 
 /** What the writer thread needs to open its own connection to the file. */
-export type WriterInit = { file: string; synchronous: Synchronous; busyTimeoutMs: number };
+export type WriterInit = {
+  file: string;
+  synchronous: Synchronous;
+  busyTimeoutMs: number;
+  /** The checkpoint thread copies the WAL: the writer's own automatic checkpoint is only a backstop. */
+  checkpointsApart: boolean;
+};
+
+export type CheckpointerInit = ConnectionSettings & { file: string; intervalMs: number };
+/** The checkpoint thread met an error other than busy and stopped; the writer's backstop takes over. */
+export type CheckpointerReply = { kind: 'stopped'; message: string };
 
 /** Per append: `stream, expectedRevision, truncateBefore (or null), eventCount`, then per event `id, type, data, metadata`. */
 export type EncodedAppends = (string | number | bigint | null)[];

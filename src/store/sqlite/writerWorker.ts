@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { appendWriter } from './appendToStream.js';
-import { configure, setBusyTimeout } from './schema.js';
+import { checkpointOnlyAsBackstop, configure, setBusyTimeout } from './schema.js';
 import { prepareStatements } from './statements.js';
 import {
   decodeAppends,
@@ -26,6 +26,7 @@ const init = workerData as WriterInit;
 const db = new Database(init.file);
 configure(db, init);
 setBusyTimeout(db, init.busyTimeoutMs);
+if (init.checkpointsApart) checkpointOnlyAsBackstop(db);
 // The store's clock lives on the main thread (it may be simulated): each request carries its time.
 let time = 0;
 const write = appendWriter(db, prepareStatements(db), () => time);
