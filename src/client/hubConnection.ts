@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import type { Clock, TimerHandle } from '../clock/clock.js';
+import { FramePacker, PACKED_FRAMES, messagesOf } from '../targets/topic/frames.js';
 import {
   CloseCode,
   PROTOCOL_VERSION,
@@ -39,6 +40,10 @@ export class HubConnection {
   #lastError: Error | undefined;
   #stopping = false;
   #stopped: (() => void) | undefined;
+  /** Packs this turn's acks and outcomes into one frame, once the hub said it reads packed frames. */
+  #packer: FramePacker | null = null;
+  /** Where each delivery's ack waits in the packer: its outcome in the same turn withdraws it. */
+  #queuedAcks = new Map<string, { place: number; text: string }>();
 
   constructor(
     readonly url: string,
@@ -49,7 +54,11 @@ export class HubConnection {
   connect(): void {
     const socket = new WebSocket(this.endpoint);
     this.#socket = socket;
-    socket.on('message', (data) => this.#onMessage(data.toString()));
+    this.#packer = null;
+    this.#queuedAcks.clear();
+    socket.on('message', (data) => {
+      for (const message of messagesOf(data.toString())) this.#onMessage(message);
+    });
     socket.on('ping', () => {
       this.#lastHeard = this.hooks.clock.now();
     });
@@ -62,7 +71,27 @@ export class HubConnection {
   send(message: { type: 'ack' | 'outcome'; deliveryId: string } & Partial<Outcome>): void {
     // A closed socket drops the outcome: the hub redelivers the fire after reconnect and the runner answers.
     const socket = this.#socket;
-    if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ v: PROTOCOL_VERSION, ...message }));
+    if (socket?.readyState !== WebSocket.OPEN) return;
+    const text = JSON.stringify({ v: PROTOCOL_VERSION, ...message });
+    const packer = this.#packer;
+    if (!packer) {
+      socket.send(text);
+      return;
+    }
+    // An outcome says the fire arrived: an ack still waiting beside it need not go.
+    const ack = this.#queuedAcks.get(message.deliveryId);
+    if (ack) {
+      packer.withdraw(ack.place, ack.text);
+      this.#queuedAcks.delete(message.deliveryId);
+    }
+    const place = packer.push(text);
+    if (message.type === 'ack') this.#queuedAcks.set(message.deliveryId, { place, text });
+  }
+
+  /** Writes one packed frame; the acks it carries can no longer be withdrawn. */
+  #writeFrame(socket: WebSocket, frame: string): void {
+    this.#queuedAcks.clear();
+    if (socket.readyState === WebSocket.OPEN) socket.send(frame);
   }
 
   /**
@@ -83,6 +112,7 @@ export class HubConnection {
         socket.terminate();
         return;
       }
+      this.#packer?.flush();
       socket.close(1000, 'consumer closing');
       if (graceMs !== undefined) this.#cutoff = this.hooks.clock.setTimer(() => socket.terminate(), graceMs);
     });
@@ -101,6 +131,10 @@ export class HubConnection {
         this.#failures = 0;
         this.#lastError = undefined;
         this.#watch(message.heartbeatInterval);
+        if (message.frames === PACKED_FRAMES && this.#socket) {
+          const socket = this.#socket;
+          this.#packer = new FramePacker((frame) => this.#writeFrame(socket, frame));
+        }
         this.#setState('open');
         this.hooks.welcomed();
         return;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ValidationError, fieldIssuesOf } from '../../domain/errors/index.js';
 import { systemClock, type Clock } from '../clock/clock.js';
+import { PACKED_FRAMES } from '../targets/topic/frames.js';
 import { SubscribeQuery } from '../targets/topic/protocol.js';
 import type { CompiledOptions } from './compiledOptions.js';
 import { DirectSubscription, type DirectModeOptions } from './directSubscription.js';
@@ -199,6 +200,8 @@ export const endpointOf = (base: string, query: SubscribeQuery): string => {
   url.searchParams.set('topics', query.topics.join(','));
   url.searchParams.set('consumer', query.consumer);
   if (query.relay !== undefined) url.searchParams.set('relay', query.relay);
+  // Every HubConnection reads packed frames.
+  url.searchParams.set('frames', PACKED_FRAMES);
   return url.toString();
 };
 

@@ -3,10 +3,11 @@ import { NodeId } from '../../../domain/cluster/members.js';
 import { fieldIssuesOf } from '../../../domain/errors/index.js';
 import { ConsumerId, GroupName, TopicName } from '../../../domain/directDelivery/events.js';
 import { Trigger } from '../../../domain/task/events.js';
+import { PACKED_FRAMES } from './frames.js';
 
 /**
- * The wire protocol between a node's topic hub and subscribers, one JSON object per WebSocket text
- * frame. Every message carries `v` (the protocol version) and `type`. A subscriber identifies itself in
+ * The wire protocol between a node's topic hub and subscribers, JSON objects in WebSocket text frames:
+ * one per frame, or one per line of a frame for a peer that reads packed frames (`frames.ts`). Every message carries `v` (the protocol version) and `type`. A subscriber identifies itself in
  * the upgrade request (`GET /api/subscribe?group=..&topics=a,b&consumer=..`), so a bad subscription is
  * refused before any fire flows; after that:
  *
@@ -59,6 +60,8 @@ export const SubscribeQuery = z.object({
     .pipe(z.array(TopicName).min(1).max(100, 'must list at most 100 topics')),
   consumer: ConsumerId,
   relay: NodeId.optional(),
+  /** `lines`: the subscriber reads packed frames (`frames.ts`). */
+  frames: z.literal(PACKED_FRAMES, { error: `must be "${PACKED_FRAMES}" when given` }).optional(),
 });
 export type SubscribeQuery = z.output<typeof SubscribeQuery>;
 
@@ -93,6 +96,8 @@ export const WelcomeMessage = z.object({
   /** The hub pings this often; a client that hears nothing for two intervals may assume the link dead. */
   heartbeatInterval: z.number(),
   ackTimeout: z.number(),
+  /** `lines`: the hub reads packed frames (`frames.ts`); absent from hubs that read one message per frame. */
+  frames: z.literal(PACKED_FRAMES).optional(),
 });
 export const FireMessage = z.object({
   v: version,

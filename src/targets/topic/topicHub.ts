@@ -10,6 +10,7 @@ import {
   type Target,
 } from '../dispatcher.js';
 import { ConsumerGroups } from './consumerGroups.js';
+import { PACKED_FRAMES } from './frames.js';
 import {
   CloseCode,
   PROTOCOL_VERSION,
@@ -257,6 +258,7 @@ export class TopicHub implements Target {
       topics: [...identity.topics],
       heartbeatInterval: this.options.heartbeatInterval,
       ackTimeout: this.options.ackTimeout,
+      frames: PACKED_FRAMES,
     });
     if (previous) {
       // The same consumer reconnected before its old link was found dead: move its work over now.
