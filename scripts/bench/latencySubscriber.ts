@@ -5,11 +5,13 @@ import { subscribe } from '../../src/client/index.js';
  * would be: one consumer of `group` on `topic` through the SDK, whose handler notes when it started
  * (`Date.now()`, the same machine clock the node fires by) against the fire's `scheduledAt` and returns
  * at once. Forked with an IPC channel: it sends `{t: 'ready'}` once connected, then every 250 ms
- * `{t: 'samples', samples: [scheduledAt, handledAt, ...]}`; `{t: 'stop'}` flushes, closes and exits.
+ * `{t: 'samples', samples: [scheduledAt, handledAt, ...], duplicates}` — `duplicates`: how many times
+ * so far the handler ran for a fire it had already handled; `{t: 'stop'}` flushes, closes and exits.
  *
  *   fork('dist/scripts/bench/latencySubscriber.js', [url, group, topic])
  */
-export type SubscriberMessage = { t: 'ready' } | { t: 'samples'; samples: number[] } | { t: 'error'; message: string };
+export type SubscriberMessage =
+  { t: 'ready' } | { t: 'samples'; samples: number[]; duplicates: number } | { t: 'error'; message: string };
 
 const [url, group, topic] = process.argv.slice(2);
 if (!url || !group || !topic || !process.send) {
@@ -22,6 +24,8 @@ const send = (message: SubscriberMessage): void => {
 };
 
 let samples: number[] = [];
+let duplicates = 0;
+const handled = new Set<string>();
 const subscription = subscribe(
   {
     url,
@@ -31,12 +35,14 @@ const subscription = subscribe(
   },
   (fire) => {
     samples.push(Date.parse(fire.scheduledAt), Date.now());
+    if (handled.has(fire.fireId)) duplicates++;
+    else handled.add(fire.fireId);
   },
 );
 
 const flush = (): void => {
   if (samples.length === 0) return;
-  send({ t: 'samples', samples });
+  send({ t: 'samples', samples, duplicates });
   samples = [];
 };
 const timer = setInterval(flush, 250);

@@ -2,6 +2,7 @@ import { fork } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { semiSpaceFlag } from '../../src/threads/youngGeneration.js';
+import { capacity } from './capacity.js';
 import { cluster } from './cluster.js';
 import { readLateness, readQuery, readRebuild } from './readSide.js';
 import { burst, lateness, memory, recovery, type Result } from './scenarios.js';
@@ -27,6 +28,8 @@ const scenarios: Record<string, (quick: boolean) => Promise<Result>> = {
   'read-query': (quick) => readQuery(quick ? 1_000 : 10_000),
   'read-rebuild': (quick) => readRebuild(quick ? 400 : 2_000),
   'read-lateness': (quick) => readLateness(quick),
+  // Issue 10, end to end through a real node, the CLI and an SDK subscriber.
+  capacity: (quick) => capacity(quick),
 };
 
 const args = process.argv.slice(2);

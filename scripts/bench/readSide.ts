@@ -1,16 +1,14 @@
-import { spawn, fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { stringify as toYaml } from 'yaml';
 import { compileConfig } from '../../src/config/config.js';
 import { openOfflineReadSide } from '../../src/projections/host/openReadSide.js';
 import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
-import { freePort, KAIROS_CLI, startNodeProcess, type NodeHandle } from '../cluster/localCluster.js';
+import { freePort, startNodeProcess, type NodeHandle } from '../cluster/localCluster.js';
+import { firingPhase, type FiringPhase } from './firingPhase.js';
 import { benchDir, percentile } from './fixtures.js';
-import type { SubscriberMessage } from './latencySubscriber.js';
 import type { Result } from './scenarios.js';
 import { writeSyntheticLog, type SyntheticLog } from './syntheticLog.js';
+import { ascending, runCli, sleep, stopNode } from './userProcesses.js';
 
 /**
  * The read side (issue 9) measured as a user meets it: a real `kairos start` process (with its niced
@@ -19,13 +17,7 @@ import { writeSyntheticLog, type SyntheticLog } from './syntheticLog.js';
  * when it ends, failed or not.
  */
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const ascending = (a: number, b: number) => a - b;
 const MIB = 1_048_576;
-
-/** The caller's environment without `KAIROS_*`, as localCluster gives its nodes. */
-const baseEnv = (): NodeJS.ProcessEnv =>
-  Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KAIROS_')));
 
 /** Writes the synthetic log into `<dir>/kairos.db`, where a node started on `dir` finds it. */
 const seedLog = async (dir: string, tasks: number): Promise<SyntheticLog> => {
@@ -77,23 +69,6 @@ const settled = async (url: string, timeoutMs: number): Promise<void> => {
     if (Date.now() > deadline) throw new Error(`the read models stayed 1,000 or more behind for ${timeoutMs} ms`);
     await sleep(250);
   }
-};
-
-/**
- * Stops a node (SIGTERM, so it closes its read-side process; SIGKILL if that takes over 20 s) and
- * waits until its output pipes are closed: the read-side process writes to them too, and a line it
- * writes after the node has gone would be appended to `<dataDir>/node.log` after the directory is removed.
- */
-const stopNode = async (node: NodeHandle): Promise<void> => {
-  const { child } = node;
-  const open = [child.stdout, child.stderr].filter((s) => s !== null && !s.closed);
-  const closed = Promise.all(open.map((s) => new Promise((resolve) => s?.once('close', resolve))));
-  try {
-    await node.stop(20_000);
-  } catch {
-    await node.kill9();
-  }
-  await Promise.race([closed, sleep(20_000)]);
 };
 
 /** `count` sequential GETs of `path(i)`; each one's HTTP round trip in ms and what `rows` counts in its answer. */
@@ -212,25 +187,6 @@ export const readQuery = async (tasks: number): Promise<Result> => {
   }
 };
 
-/** Runs the built CLI with `args`; resolves with its exit code, output and wall-clock time. */
-const runCli = (
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> =>
-  new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(process.execPath, [KAIROS_CLI, ...args], {
-      env: { ...baseEnv(), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - started }));
-  });
-
 type ReplayJson = { progress: { events: number; position: number; elapsedMs: number; eventsPerSecond: number } };
 
 /**
@@ -310,74 +266,6 @@ export const readRebuild = async (tasks: number): Promise<Result> => {
   }
 };
 
-/** Resident memory of a process (`VmRSS`), in MiB; 0 once it is gone. */
-const rssMib = (pid: number): number => {
-  try {
-    const kb = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb ? Math.round(Number(kb) / 1024) : 0;
-  } catch {
-    return 0;
-  }
-};
-
-/** Pids of the processes whose parent is `pid` (the node's read-side process). */
-const childrenOf = (pid: number): number[] =>
-  readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        // The name (2nd field) is in parentheses and may hold spaces: the parent pid follows its ')'.
-        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-
-type Subscriber = {
-  child: ChildProcess;
-  /** Flat [scheduledAt, handledAt, ...] pairs received so far. */
-  samples: number[];
-  errors: string[];
-  stop(): Promise<void>;
-};
-
-const startSubscriber = async (url: string, group: string, topic: string): Promise<Subscriber> => {
-  const child = fork(fileURLToPath(new URL('./latencySubscriber.js', import.meta.url)), [url, group, topic], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const samples: number[] = [];
-  const errors: string[] = [];
-  const ready = new Promise<void>((resolve, reject) => {
-    child.on('message', (m: SubscriberMessage) => {
-      if (m.t === 'ready') resolve();
-      else if (m.t === 'samples') for (const s of m.samples) samples.push(s);
-      else errors.push(m.message);
-    });
-    void exited.then(() => reject(new Error(`the subscriber exited before it was ready: ${errors.join('; ')}`)));
-  });
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    if (child.connected) child.send({ t: 'stop' });
-    const late = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(late);
-  };
-  try {
-    await Promise.race([
-      ready,
-      sleep(30_000).then(() => Promise.reject(new Error('the subscriber was not ready in 30 s'))),
-    ]);
-  } catch (err) {
-    child.kill('SIGKILL');
-    await exited;
-    throw err;
-  }
-  return { child, samples, errors, stop };
-};
-
 type Rebuilds = {
   completed: number;
   failures: number;
@@ -433,134 +321,6 @@ const rebuildsUntil = async (url: string, until: number, abort: AbortSignal): Pr
   return rebuilds;
 };
 
-/** CPU time a process has used so far (user + system), in ms; 0 once it is gone. */
-const cpuMs = (pid: number): number => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime (fields 14 and 15 of stat, 12 and 13 after the name) are in USER_HZ = 100 ticks/s.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
-};
-
-type PhaseResult = {
-  name: string;
-  /** Sorted lateness of the fires scheduled in the window, ms. */
-  lateness: number[];
-  handledPerSecond: number;
-  expected: number;
-  applySeconds: number;
-  nodeRssMib: number;
-  readSideRssMib: number;
-  /** CPU used during the measured window, in % of one core. */
-  cpu: { node: number; readSide: number; subscriber: number };
-  rebuilds: Rebuilds | null;
-};
-
-const TOPIC = 'bench.lateness';
-
-/**
- * One phase of `read-lateness`: a fresh node (read side on or off), one SDK subscriber, `tasks` tasks
- * `every: 1s` spread over the second created with `kairos apply`, `warmMs` of warm-up and `measureMs`
- * measured. With `rebuild`, a full rebuild of the read models runs during the whole measured window.
- */
-export const latenessPhase = async (
-  name: string,
-  options: { tasks: number; readSide: boolean; rebuild: boolean; warmMs: number; measureMs: number },
-): Promise<PhaseResult> => {
-  const dir = benchDir();
-  let node: NodeHandle | undefined;
-  let subscriber: Subscriber | undefined;
-  const abort = new AbortController();
-  try {
-    node = await startNodeProcess({
-      nodeId: 'bench',
-      port: await freePort(),
-      dataDir: join(dir.path, 'node'),
-      env: { KAIROS_READ_SIDE: options.readSide ? 'on' : 'off' },
-      readyTimeoutMs: 60_000,
-    });
-    subscriber = await startSubscriber(node.url, 'bench', TOPIC);
-
-    // Ticks spread evenly over the second (as scenarios.ts's lateness); startAt in the past only sets
-    // the phase, a task fires its first tick after it is created.
-    const base = Math.floor(Date.now() / 1000) * 1000 - 60_000;
-    const file = join(dir.path, 'tasks.yaml');
-    writeFileSync(
-      file,
-      toYaml({
-        tasks: Array.from({ length: options.tasks }, (_, i) => ({
-          id: `lateness-${i}`,
-          schedule: {
-            every: '1s',
-            startAt: new Date(base + Math.floor((i * 1000) / options.tasks)).toISOString(),
-          },
-          target: { topic: TOPIC },
-          overlap: 'allow',
-        })),
-      }),
-    );
-    const apply = await runCli(['--url', node.url, 'apply', '-f', file], {});
-    if (apply.code !== 0) throw new Error(`kairos apply exited ${apply.code}:\n${apply.stdout}\n${apply.stderr}`);
-
-    const from = Date.now() + options.warmMs;
-    const to = from + options.measureMs;
-    await sleep(from - Date.now());
-    const rebuilds = options.rebuild ? rebuildsUntil(node.url, to, abort.signal) : null;
-    const readSidePid = childrenOf(node.pid)[0];
-    const subscriberPid = subscriber.child.pid ?? -1;
-    const cpuBefore = [cpuMs(node.pid), readSidePid ? cpuMs(readSidePid) : 0, cpuMs(subscriberPid)];
-    let nodeRss = 0;
-    let readSideRss = 0;
-    while (Date.now() < to) {
-      nodeRss = Math.max(nodeRss, rssMib(node.pid));
-      if (readSidePid) readSideRss = Math.max(readSideRss, rssMib(readSidePid));
-      await sleep(Math.min(1_000, to - Date.now()));
-    }
-    const cpuShare = (pid: number | undefined, before: number) =>
-      pid ? Math.round(((cpuMs(pid) - before) / options.measureMs) * 100) : 0;
-    const cpu = {
-      node: cpuShare(node.pid, cpuBefore[0] as number),
-      readSide: cpuShare(readSidePid, cpuBefore[1] as number),
-      subscriber: cpuShare(subscriberPid, cpuBefore[2] as number),
-    };
-    // A fire scheduled late in the window is handled a little after it.
-    await sleep(3_000);
-    abort.abort();
-    const rebuilt = rebuilds ? await rebuilds : null;
-    await subscriber.stop();
-
-    const lateness: number[] = [];
-    let handled = 0;
-    const s = subscriber.samples;
-    for (let i = 0; i < s.length; i += 2) {
-      const scheduled = s[i] as number;
-      const at = s[i + 1] as number;
-      if (scheduled >= from && scheduled < to) lateness.push(at - scheduled);
-      if (at >= from && at < to) handled++;
-    }
-    lateness.sort(ascending);
-    return {
-      name,
-      lateness,
-      handledPerSecond: Math.round(handled / (options.measureMs / 1000)),
-      expected: Math.round((options.tasks * options.measureMs) / 1000),
-      applySeconds: round1(apply.ms / 1000),
-      nodeRssMib: nodeRss,
-      readSideRssMib: readSideRss,
-      cpu,
-      rebuilds: rebuilt,
-    };
-  } finally {
-    abort.abort();
-    await subscriber?.stop();
-    if (node) await stopNode(node);
-    dir.remove();
-  }
-};
-
 /**
  * `read-lateness`: fire lateness seen by an SDK subscriber with the read side off, and on with a
  * rebuild running throughout, in alternating phases (off, on, off, on) of one run, each on a fresh
@@ -576,9 +336,18 @@ export const readLateness = async (quick: boolean): Promise<Result> => {
     { name: 'off-2', readSide: false },
     { name: 'on-2', readSide: true },
   ];
-  const phases: PhaseResult[] = [];
+  const phases: FiringPhase<Rebuilds>[] = [];
   for (const p of plan)
-    phases.push(await latenessPhase(p.name, { tasks, readSide: p.readSide, rebuild: p.readSide, warmMs, measureMs }));
+    phases.push(
+      await firingPhase(p.name, {
+        tasks,
+        ticks: 'spread',
+        env: { KAIROS_READ_SIDE: p.readSide ? 'on' : 'off' },
+        warmMs,
+        measureMs,
+        ...(p.readSide ? { during: rebuildsUntil } : {}),
+      }),
+    );
 
   const result: Result = {
     scenario: `read-lateness: ${tasks} tasks every 1s (spread), SDK subscriber; read side off / on with a rebuild running; ${warmMs / 1000}s warm-up + ${measureMs / 1000}s measured per phase`,
@@ -592,11 +361,11 @@ export const readLateness = async (quick: boolean): Promise<Result> => {
     result[`${p.name} RSS MiB node / read side (max)`] = `${p.nodeRssMib} / ${p.readSideRssMib || '-'}`;
     result[`${p.name} CPU % node / read side / subscriber`] =
       `${p.cpu.node} / ${p.cpu.readSide || '-'} / ${p.cpu.subscriber}`;
-    if (p.rebuilds) {
-      const { rates, unfinished } = p.rebuilds;
+    if (p.during) {
+      const { rates, unfinished } = p.during;
       const mean = rates.length ? Math.round(rates.reduce((a, b) => a + b, 0) / rates.length) : 0;
       result[`${p.name} rebuilds completed (failed); their mean events/s`] =
-        `${p.rebuilds.completed} (${p.rebuilds.failures}); ${rates.length ? mean : '-'}`;
+        `${p.during.completed} (${p.during.failures}); ${rates.length ? mean : '-'}`;
       if (unfinished)
         result[`${p.name} rebuild running at the end`] =
           `${unfinished.events} events, position ${unfinished.position} of ${unfinished.head}, ${unfinished.eventsPerSecond} events/s`;
