@@ -25,7 +25,14 @@ const send = (message: SubscriberMessage): void => {
 
 let samples: number[] = [];
 let duplicates = 0;
-const handled = new Set<string>();
+// Fires handled in the last one to two minutes, in two generations: a redelivery comes within the
+// task's timeout (60 s by default), and a set of every fire of a long run would grow without bound.
+let handled = new Set<string>();
+let handledBefore = new Set<string>();
+const rotate = setInterval(() => {
+  handledBefore = handled;
+  handled = new Set();
+}, 60_000);
 const subscription = subscribe(
   {
     url,
@@ -35,7 +42,7 @@ const subscription = subscribe(
   },
   (fire) => {
     samples.push(Date.parse(fire.scheduledAt), Date.now());
-    if (handled.has(fire.fireId)) duplicates++;
+    if (handled.has(fire.fireId) || handledBefore.has(fire.fireId)) duplicates++;
     else handled.add(fire.fireId);
   },
 );
@@ -60,6 +67,7 @@ const stop = (): void => {
   if (stopping) return;
   stopping = true;
   clearInterval(timer);
+  clearInterval(rotate);
   flush();
   void subscription.close().finally(() => process.exit(0));
 };

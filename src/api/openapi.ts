@@ -13,6 +13,7 @@ import {
   TaskAtQuery,
 } from './readQueries.js';
 import { READ_MODEL_NAMES } from '../projections/readModels.js';
+import { MAX_APPLY_TASKS } from './applyContract.js';
 
 const errorSchema = {
   type: 'object',
@@ -92,6 +93,34 @@ export const openApiDocument = (version: string) => ({
         description: TIME,
         parameters: queryParams(BoardQuery(0)),
         responses: { '200': { description: '`{total, tasks, next}`; with `at`: `{at, tasks, next}`' }, ...errors },
+      },
+    },
+    '/api/tasks/apply': {
+      post: {
+        summary:
+          'Create or update many tasks at once (idempotent); every document is validated before anything is written',
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['tasks'],
+                properties: {
+                  tasks: { type: 'array', items: ref('TaskSpec'), maxItems: MAX_APPLY_TASKS },
+                  reason: { type: 'string', maxLength: 500 },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description:
+              '`{created, updated, unchanged, refused, tasks: [{id, result, error?}]}`: one result per task; `refused` ones carry `{code, message, details}`',
+          },
+          ...errors,
+        },
       },
     },
     '/api/tasks/{id}': {

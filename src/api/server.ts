@@ -17,6 +17,7 @@ import { readModelRoutes } from './readModelRoutes.js';
 import { consistentReads, readRoutes } from './readRoutes.js';
 import { streamRoutes, type StreamOptions } from './streamRoutes.js';
 import { taskRoutes } from './taskRoutes.js';
+import { applyRoutes } from './applyRoutes.js';
 
 export type ApiDeps = {
   node: SchedulerNode;
@@ -53,6 +54,7 @@ export const buildServer = async (deps: ApiDeps): Promise<FastifyInstance> => {
   await app.register(topicRoutes(deps.hub));
   const read = consistentReads(deps.readSide, deps.node);
   await app.register(taskRoutes(deps.node, read, deps.clock));
+  await app.register(applyRoutes(deps.node));
   await app.register(readRoutes(read, deps.clock));
   await app.register(streamRoutes(deps.readSide, deps.clock, deps.stream));
   await app.register(readModelRoutes(deps.readSide, read, deps.store));

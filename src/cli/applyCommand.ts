@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ValidationError, isValidationError, parseOrThrow, type FieldIssue } from '../../domain/errors/index.js';
+import { MAX_APPLY_TASKS, type ApplyAnswer } from '../api/applyContract.js';
 import type { ApiClient } from './apiClient.js';
 
 /**
@@ -34,10 +35,13 @@ export const readTaskFile = async (file: string): Promise<Record<string, unknown
       throw err;
     }
   });
-  const ids = tasks.map((t) => (t as { id?: unknown }).id);
-  ids.forEach((id, i) => {
-    if (ids.indexOf(id) !== i)
-      issues.push({ path: `tasks[${i}].id`, message: `'${String(id)}' appears more than once` });
+  const firstAt = new Map<unknown, number>();
+  tasks.forEach((t, i) => {
+    const id = (t as { id?: unknown }).id;
+    const first = firstAt.get(id);
+    if (first === undefined) firstAt.set(id, i);
+    else
+      issues.push({ path: `tasks[${i}].id`, message: `'${String(id)}' appears more than once (also tasks[${first}])` });
   });
   if (issues.length > 0) throw new ValidationError(issues);
   return tasks as Record<string, unknown>[];
@@ -50,18 +54,27 @@ export const registerApply = (program: Command, client: () => ApiClient): void =
       'declare tasks from a YAML/JSON file: creates what is missing, updates what differs, leaves the rest (idempotent)',
     )
     .requiredOption('-f, --file <file>', 'tasks file')
-    .action(async (flags: { file: string }) => {
+    .option('--reason <text>', 'why: recorded with each change and shown by the audit')
+    .action(async (flags: { file: string; reason?: string }) => {
       const tasks = await readTaskFile(flags.file);
       const api = client();
-      const counts = { created: 0, updated: 0, unchanged: 0 };
-      for (const task of tasks) {
-        const id = String(task.id);
-        const { body } = await api.put<{ result: keyof typeof counts }>(`/api/tasks/${encodeURIComponent(id)}`, task);
-        counts[body.result]++;
-        if (body.result !== 'unchanged') process.stdout.write(`${body.result} ${id}\n`);
+      const counts = { created: 0, updated: 0, unchanged: 0, refused: 0 };
+      // One request holds the whole file unless it is very large: the node validates a request whole.
+      for (let at = 0; at < tasks.length; at += MAX_APPLY_TASKS) {
+        const { body } = await api.post<ApplyAnswer>('/api/tasks/apply', {
+          tasks: tasks.slice(at, at + MAX_APPLY_TASKS),
+          ...(flags.reason === undefined ? {} : { reason: flags.reason }),
+        });
+        for (const task of body.tasks) {
+          counts[task.result]++;
+          if (task.result === 'refused')
+            process.stderr.write(`refused ${task.id}: ${task.error?.message ?? 'no reason given'}\n`);
+          else if (task.result !== 'unchanged') process.stdout.write(`${task.result} ${task.id}\n`);
+        }
       }
       process.stdout.write(
-        `${tasks.length} tasks: ${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged\n`,
+        `${tasks.length} tasks: ${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged, ${counts.refused} refused\n`,
       );
+      if (counts.refused > 0) process.exitCode = 1;
     });
 };

@@ -285,9 +285,9 @@ describe('kairos apply', () => {
   it('creates what is missing; a second run finds everything unchanged', async () => {
     const path = writeFile('tasks.yaml', declared);
     expect(await ok(['apply', '-f', path])).toBe(
-      'created nightly\ncreated poll\n2 tasks: 2 created, 0 updated, 0 unchanged\n',
+      'created nightly\ncreated poll\n2 tasks: 2 created, 0 updated, 0 unchanged, 0 refused\n',
     );
-    expect(await ok(['apply', '-f', path])).toBe('2 tasks: 0 created, 0 updated, 2 unchanged\n');
+    expect(await ok(['apply', '-f', path])).toBe('2 tasks: 0 created, 0 updated, 2 unchanged, 0 refused\n');
     expect((await getTask('poll')).spec).toMatchObject({ schedule: { every: 900_000 }, payload: { source: 'apply' } });
   });
 
@@ -296,7 +296,9 @@ describe('kairos apply', () => {
       'tasks-docs.yaml',
       'id: nightly\nschedule: { cron: "0 0 4 * * *", timezone: Europe/Berlin }\ntarget: { topic: reports }\n---\nid: poll\nschedule: { every: 900000 }\ntarget: { http: { url: "http://127.0.0.1:9/poll" } }\npayload: { source: apply }\n',
     );
-    expect(await ok(['apply', '-f', path])).toBe('updated nightly\n2 tasks: 0 created, 1 updated, 1 unchanged\n');
+    expect(await ok(['apply', '-f', path])).toBe(
+      'updated nightly\n2 tasks: 0 created, 1 updated, 1 unchanged, 0 refused\n',
+    );
     expect((await getTask('nightly')).spec.schedule).toEqual({ cron: '0 0 4 * * *', timezone: 'Europe/Berlin' });
   });
 

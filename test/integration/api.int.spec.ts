@@ -150,6 +150,7 @@ describe('probes and documents', () => {
     const routes: Array<[string, string]> = [
       ['/api/tasks', 'post'],
       ['/api/tasks', 'get'],
+      ['/api/tasks/apply', 'post'],
       ['/api/tasks/{id}', 'get'],
       ['/api/tasks/{id}', 'put'],
       ['/api/tasks/{id}', 'delete'],
@@ -333,6 +334,80 @@ describe('task routes: success paths', () => {
     const log = await readLog();
     expect(log.length).toBe(before + 1);
     expect(log.at(-1)).toMatchObject({ type: 'TaskUpdated', stream: 'kairos-task-epsilon', revision: 1 });
+  });
+
+  it('POST /api/tasks/apply creates, updates and leaves unchanged in one request, one event per change', async () => {
+    await call('PUT', '/api/tasks/apply-same', { json: task('apply-same') });
+    await call('PUT', '/api/tasks/apply-changed', { json: task('apply-changed') });
+    const before = (await readLog()).length;
+    const res = await call<{
+      created: number;
+      updated: number;
+      unchanged: number;
+      refused: number;
+      tasks: { id: string; result: string }[];
+    }>('POST', '/api/tasks/apply', {
+      json: {
+        tasks: [task('apply-new'), task('apply-same'), task('apply-changed', { schedule: { every: '2h' } })],
+        reason: 'declared in bulk',
+      },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ created: 1, updated: 1, unchanged: 1, refused: 0 });
+    expect(res.body.tasks).toEqual([
+      { id: 'apply-new', result: 'created' },
+      { id: 'apply-same', result: 'unchanged' },
+      { id: 'apply-changed', result: 'updated' },
+    ]);
+    const added = (await readLog()).slice(before);
+    expect(added.map((e) => `${e.type} ${e.stream}`).sort()).toEqual([
+      'TaskCreated kairos-task-apply-new',
+      'TaskUpdated kairos-task-apply-changed',
+    ]);
+    expect(added.every((e) => (e.data as { reason?: string }).reason === 'declared in bulk')).toBe(true);
+    expect((await call<TaskView>('GET', '/api/tasks/apply-changed')).body.spec).toMatchObject({
+      schedule: { every: 7_200_000 },
+    });
+  });
+
+  it('POST /api/tasks/apply refuses a request with a bad document whole: 400 naming each field, nothing written', async () => {
+    const before = (await readLog()).length;
+    const bad = await call<ErrorBody>('POST', '/api/tasks/apply', {
+      json: {
+        tasks: [task('apply-ok'), task('apply-bad', { schedule: { every: 'soon' } }), 'not a task', task('apply-ok')],
+      },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.code).toBe('validation_failed');
+    const paths = (bad.body.details as { issues: { path: string }[] }).issues.map((i) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['tasks[1].schedule.every', 'tasks[2]', 'tasks[3].id']));
+    expect((await call('GET', '/api/tasks/apply-ok')).status).toBe(404);
+    expect((await readLog()).length).toBe(before);
+
+    const empty = await call<ErrorBody>('POST', '/api/tasks/apply', { json: { tasks: [] } });
+    expect(empty.status).toBe(400);
+    expect(empty.body.message).toMatch(/^tasks: must list at least one task/);
+    const missing = await call<ErrorBody>('POST', '/api/tasks/apply', { json: {} });
+    expect(missing.status).toBe(400);
+    expect(missing.body.message).toMatch(/^tasks:/);
+  });
+
+  it('POST /api/tasks/apply refuses one task the node cannot change, with its reason, and applies the others', async () => {
+    await call('PUT', '/api/tasks/apply-gone', { json: task('apply-gone') });
+    await call('DELETE', '/api/tasks/apply-gone');
+    const res = await call<{
+      refused: number;
+      created: number;
+      tasks: { id: string; result: string; error?: ErrorBody }[];
+    }>('POST', '/api/tasks/apply', {
+      json: { tasks: [task('apply-gone', { schedule: { every: '3h' } }), task('apply-fresh')] },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ refused: 1, created: 1 });
+    const gone = res.body.tasks.find((t) => t.id === 'apply-gone');
+    expect(gone).toMatchObject({ result: 'refused', error: { code: 'illegal_state' } });
+    expect(gone?.error?.message).toMatch(/deleted/);
+    expect((await call<TaskView>('GET', '/api/tasks/apply-fresh')).body.status).toBe('active');
   });
 
   it('pause and resume are idempotent', async () => {
