@@ -77,7 +77,7 @@ const DEFINITION_EVENTS: ReadonlySet<TaskEvent['type']> = new Set([
 const DUE_SLICE = 1_000;
 
 /**
- * The scheduler node: hosts one actor per task, drives them from one timer queue, and carries out the
+ * The scheduler node: holds one record per task, drives them from one timer queue, and carries out the
  * firing protocol (design §3): decide on the folded state → append with the revision it was folded at
  * → apply → deliver. A conflict means the state was stale: re-read, decide again.
  */

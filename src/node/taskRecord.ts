@@ -5,8 +5,8 @@ import { evolve, initialTaskState, type TaskState } from '../../domain/task/stat
 /**
  * One task on this node: its folded state at a stream revision (about 1 KB, mostly its spec). Events
  * are applied with the pure `evolve`, the task machine's one action (domain/task/machine.ts), without
- * an XState actor: an actor added ~40 µs of CPU per fire and 4 KB per task and did nothing `evolve`
- * does not (docs/architecture.md, "The node folds with evolve, not with actors").
+ * an XState actor: an actor added ~30 µs of CPU per fire and 4 KB per task and did nothing `evolve`
+ * does not (docs/architecture.md, "The node folds with `evolve`, not with XState actors").
  */
 export class TaskRecord {
   readonly taskId: string;
