@@ -9,16 +9,21 @@ import type { ApiClient } from './apiClient.js';
  * `---`. All are validated before anything is sent, so a bad file changes nothing.
  */
 export const readTaskFile = async (file: string): Promise<Record<string, unknown>[]> => {
-  const [{ parseAllDocuments }, { TaskSpec }] = await Promise.all([
-    import('yaml'),
+  // js-yaml, not the `yaml` package the rest uses: a 10,000-task file (1.3 MB) parses in ~0.2 s
+  // instead of ~0.9 s. Its core schema keeps instants as the text they are (no Date objects).
+  const [{ loadAll, CORE_SCHEMA }, { TaskSpec }] = await Promise.all([
+    import('js-yaml'),
     import('../../domain/task/spec.js'),
   ]);
-  const docs = parseAllDocuments(readFileSync(file, 'utf8'));
+  let docs: unknown[];
+  try {
+    docs = loadAll(readFileSync(file, 'utf8'), null, { schema: CORE_SCHEMA });
+  } catch (err) {
+    if ((err as Error).name !== 'YAMLException') throw err;
+    throw new ValidationError([{ path: file, message: (err as Error).message.split('\n')[0] ?? 'invalid YAML' }]);
+  }
   const tasks: unknown[] = [];
-  for (const doc of Array.isArray(docs) ? docs : [docs]) {
-    if (doc.errors.length > 0)
-      throw new ValidationError([{ path: file, message: doc.errors[0]?.message ?? 'invalid YAML' }]);
-    const value: unknown = doc.toJS();
+  for (const value of docs) {
     if (value === null || value === undefined) continue;
     if (Array.isArray(value)) tasks.push(...value);
     else if (typeof value === 'object' && Array.isArray((value as { tasks?: unknown }).tasks))
