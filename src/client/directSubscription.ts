@@ -23,6 +23,7 @@ import { PROTOCOL_VERSION } from '../targets/topic/protocol.js';
 import { backoffDelay, type CompiledOptions } from './compiledOptions.js';
 import { FireRunner, type FireHandler, type Outcome } from './fireRunner.js';
 import type { ConnectionState } from './hubConnection.js';
+import { RecentMemory } from './recentMemory.js';
 
 /** How the persistent subscription groups of direct mode behave (EventStoreDB's settings). */
 export type DirectModeOptions = {
@@ -67,7 +68,7 @@ export class DirectSubscription {
    * Ids of events whose outcome this consumer recorded: a redelivery of one (a lost ack) is only acked. A
    * fire published again (a takeover) is a new event, and its outcome is recorded again for the new owner.
    */
-  readonly #recordedEvents = new Set<string>();
+  readonly #recordedEvents: RecentMemory<true>;
   /** One entry per received fire until it is acked or nacked: what `close()` waits for. */
   readonly #work = new Set<Promise<void>>();
   #resolveReady!: () => void;
@@ -85,6 +86,7 @@ export class DirectSubscription {
     this.consumerId = options.consumerId;
     this.#store = openEsdbStore(store);
     this.#runner = new FireRunner(handler, options.dedupeSize);
+    this.#recordedEvents = new RecentMemory(options.dedupeSize);
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve;
       this.#rejectReady = reject;
@@ -252,9 +254,7 @@ export class DirectSubscription {
     }
     const recorded = await recording;
     if (recorded === 'recorded') {
-      this.#recordedEvents.add(message.event.id);
-      if (this.#recordedEvents.size > this.#options.dedupeSize)
-        this.#recordedEvents.delete(this.#recordedEvents.values().next().value!);
+      this.#recordedEvents.set(message.event.id, true);
     }
     if (recorded === 'closing') await message.nack('retry', 'outcome not recorded').catch(() => {});
     else await message.ack().catch(() => {});

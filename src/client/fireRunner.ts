@@ -1,4 +1,5 @@
 import type { FireMessage } from '../targets/topic/protocol.js';
+import { RecentMemory } from './recentMemory.js';
 
 export type ReceivedFire = Omit<FireMessage, 'v' | 'type' | 'deliveryId'> & {
   /** Aborted when the hub no longer wants the outcome (cancelled, timed out, handled elsewhere) or on close(). */
@@ -11,20 +12,22 @@ type Run = { controller: AbortController; replies: Map<string, Reply> };
 
 /** Runs the handler once per fire attempt, however often the attempt is delivered. */
 export class FireRunner {
-  readonly #finished = new Map<string, Outcome>();
+  readonly #finished: RecentMemory<Outcome>;
   readonly #running = new Map<string, Run>();
   readonly #runOfDelivery = new Map<string, string>();
 
   constructor(
     private readonly handler: FireHandler,
-    private readonly dedupeSize: number,
-  ) {}
+    dedupeSize: number,
+  ) {
+    this.#finished = new RecentMemory(dedupeSize);
+  }
 
   receive(message: FireMessage, reply: Reply): void {
     const key = `${message.fireId}#${message.attempt}`;
     const done = this.#finished.get(key);
     if (done) {
-      this.#remember(key, done);
+      this.#finished.set(key, done);
       reply(message.deliveryId, done);
       return;
     }
@@ -70,15 +73,8 @@ export class FireRunner {
     this.#running.delete(key);
     for (const deliveryId of run.replies.keys()) this.#runOfDelivery.delete(deliveryId);
     // Remembered even when aborted: the work may have been done, and a later redelivery gets the truth.
-    this.#remember(key, outcome);
+    this.#finished.set(key, outcome);
     // Cancelled deliveries have left `replies`; the ones still there want this outcome.
     for (const [deliveryId, reply] of run.replies) reply(deliveryId, outcome);
-  }
-
-  /** A Map iterates in insertion order, so re-inserting on use makes the first key the least recent. */
-  #remember(key: string, outcome: Outcome): void {
-    this.#finished.delete(key);
-    this.#finished.set(key, outcome);
-    if (this.#finished.size > this.dedupeSize) this.#finished.delete(this.#finished.keys().next().value!);
   }
 }
