@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { FieldIssue } from '../errors/index.js';
 import { Duration } from '../time/duration.js';
 import { Instant } from '../time/instant.js';
 import { cronProblem } from './schedule.js';
@@ -173,6 +174,22 @@ export const TaskSpec = z.strictObject({
 });
 export type TaskSpec = z.output<typeof TaskSpec>;
 export type TaskSpecInput = z.input<typeof TaskSpec>;
+
+/**
+ * A task file's (or an apply request's) ids given more than once: one issue per repeat, at
+ * `tasks[i].id`, naming the first place the id appeared. `ids` are `[index, id]` pairs.
+ */
+export const duplicateIdIssues = (ids: Iterable<readonly [number, unknown]>): FieldIssue[] => {
+  const issues: FieldIssue[] = [];
+  const firstAt = new Map<unknown, number>();
+  for (const [i, id] of ids) {
+    const first = firstAt.get(id);
+    if (first === undefined) firstAt.set(id, i);
+    else
+      issues.push({ path: `tasks[${i}].id`, message: `'${String(id)}' appears more than once (also tasks[${first}])` });
+  }
+  return issues;
+};
 
 /** Structural equality of two compiled specs, used to make `apply` and `PUT` idempotent. */
 export const sameSpec = (a: TaskSpec, b: TaskSpec): boolean => canonicalJson(a) === canonicalJson(b);

@@ -4,7 +4,7 @@ import { openEventStore } from '../../src/store/openEventStore.js';
 import { createLocalCluster, type LocalCluster, type NodeHandle } from '../cluster/localCluster.js';
 import { startEnsemble, type Ensemble } from '../zk/ensemble.js';
 import { ClusterLog } from './clusterLog.js';
-import { percentile, seedTasks } from './fixtures.js';
+import { ascending, percentile, seedTasks, sleep } from './fixtures.js';
 import type { Result } from './scenarios.js';
 import { leaderZxid, leasesSettledAt, totalLeases, writesBetween, type ZxidMark } from './zooKeeperProbe.js';
 
@@ -38,9 +38,6 @@ type ClusterJson = {
   slotCount: number | null;
   slotsPerNode: Record<string, number> | null;
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const ascending = (a: number, b: number) => a - b;
 
 const clusterOf = async (node: NodeHandle): Promise<ClusterJson> => {
   const res = await fetch(`${node.url}/api/cluster`);

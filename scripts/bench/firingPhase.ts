@@ -2,18 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { freePort, startNodeProcess, type NodeHandle } from '../cluster/localCluster.js';
-import { benchDir } from './fixtures.js';
-import {
-  ascending,
-  childrenOf,
-  cpuMs,
-  rssMib,
-  runCli,
-  sleep,
-  startSubscriber,
-  stopNode,
-  type Subscriber,
-} from './userProcesses.js';
+import { ascending, benchDir, round1, sleep } from './fixtures.js';
+import { childrenOf, cpuMs, rssMib, runCli, startSubscriber, stopNode, type Subscriber } from './userProcesses.js';
 
 /** How the tasks' ticks fall: spread evenly over each second, or all on the same instant (cron `* * * * * *`). */
 export type TickSpread = 'spread' | 'aligned';
@@ -46,8 +36,6 @@ export type FiringPhase<T> = {
 };
 
 const TOPIC = 'bench.firing';
-
-const round1 = (n: number): number => Math.round(n * 10) / 10;
 
 /**
  * One load on a fresh node, as a user runs it: `kairos start` (its read-side process as `env` says),

@@ -79,6 +79,10 @@ export const openNode = (options: { dataDir: string; store: SqliteEventStore; an
   return node;
 };
 
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const ascending = (a: number, b: number) => a - b;
+export const round1 = (n: number): number => Math.round(n * 10) / 10;
+
 export const percentile = (sorted: readonly number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 

@@ -5,10 +5,10 @@ import { openOfflineReadSide } from '../../src/projections/host/openReadSide.js'
 import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
 import { freePort, startNodeProcess, type NodeHandle } from '../cluster/localCluster.js';
 import { firingPhase, type FiringPhase } from './firingPhase.js';
-import { benchDir, percentile } from './fixtures.js';
+import { ascending, benchDir, percentile, round1, sleep } from './fixtures.js';
 import type { Result } from './scenarios.js';
 import { writeSyntheticLog, type SyntheticLog } from './syntheticLog.js';
-import { ascending, runCli, sleep, stopNode } from './userProcesses.js';
+import { runCli, stopNode } from './userProcesses.js';
 
 /**
  * The read side (issue 9) measured as a user meets it: a real `kairos start` process (with its niced
@@ -108,8 +108,6 @@ const latencies = (prefix: string, { ms, rows }: { ms: number[]; rows: number[] 
       .join(', '),
   };
 };
-
-const round1 = (n: number): number => Math.round(n * 10) / 10;
 
 /**
  * `read-query`: a node started on a log of `tasks` × 250 fires over the last 48 h (≥ 5,000,000 events

@@ -1,10 +1,8 @@
 import { join } from 'node:path';
 import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
-import { benchDir, mib, openNode, percentile, seedTasks, settleMemory } from './fixtures.js';
+import { benchDir, mib, openNode, percentile, seedTasks, settleMemory, sleep } from './fixtures.js';
 
 export type Result = Record<string, string | number>;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Fire lateness: `tasks` tasks `every: 1s`, all on the same whole second (the worst case: every fire of

@@ -2,15 +2,13 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KAIROS_CLI, type NodeHandle } from '../cluster/localCluster.js';
+import { sleep } from './fixtures.js';
 import type { SubscriberMessage } from './latencySubscriber.js';
 
 /**
  * The processes a benchmark runs as a user would — the `kairos` CLI, an SDK subscriber, a node — and
  * what it reads about them from `/proc`.
  */
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-export const ascending = (a: number, b: number) => a - b;
 
 /** The caller's environment without `KAIROS_*`, as localCluster gives its nodes. */
 const baseEnv = (): NodeJS.ProcessEnv =>

@@ -8,11 +8,11 @@ import {
   parseOrThrow,
   type FieldIssue,
 } from '../../domain/errors/index.js';
-import { TaskSpec, sameSpec } from '../../domain/task/spec.js';
+import { TaskSpec, duplicateIdIssues, sameSpec } from '../../domain/task/spec.js';
 import { withKeptSecret } from '../../domain/task/view.js';
 import type { SchedulerNode } from '../node/schedulerNode.js';
 import { MAX_APPLY_TASKS, type AppliedTask, type ApplyAnswer, type ApplyResult } from './applyContract.js';
-import { contextOf } from './taskRoutes.js';
+import { Reason, contextOf } from './taskRoutes.js';
 
 const APPLY_BODY_LIMIT = 64 * 1024 * 1024;
 
@@ -21,14 +21,14 @@ const ApplyBody = z.object({
     .array(z.unknown(), { error: 'must be an array of task documents' })
     .min(1, 'must list at least one task')
     .max(MAX_APPLY_TASKS, `must list at most ${MAX_APPLY_TASKS} tasks (send more in several requests)`),
-  reason: z.string().max(500, 'must be at most 500 characters').optional(),
+  reason: Reason,
 });
 
 /** Every document validated, as a task spec (secrets the document left out kept from the task it updates). */
 const specsOf = (node: SchedulerNode, documents: readonly unknown[]): TaskSpec[] => {
   const issues: FieldIssue[] = [];
   const specs: TaskSpec[] = [];
-  const firstAt = new Map<string, number>();
+  const ids: [number, string][] = [];
   documents.forEach((document, i) => {
     const path = `tasks[${i}]`;
     if (typeof document !== 'object' || document === null || Array.isArray(document)) {
@@ -39,16 +39,14 @@ const specsOf = (node: SchedulerNode, documents: readonly unknown[]): TaskSpec[]
     const kept = typeof id === 'string' ? node.get(id)?.state.spec : undefined;
     try {
       const spec = parseOrThrow(TaskSpec, withKeptSecret(document as Record<string, unknown>, kept), path);
-      const first = firstAt.get(spec.id);
-      if (first !== undefined)
-        issues.push({ path: `${path}.id`, message: `'${spec.id}' appears more than once (also tasks[${first}])` });
-      else firstAt.set(spec.id, i);
+      ids.push([i, spec.id]);
       specs.push(spec);
     } catch (err) {
       if (!isValidationError(err)) throw err;
       issues.push(...err.issues);
     }
   });
+  issues.push(...duplicateIdIssues(ids));
   if (issues.length > 0) throw new ValidationError(issues);
   return specs;
 };

@@ -11,7 +11,7 @@ import { bodyObject } from './validation.js';
 
 const IdParams = z.object({ id: TaskId });
 /** Why an operator acts: recorded in the event, shown by the audit. */
-const Reason = z.string().max(500, 'must be at most 500 characters').optional();
+export const Reason = z.string().max(500, 'must be at most 500 characters').optional();
 const ReasonBody = z.object({ reason: Reason }).optional();
 
 /** The caller, as recorded in event metadata: `X-Kairos-Actor` when given (the CLI sends the OS user), else `anonymous`. */
