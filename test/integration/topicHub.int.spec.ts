@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import fastifyWebsocket from '@fastify/websocket';
@@ -181,6 +182,43 @@ describe('TopicHub over WebSocket', () => {
     expect(outcomes).toHaveLength(1);
     expect(outcomes[0]!.status).toBe('succeeded');
     expect(hub.stats().redeliveries).toBeGreaterThanOrEqual(2);
+  });
+
+  it('does not redeliver an acked fire when a busy event loop made its ack timer late', async () => {
+    await start({ ackTimeout: 100 });
+    // A consumer in another process, so it acks while this one is busy.
+    const script = `
+      const ws = new (require('ws'))(process.argv[1]);
+      ws.on('message', (d) => {
+        const m = JSON.parse(d.toString());
+        if (m.type === 'welcome') console.log('ready');
+        if (m.type === 'fire') { ws.send(JSON.stringify({ v: 1, type: 'ack', deliveryId: m.deliveryId })); console.log('fire'); }
+      });`;
+    const url = `${endpoint}?${new URLSearchParams({ group: 'A', topics: 'reports', consumer: 'remote' })}`;
+    const child = spawn(process.execPath, ['-e', script, url], {
+      cwd: process.cwd(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      await until(() => out.includes('ready'), 'the remote consumer');
+      // Delivered, then the event loop busy past the ack timeout, in its check phase: the timers run
+      // next, before the ack that arrived meanwhile is read from the socket.
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          hub.deliver(fireOf('reports'));
+          const busyUntil = Date.now() + 300;
+          while (Date.now() < busyUntil);
+          resolve();
+        }),
+      );
+      await sleep(200);
+      expect(out.match(/fire/g)).toHaveLength(1);
+      expect(hub.stats()).toMatchObject({ redeliveries: 0, inFlight: 1 });
+    } finally {
+      child.kill();
+    }
   });
 
   it('reports a failed outcome naming the failing group, with per-group details', async () => {

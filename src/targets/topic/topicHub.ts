@@ -111,6 +111,8 @@ type Attempt = {
 };
 
 const attemptKey = (fireId: string, attempt: number): string => `${fireId}#${attempt}`;
+/** An ack timer this late means the event loop was busy (see `#send`). */
+const LATE_TIMER_MS = 20;
 
 /**
  * Delivers topic fires to subscribed consumer groups: every group subscribed to the topic gets the fire,
@@ -350,7 +352,13 @@ export class TopicHub implements Target {
     const holder: Holder = { acked: false, ackTimer: undefined };
     delivery.holders.set(consumer, holder);
     consumer.deliveries.add(delivery);
-    holder.ackTimer = this.#clock.setTimer(() => this.#ackTimedOut(delivery, consumer), this.options.ackTimeout);
+    const due = this.#clock.now() + this.options.ackTimeout;
+    holder.ackTimer = this.#clock.setTimer(() => {
+      // Fired late, the event loop was busy: acks that arrived meanwhile are still unread on the sockets,
+      // and timers run before I/O is read. Read it first, or a busy node would redeliver what was acked.
+      if (this.#clock.now() - due > LATE_TIMER_MS) setImmediate(() => this.#ackTimedOut(delivery, consumer));
+      else this.#ackTimedOut(delivery, consumer);
+    }, this.options.ackTimeout);
     const message: FireMessage = {
       v: PROTOCOL_VERSION,
       type: 'fire',
