@@ -35,8 +35,11 @@ export type TaskCommand =
   | { type: 'RestoreTask'; now: number; reason?: string }
   /** A manual fire, asked for by an operator; it does not move the schedule. */
   | { type: 'TriggerTask'; now: number; lease: Lease; reason?: string }
-  /** Time passed: handle due ticks, retries and timeouts. */
-  | { type: 'Advance'; now: number; lease: Lease }
+  /**
+   * Time passed: handle due ticks, retries and timeouts. `overloaded`: the node could not get to the
+   * task when it was due (more work than it can do); ticks it misses are recorded with that cause.
+   */
+  | { type: 'Advance'; now: number; lease: Lease; overloaded?: boolean }
   | { type: 'RecordOutcome'; outcome: OutcomeReport }
   | { type: 'ReleaseTask'; now: number; lease: Lease; reason: string }
   /**
@@ -111,7 +114,12 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
     }
     case 'Advance':
       mustExist(state);
-      return withClaim(state, command.lease, command.now, advance(state, command.now, command.lease));
+      return withClaim(
+        state,
+        command.lease,
+        command.now,
+        advance(state, command.now, command.lease, command.overloaded === true),
+      );
     case 'RecordOutcome':
       mustExist(state);
       return recordOutcome(state, command.outcome);
@@ -301,7 +309,7 @@ const runsLeft = (state: TaskState): number => {
  * Time passed: timeouts first (they may free the overlap slot), then scheduled ticks, then retries (so
  * cancel-previous can abandon a fire whose retry falls due in the same instant).
  */
-const advance = (initial: TaskState, now: number, lease: Lease): TaskEvent[] => {
+const advance = (initial: TaskState, now: number, lease: Lease, overloaded: boolean): TaskEvent[] => {
   const out: TaskEvent[] = [];
   let state = initial;
   const emit = (e: TaskEvent): void => {
@@ -317,7 +325,7 @@ const advance = (initial: TaskState, now: number, lease: Lease): TaskEvent[] => 
   if (state.status !== 'active' || !state.spec) return out;
 
   // Ticks before retries: cancel-previous may abandon a fire whose retry is due in the same instant.
-  for (const e of ticksDue(state, now, lease)) emit(e);
+  for (const e of ticksDue(state, now, lease, overloaded)) emit(e);
   for (const fire of state.inFlight) {
     if (fire.retryAt !== null && fire.retryAt <= now) {
       emit(firedEvent(state, fire.fireId, fire.scheduledAt, now, 'retry', fire.attempt + 1, lease));
@@ -327,7 +335,7 @@ const advance = (initial: TaskState, now: number, lease: Lease): TaskEvent[] => 
 };
 
 /** Due ticks through the misfire policy (which ticks to fire), then the overlap policy (whether to fire now). */
-const ticksDue = (state: TaskState, now: number, lease: Lease): TaskEvent[] => {
+const ticksDue = (state: TaskState, now: number, lease: Lease, overloaded: boolean): TaskEvent[] => {
   const spec = state.spec as TaskSpec;
   const running = isRunning(state);
   // While a run lasts, delayAfter has no next tick and buffer-all lets ticks pile up for the completion.
@@ -355,7 +363,17 @@ const ticksDue = (state: TaskState, now: number, lease: Lease): TaskEvent[] => {
     if (until <= state.cursor || count === 0) return;
     out.push({
       type: 'TaskMisfired',
-      data: { v: 1, taskId: state.taskId, after: toIso(state.cursor), until: toIso(until), count, action, policy, at },
+      data: {
+        v: 1,
+        taskId: state.taskId,
+        after: toIso(state.cursor),
+        until: toIso(until),
+        count,
+        action,
+        policy,
+        at,
+        ...(overloaded ? { cause: 'overload' as const } : {}),
+      },
     });
   };
   // A tick is due at its jittered instant: lateness and the catch-up window count from there.

@@ -111,6 +111,8 @@ export const TaskMisfired = event('TaskMisfired', {
   action: z.enum(['coalesced', 'dropped']),
   policy: z.enum(MisfirePolicy),
   at: Iso,
+  /** Why the ticks were late, when the node knows: `overload` — it was due but waited behind more work than the node could do. */
+  cause: z.enum(['overload']).optional(),
 });
 
 const revision = z.number().int().nonnegative();

@@ -32,8 +32,8 @@ export const nodeMetrics = (
   });
   const gaps = new Counter({
     name: 'kairos_ticks_not_fired_total',
-    help: 'Ticks skipped (overlap) or misfired',
-    labelNames: ['kind'],
+    help: 'Ticks skipped (overlap) or misfired: late (the node was down or behind) or overload (due work waited for room)',
+    labelNames: ['kind', 'cause'],
     registers: [registry],
   });
   const lateness = new Histogram({
@@ -58,6 +58,31 @@ export const nodeMetrics = (
       this.set(Object.values(hub.stats().consumersByGroup).reduce((a, b) => a + b, 0));
     },
   });
+  // Every queue of the firing pipeline, with its bound: where lateness builds up past capacity.
+  new Gauge({
+    name: 'kairos_queue_depth',
+    help: 'Items in a queue of the firing pipeline: due tasks waiting for room, decisions under way, topic deliveries awaiting a consumer or an outcome',
+    labelNames: ['queue'],
+    registers: [registry],
+    collect() {
+      const p = node.pipeline();
+      const hubStats = hub.stats();
+      this.set({ queue: 'due_waiting' }, p.dueWaiting);
+      this.set({ queue: 'decisions_in_flight' }, p.decisionsInFlight);
+      this.set({ queue: 'deliveries_pending' }, hubStats.pending);
+      this.set({ queue: 'deliveries_in_flight' }, hubStats.inFlight);
+    },
+  });
+  new Gauge({
+    name: 'kairos_queue_bound',
+    help: 'The most a queue of the firing pipeline holds (due_waiting: one entry per task)',
+    labelNames: ['queue'],
+    registers: [registry],
+    collect() {
+      this.set({ queue: 'due_waiting' }, node.taskCount);
+      this.set({ queue: 'decisions_in_flight' }, node.pipeline().maxDecisionsInFlight);
+    },
+  });
   node.appended$.subscribe(({ events }) => {
     for (const e of events) {
       if (e.type === 'TaskFired') {
@@ -65,8 +90,9 @@ export const nodeMetrics = (
         if (e.data.attempt === 1) lateness.observe((toMillis(e.data.firedAt) - toMillis(e.data.scheduledAt)) / 1000);
       } else if (e.type === 'TaskSucceeded') outcomes.inc({ outcome: 'succeeded' });
       else if (e.type === 'TaskFailed') outcomes.inc({ outcome: e.data.willRetryAt ? 'retrying' : e.data.reason });
-      else if (e.type === 'TaskSkipped') gaps.inc({ kind: 'skipped' }, e.data.count ?? 1);
-      else if (e.type === 'TaskMisfired') gaps.inc({ kind: e.data.action }, e.data.count ?? 1);
+      else if (e.type === 'TaskSkipped') gaps.inc({ kind: 'skipped', cause: 'overlap' }, e.data.count ?? 1);
+      else if (e.type === 'TaskMisfired')
+        gaps.inc({ kind: e.data.action, cause: e.data.cause ?? 'late' }, e.data.count ?? 1);
     }
   });
   if (readMetrics) registerReadMetrics(registry, readMetrics, clock);

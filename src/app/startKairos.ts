@@ -66,6 +66,7 @@ export const startKairos = async (
     clock,
     logger,
     drainTimeoutMs: config.drainTimeoutMs,
+    maxDecisionsInFlight: config.maxDecisionsInFlight,
     retention: config.retention,
     coordinator: ({ maxEpoch }) =>
       config.zk

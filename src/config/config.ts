@@ -103,6 +103,8 @@ export const KairosOptions = z.strictObject({
     .default({}),
   /** On SIGTERM, how long to wait for fires under way to report before handing them to the next owner. */
   drainTimeout: Duration.default(5_000),
+  /** Decisions under way at most; due tasks beyond wait, and the ticks they miss are recorded as an overload. */
+  maxDecisionsInFlight: count().default(10_000),
   subscribers: z
     .strictObject({
       /** A consumer that has not acknowledged receipt of a fire by then loses it to another consumer of its group. */
@@ -171,6 +173,7 @@ export type CompiledConfig = {
   /** What this node announces to the cluster (`runOn` matches the labels; `address` defaults to the API's URL). */
   member: { weight: number; labels: Record<string, string>; address?: string };
   drainTimeoutMs: number;
+  maxDecisionsInFlight: number;
   /** null: no limit of that kind (both null: every event is kept). */
   retention: { maxAgeMs: number | null; maxFires: number | null; checkEvery: number };
   /** Null: no read side on this node. */
@@ -200,6 +203,7 @@ const ENV: Record<string, string[]> = {
   KAIROS_NODE_WEIGHT: ['nodeWeight'],
   KAIROS_NODE_LABELS: ['nodeLabels'],
   KAIROS_DRAIN_TIMEOUT: ['drainTimeout'],
+  KAIROS_MAX_DECISIONS_IN_FLIGHT: ['maxDecisionsInFlight'],
   KAIROS_ACK_TIMEOUT: ['subscribers', 'ackTimeout'],
   KAIROS_GROUP_GRACE: ['subscribers', 'groupGrace'],
   KAIROS_RETENTION_MAX_AGE: ['retention', 'maxAge'],
@@ -298,6 +302,7 @@ export const compileConfig = (layers: {
       ...(o.advertiseUrl ? { address: o.advertiseUrl.replace(/\/+$/, '') } : {}),
     },
     drainTimeoutMs: o.drainTimeout,
+    maxDecisionsInFlight: o.maxDecisionsInFlight,
     retention: {
       maxAgeMs: o.retention.maxAge ?? null,
       maxFires: o.retention.maxFires ?? null,

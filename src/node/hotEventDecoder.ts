@@ -102,6 +102,7 @@ const SHAPES: Record<string, Record<string, (v: unknown) => boolean>> = {
     action: oneOf('coalesced', 'dropped'),
     policy: oneOf('fire-once', 'fire-all', 'skip'),
     at: isIso,
+    cause: isOptional(oneOf('overload')),
   },
 };
 

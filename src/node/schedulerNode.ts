@@ -26,9 +26,20 @@ import { silentLogger } from './logger.js';
 import { decodeTaskEvent, encodeTaskEvent } from './taskCodec.js';
 import { TaskRecord } from './taskRecord.js';
 import { TaskRetention, type RetentionOptions } from './taskRetention.js';
+import { DueAdmission } from './dueAdmission.js';
+import { OverloadReport } from './overloadReport.js';
 import { TimerQueue } from './timerQueue.js';
 
 export type NodeStatus = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** The firing pipeline's queues: what waits in each now, and its bound. */
+export type PipelineDepths = {
+  /** Decisions under way: appends queued or being written, and what follows them. */
+  decisionsInFlight: number;
+  maxDecisionsInFlight: number;
+  /** Due tasks waiting for room among the decisions (each task at most once: bounded by the task count). */
+  dueWaiting: number;
+};
 
 /** Who asked for a change: recorded as the event's metadata. */
 export type CommandContext = { actor: string; correlationId?: string };
@@ -52,6 +63,11 @@ export type SchedulerNodeOptions = {
   housekeepingIntervalMs?: number;
   /** How much execution history task streams keep (docs/operations.md, "Retention"). @default everything */
   retention?: RetentionOptions;
+  /**
+   * Decisions under way at most (due tasks, outcomes, commands); due tasks beyond wait their turn, and
+   * the ticks they miss meanwhile are recorded as misfired with cause `overload`. @default 10_000
+   */
+  maxDecisionsInFlight?: number;
 };
 
 /** What the node appended for one task, after it is durable: for metrics, live feeds and tests. */
@@ -74,7 +90,6 @@ const DEFINITION_EVENTS: ReadonlySet<TaskEvent['type']> = new Set([
   'TaskRestored',
   'TaskStateCaptured',
 ]);
-const DUE_SLICE = 1_000;
 
 /**
  * The scheduler node: holds one record per task, drives them from one timer queue, and carries out the
@@ -99,6 +114,8 @@ export class SchedulerNode {
   /** Consecutive failed decisions per task, for backing off. */
   readonly #failures = new Map<string, number>();
   readonly #timers: TimerQueue;
+  readonly #admission: DueAdmission;
+  readonly #overload: OverloadReport;
   readonly #retention: TaskRetention;
   /** Why the last append failed because the store is unavailable; null once one succeeds again. */
   #storeFailing: string | null = null;
@@ -139,7 +156,13 @@ export class SchedulerNode {
         return events.length > 0;
       },
     });
-    this.#timers = new TimerQueue(this.#clock, (ids) => this.#onDue(ids));
+    this.#admission = new DueAdmission({
+      maxInFlight: options.maxDecisionsInFlight ?? 10_000,
+      advance: (taskId, overloaded) => this.#advanceDue(taskId, overloaded),
+      running: () => this.#status === 'running',
+    });
+    this.#overload = new OverloadReport(this.#clock, this.#log);
+    this.#timers = new TimerQueue(this.#clock, (ids) => this.#admission.admit(ids));
   }
 
   get status(): NodeStatus {
@@ -296,6 +319,15 @@ export class SchedulerNode {
     return this.#records.size;
   }
 
+  /** The firing pipeline's queues: their depth now and their bound, for metrics. */
+  pipeline(): PipelineDepths {
+    return {
+      decisionsInFlight: this.#admission.inFlight,
+      maxDecisionsInFlight: this.#admission.maxInFlight,
+      dueWaiting: this.#admission.waiting,
+    };
+  }
+
   /** When the node will next act on a task, as armed in its timer queue. */
   wakeAt(taskId: string): number | undefined {
     return this.#timers.dueAt(taskId);
@@ -389,58 +421,64 @@ export class SchedulerNode {
     ctx: CommandContext,
     build: (record: TaskRecord) => TaskCommand | null,
   ): Promise<TaskEvent[]> {
-    return this.#serially(taskId, async () => {
-      for (let conflicts = 0; ; conflicts++) {
-        // One record per task, in the map before the append: the log subscription may bring the
-        // appended events back before the append resolves, and must find this same record.
-        const record = this.#recordOf(taskId);
-        const command = build(record);
-        if (!command) return [];
-        let events: TaskEvent[];
-        try {
-          events = decide(command, record.state);
-        } catch (err) {
-          if (isFencedError(err)) this.#log.warn({ taskId, err: err.message }, 'fenced: a newer owner holds the task');
-          this.#settle(record);
-          throw err;
-        }
-        if (events.length === 0) {
-          this.#settle(record);
-          return events;
-        }
-        const expected = record.revision;
-        try {
-          const metadata = {
-            actor: ctx.actor,
-            ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}),
-            // Where an operator's change was made; the node's own decisions name it as their actor.
-            ...(ctx.actor.startsWith('node:') ? {} : { node: this.nodeId }),
-          };
-          record.appendingThrough = expected + BigInt(events.length);
-          const result = await this.#store
-            .appendToStream(
-              taskStreamOf(taskId),
-              events.map((e) => encodeTaskEvent(e, metadata)),
-              { expectedRevision: expected < 0n ? 'no_stream' : expected },
-            )
-            .finally(() => (record.appendingThrough = -1n));
-          this.#storeFailing = null;
-          const first = result.nextExpectedRevision - BigInt(events.length) + 1n;
-          events.forEach((e, i) => this.#applyAt(record, e, first + BigInt(i)));
-          this.#effects(record, events);
-          this.#settle(record);
-          this.appended$.next({ taskId, events, firstRevision: first, position: result.position, actor: ctx.actor });
-          return events;
-        } catch (err) {
-          if (isKairosError(err) && err.code === ErrorCode.unavailable) this.#storeFailing = err.message;
-          // Either error means the stream moved on since this state was folded (another node appended,
-          // possibly the very same fire): re-read and decide again on what is really there.
-          if (!(isWrongExpectedVersionError(err) || isDuplicateEventIdError(err)) || conflicts >= MAX_CONFLICT_RETRIES)
+    return this.#admission.track(
+      this.#serially(taskId, async () => {
+        for (let conflicts = 0; ; conflicts++) {
+          // One record per task, in the map before the append: the log subscription may bring the
+          // appended events back before the append resolves, and must find this same record.
+          const record = this.#recordOf(taskId);
+          const command = build(record);
+          if (!command) return [];
+          let events: TaskEvent[];
+          try {
+            events = decide(command, record.state);
+          } catch (err) {
+            if (isFencedError(err))
+              this.#log.warn({ taskId, err: err.message }, 'fenced: a newer owner holds the task');
+            this.#settle(record);
             throw err;
-          await this.#catchUp(record);
+          }
+          if (events.length === 0) {
+            this.#settle(record);
+            return events;
+          }
+          const expected = record.revision;
+          try {
+            const metadata = {
+              actor: ctx.actor,
+              ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}),
+              // Where an operator's change was made; the node's own decisions name it as their actor.
+              ...(ctx.actor.startsWith('node:') ? {} : { node: this.nodeId }),
+            };
+            record.appendingThrough = expected + BigInt(events.length);
+            const result = await this.#store
+              .appendToStream(
+                taskStreamOf(taskId),
+                events.map((e) => encodeTaskEvent(e, metadata)),
+                { expectedRevision: expected < 0n ? 'no_stream' : expected },
+              )
+              .finally(() => (record.appendingThrough = -1n));
+            this.#storeFailing = null;
+            const first = result.nextExpectedRevision - BigInt(events.length) + 1n;
+            events.forEach((e, i) => this.#applyAt(record, e, first + BigInt(i)));
+            this.#effects(record, events);
+            this.#settle(record);
+            this.appended$.next({ taskId, events, firstRevision: first, position: result.position, actor: ctx.actor });
+            return events;
+          } catch (err) {
+            if (isKairosError(err) && err.code === ErrorCode.unavailable) this.#storeFailing = err.message;
+            // Either error means the stream moved on since this state was folded (another node appended,
+            // possibly the very same fire): re-read and decide again on what is really there.
+            if (
+              !(isWrongExpectedVersionError(err) || isDuplicateEventIdError(err)) ||
+              conflicts >= MAX_CONFLICT_RETRIES
+            )
+              throw err;
+            await this.#catchUp(record);
+          }
         }
-      }
-    });
+      }),
+    );
   }
 
   #recordOf(taskId: string): TaskRecord {
@@ -603,25 +641,15 @@ export class SchedulerNode {
     if (mayFire) this.#retention.consider(record);
   }
 
-  /**
-   * Decides due tasks a slice at a time, yielding between slices: the store starts writing the first
-   * slice's fires while the node decides the next, instead of after the whole instant is decided.
-   */
-  #onDue(taskIds: string[], from = 0): void {
-    const end = Math.min(taskIds.length, from + DUE_SLICE);
-    for (let i = from; i < end; i++) this.#advanceDue(taskIds[i] as string);
-    if (end === taskIds.length) return;
-    // Queued after this slice's decisions have run (they run as microtasks), so the store's flush of
-    // this slice, scheduled by those decisions, goes first.
-    queueMicrotask(() => setImmediate(() => this.#status === 'running' && this.#onDue(taskIds, end)));
-  }
-
-  #advanceDue(taskId: string): void {
+  #advanceDue(taskId: string, overloaded: boolean): void {
     void this.#execute(taskId, { actor: `node:${this.nodeId}` }, () => {
       const lease = this.#claimingLease(taskId);
-      return lease ? { type: 'Advance', now: this.#clock.now(), lease } : null;
+      return lease ? { type: 'Advance', now: this.#clock.now(), lease, overloaded } : null;
     }).then(
-      () => this.#failures.delete(taskId),
+      (events) => {
+        this.#failures.delete(taskId);
+        this.#overload.decided(events, overloaded, this.#admission.waiting);
+      },
       (err: unknown) => {
         if (isFencedError(err)) {
           this.#failures.delete(taskId);

@@ -42,6 +42,7 @@ describe('compileConfig: defaults', () => {
       zk: null,
       member: { weight: 1, labels: {} },
       drainTimeoutMs: 5_000,
+      maxDecisionsInFlight: 10_000,
       retention: { maxAgeMs: null, maxFires: null, checkEvery: 100 },
       readSide: {
         db: resolve('./data', 'read.db'),
@@ -88,6 +89,7 @@ describe('compileConfig: environment', () => {
         KAIROS_NODE_WEIGHT: '2.5',
         KAIROS_NODE_LABELS: 'zone=eu-1, gpu=true,empty=',
         KAIROS_DRAIN_TIMEOUT: '12s',
+        KAIROS_MAX_DECISIONS_IN_FLIGHT: '2500',
         KAIROS_ADVERTISE_URL: 'http://10.0.0.7:9090/',
         KAIROS_RETENTION_MAX_AGE: '90d',
         KAIROS_RETENTION_MAX_FIRES: '1000',
@@ -117,6 +119,7 @@ describe('compileConfig: environment', () => {
       },
       member: { weight: 2.5, labels: { zone: 'eu-1', gpu: 'true', empty: '' }, address: 'http://10.0.0.7:9090' },
       drainTimeoutMs: 12_000,
+      maxDecisionsInFlight: 2_500,
       retention: { maxAgeMs: 90 * 86_400_000, maxFires: 1_000, checkEvery: 250 },
       readSide: {
         db: '/var/lib/kairos-read/models.db',
@@ -178,6 +181,8 @@ describe('compileConfig: environment', () => {
       ['KAIROS_NODE_WEIGHT', '0'],
       ['KAIROS_NODE_WEIGHT', 'heavy'],
       ['KAIROS_DRAIN_TIMEOUT', 'later'],
+      ['KAIROS_MAX_DECISIONS_IN_FLIGHT', '0'],
+      ['KAIROS_MAX_DECISIONS_IN_FLIGHT', 'many'],
       ['KAIROS_ADVERTISE_URL', 'ftp://x'],
       ['KAIROS_ZK_SLOTS', '0'],
       ['KAIROS_ZK_SLOTS', '100000'],

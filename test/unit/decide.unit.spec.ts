@@ -183,6 +183,27 @@ describe('misfire policies after downtime', () => {
       ]);
   });
 
+  it('records the cause when the node was overloaded, and none when it simply was not there', () => {
+    const misfireOf = (events: TaskEvent[]) => events.find((e) => e.type === 'TaskMisfired');
+    const overloaded = down('fire-once')
+      .when({ type: 'Advance', now: T0 + 3 * S + 500, lease: LEASE, overloaded: true })
+      .events();
+    expect(misfireOf(overloaded)).toMatchObject({ data: { action: 'coalesced', count: 2, cause: 'overload' } });
+    expect(overloaded.filter((e) => e.type === 'TaskFired')).toHaveLength(1);
+    const down3s = down('fire-once')
+      .when(advance(T0 + 3 * S + 500))
+      .events();
+    expect(misfireOf(down3s)?.data).not.toHaveProperty('cause');
+    // Overloaded but on time: nothing missed, nothing recorded.
+    expect(
+      misfireOf(
+        down('fire-once')
+          .when({ type: 'Advance', now: T0 + S + 5, lease: LEASE, overloaded: true })
+          .events(),
+      ),
+    ).toBeUndefined();
+  });
+
   it('skip drops late ticks and fires an on-time one', () => {
     down('skip', { threshold: '200ms' })
       .when(advance(T0 + 10 * S + 500))

@@ -19,7 +19,8 @@ const history = (): TaskEvent[] => {
     .advance(T0 + 10 * S, { node: 'n2', epoch: 9, reason: 'node-lost' });
   const skipping = life(spec({ id: 't2', misfire: { policy: 'skip' } }), T0)
     .advance(T0 + S)
-    .advance(T0 + 5 * S);
+    .advance(T0 + 5 * S)
+    .advance(T0 + 9 * S, undefined, true);
   return [...task.events, ...skipping.events];
 };
 
@@ -46,6 +47,7 @@ describe('hot event decoder', () => {
         .sort(),
     );
     expect(types.size).toBeGreaterThanOrEqual(6);
+    expect(events.some((e) => e.type === 'TaskMisfired' && e.data.cause === 'overload')).toBe(true);
   });
 
   it('leaves definitions to the schema (their specs get defaults)', () => {

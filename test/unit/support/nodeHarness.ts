@@ -142,6 +142,7 @@ export const firedOf = (events: readonly RecordedEvent[]) =>
           taskId: string;
           fireId: string;
           scheduledAt: string;
+          firedAt: string;
           attempt: number;
           trigger: string;
           node: string;

@@ -96,7 +96,8 @@ export const life = (spec: TaskSpec, at: number, lease: Lease = { node: 'n1', ep
   };
   const api = {
     /** Time has come to `now`: due ticks, timeouts and retries, as the node decides them. */
-    advance: (now: number, as: Lease = lease) => step({ type: 'Advance', now, lease: as }),
+    advance: (now: number, as: Lease = lease, overloaded = false) =>
+      step({ type: 'Advance', now, lease: as, ...(overloaded ? { overloaded } : {}) }),
     trigger: (now: number, reason?: string) => step({ type: 'TriggerTask', now, lease, reason }),
     succeed: (now: number) => outcome('succeeded', now),
     fail: (now: number, message = 'boom') => outcome('failed', now, message),
