@@ -338,11 +338,12 @@ export const misfired = (ctx: Context, pick: Pick, miss: Step): Facts => {
   const skipPolicy = (skip?.event.data as TaskEventData<'TaskSkipped'> | undefined)?.policy;
   const dropReason = d.action === 'dropped' ? dropReasonOf(d.policy, lateMs, misfire.catchUpWindow) : null;
   const by = claimed ? `, when ${claimed.node} claimed the task (${claimed.reason})` : '';
+  const overloaded = d.cause === 'overload' ? ': the node was overloaded (more due work than it could do)' : '';
   const coalesced = into
     ? `coalesced it into the catch-up fire of ${into}`
     : `coalesced it into a catch-up of ${d.until}${skipPolicy ? `, which the overlap policy "${skipPolicy}" skipped: a fire was still running` : ''}`;
   return {
-    summary: `missed: handled ${span(lateMs)} after it was due${by}; the misfire policy "${d.policy}" ${
+    summary: `missed: handled ${span(lateMs)} after it was due${by}${overloaded}; the misfire policy "${d.policy}" ${
       dropReason ? `dropped it: ${dropReason}` : coalesced
     }`,
     details: {
@@ -351,6 +352,7 @@ export const misfired = (ctx: Context, pick: Pick, miss: Step): Facts => {
       range: { after: d.after, until: d.until, count: d.count },
       decidedAt: d.at,
       lateMs,
+      cause: d.cause ?? null,
       ...(dropReason ? { dropReason } : { coalescedInto: into }),
       ...(skipPolicy ? { catchUpSkipped: { policy: skipPolicy } } : {}),
       catchUpWindow: misfire.catchUpWindow ?? null,

@@ -36,6 +36,8 @@ export type GapRecord = {
   action: string;
   policy: string;
   at: string;
+  /** `overload`: missed because the node had more due work than it could do. */
+  cause?: 'overload';
 };
 
 export type FireHistory = { fires: Map<string, FireRecord>; gaps: GapRecord[] };
@@ -118,6 +120,7 @@ export const foldFireHistory = (history: FireHistory, event: TaskEvent): FireHis
         action: event.data.action,
         policy: event.data.policy,
         at: event.data.at,
+        ...(event.data.cause ? { cause: event.data.cause } : {}),
       });
       return history;
     default:

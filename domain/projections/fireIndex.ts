@@ -69,6 +69,8 @@ export const TickGapRow = z.object({
   /** How many ticks; null when too many to count cheaply. */
   count: z.number().nullable(),
   at: z.number(),
+  /** `overload`: missed because the node had more due work than it could do (`TaskMisfired.cause`). */
+  cause: z.enum(['overload']).nullable(),
 });
 export type TickGapRow = z.output<typeof TickGapRow>;
 
@@ -151,6 +153,7 @@ const evolve = (rows: RowReader<FireIndexRows>, e: ProjectedEvent): RowWrite<Fir
             until: toMillis(d.until),
             count: d.count,
             at: toMillis(d.at),
+            cause: event.type === 'TaskMisfired' ? (event.data.cause ?? null) : null,
           },
         },
       ];
@@ -167,7 +170,8 @@ export type FireIndexOptions = {
 
 export const fireIndex = (options: FireIndexOptions = { keepMs: null }): ReadModel<FireIndexRows> => ({
   name: 'fires',
-  version: 1,
+  // 2: gaps carry the misfire's cause.
+  version: 2,
   reads: 'tasks',
   tables: {
     attempts: { row: FireAttemptRow, key: ['taskId', 'fireId', 'attempt'] },

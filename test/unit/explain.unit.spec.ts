@@ -158,6 +158,17 @@ describe('explain: why a task did or did not fire around a time', () => {
     expect(caughtUp.details).toMatchObject({ trigger: 'catch-up', latenessMs: 500, epoch: 8, outcome: 'in-flight' });
   });
 
+  it('misfired because the node was overloaded: says so', () => {
+    const task = life(spec({ misfire: { threshold: '100ms' } }), T0)
+      .advance(T0 + S)
+      .succeed(T0 + S + 5)
+      .advance(T0 + 4 * S + 300, undefined, true).events;
+    const missed = ask(task, T0 + 2 * S + 500, T0 + 5 * S);
+    expect(missed).toMatchObject({ verdict: 'misfired', tick: iso(T0 + 2 * S) });
+    expect(missed.details).toMatchObject({ action: 'coalesced', cause: 'overload', lateMs: 2 * S + 300 });
+    expect(missed.summary).toContain('the node was overloaded');
+  });
+
   it('misfired: the skip policy drops the late ticks, and says why', () => {
     const task = life(spec({ misfire: { policy: 'skip', catchUpWindow: '1h' } }), T0).advance(T0 + 10 * S).events;
     const answer = ask(task, T0 + 3 * S + 1, T0 + 10 * S);

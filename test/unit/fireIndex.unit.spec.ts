@@ -53,7 +53,13 @@ describe('fire index', () => {
 
   it('records skipped and misfired tick ranges', () => {
     const task = life(spec({ misfire: { policy: 'skip' } }), T0).advance(T0 + 10 * S);
-    index.given(task.events).then('gaps', [{ kind: 'misfired', action: 'dropped', policy: 'skip', count: 9 }]);
+    index
+      .given(task.events)
+      .then('gaps', [{ kind: 'misfired', action: 'dropped', policy: 'skip', count: 9, cause: null }]);
+    const overloaded = life(spec({ misfire: { policy: 'fire-once' } }), T0).advance(T0 + 3 * S + 50, undefined, true);
+    index
+      .given(overloaded.events)
+      .then('gaps', [{ kind: 'misfired', action: 'coalesced', policy: 'fire-once', count: 2, cause: 'overload' }]);
   });
 
   it('keeps rows for its retention only, and does not bring back an outcome of a dropped attempt', () => {
