@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { defer } from 'rxjs';
+import { defer, skip } from 'rxjs';
 import { buildServer } from '../api/server.js';
+import { NodeLoad } from './nodeLoad.js';
 import { kairosVersion } from './version.js';
 import type { Clock } from '../clock/clock.js';
 import { systemClock } from '../clock/clock.js';
@@ -85,6 +86,15 @@ export const startKairos = async (
           }),
   });
   const readSide = openReadSide(config, store, { clock, logger });
+  // While the node is busy, its read side takes only the CPU the node leaves (cpuClass.ts).
+  const load = readSide ? new NodeLoad({ clock }) : null;
+  load?.busy$.pipe(skip(1)).subscribe((busy) => {
+    logger.info(
+      { busy },
+      busy ? 'node busy: the read side yields the CPU fully' : 'node calm: the read side back at nice 19',
+    );
+    readSide?.setCpuClass(busy ? 'idle' : 'background');
+  });
   // What the node appended last (its releases on a graceful stop): the read side records it before it stops.
   let lastAppend = 0;
   node.appended$.subscribe(({ position }) => (lastAppend = Math.max(lastAppend, Number(position))));
@@ -123,6 +133,7 @@ export const startKairos = async (
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      load?.stop();
       await node.stop();
       await relay.close();
       await direct?.close();
@@ -140,5 +151,6 @@ export const startKairos = async (
     throw err;
   }
   relay.start();
+  load?.start();
   return { node, store, hub, readSide, server, url, close };
 };

@@ -1,12 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { ErrorCode, KairosError } from '../../../domain/errors/index.js';
 import type { Clock } from '../../clock/clock.js';
 import { semiSpaceFlag } from '../../threads/youngGeneration.js';
 import type { RebuildProgress } from '../rebuild.js';
+import { setCpuClass, type CpuClass } from './cpuClass.js';
 import { errorOfWire, type HostInit, type HostMessage, type HostRequest } from './protocol.js';
 import type { FeedHandlers, ReadSidePort } from './readSidePort.js';
 
@@ -16,13 +15,6 @@ type Pending = {
   onProgress?: (progress: RebuildProgress) => void;
 };
 
-/**
- * The read side's process runs at the lowest priority short of SCHED_IDLE: the scheduler's CPU comes
- * first, and a waking node thread preempts it. SCHED_IDLE measured only a little better for the firing
- * lateness, within the spread of runs (docs/benchmarks.md, read-lateness), and starves the read side
- * outright while any other process keeps the CPUs busy.
- */
-const NICENESS = 19;
 /** Restarts back off from 1 s to a minute while the process keeps failing (a locked or broken read.db). */
 const RESTART_MS = 1_000;
 const MAX_RESTART_MS = 60_000;
@@ -58,6 +50,7 @@ export class ChildReadSide implements ReadSidePort {
   #closing = false;
   /** Starts in a row that ended before the process was ready. */
   #failedStarts = 0;
+  #cpuClass: CpuClass = 'background';
 
   constructor(options: { init: HostInit; logger: Logger; clock: Clock }) {
     this.#init = options.init;
@@ -74,12 +67,13 @@ export class ChildReadSide implements ReadSidePort {
       serialization: 'advanced',
     });
     this.#child = child;
-    if (child.pid !== undefined) this.#lowerPriority(child.pid);
+    // At the fork and again once ready, for the threads V8 and libuv started in between.
+    if (child.pid !== undefined) setCpuClass(child.pid, this.#cpuClass, this.#log);
     this.#ready = new Promise<void>((resolve, reject) => {
       child.on('message', (message: HostMessage) => {
         if (message.t === 'ready') {
           this.#failedStarts = 0;
-          if (child.pid !== undefined) this.#lowerPriority(child.pid);
+          if (child.pid !== undefined) setCpuClass(child.pid, this.#cpuClass, this.#log);
           resolve();
         } else if (message.t === 'failed') reject(errorOfWire(message.error));
         else this.#onMessage(message);
@@ -93,27 +87,12 @@ export class ChildReadSide implements ReadSidePort {
     return this.#ready;
   }
 
-  /**
-   * Lowers every thread of the process: `setpriority` acts on one thread on Linux, and Node starts its
-   * V8 and libuv threads right after the fork (a GC helper at nice 0 competes with the node as an
-   * equal). Done at the fork and again once ready, for threads started in between.
-   */
-  #lowerPriority(pid: number): void {
-    let threads: number[];
-    try {
-      threads = readdirSync(`/proc/${pid}/task`).map(Number);
-    } catch {
-      threads = [pid]; // no /proc (not Linux): the process as the OS sees it
-    }
-    for (const thread of threads) {
-      try {
-        setPriority(thread, NICENESS);
-      } catch (err) {
-        // A thread that ended meanwhile; anything else is worth a word.
-        if ((err as { info?: { code?: string } }).info?.code !== 'ESRCH')
-          this.#log.warn({ err }, 'could not lower the read side process priority');
-      }
-    }
+  /** `idle` while the node is busy (cpuClass.ts): the read side then takes only what the node leaves. */
+  setCpuClass(cpuClass: CpuClass): void {
+    if (cpuClass === this.#cpuClass) return;
+    this.#cpuClass = cpuClass;
+    const pid = this.#child?.pid;
+    if (pid !== undefined) setCpuClass(pid, cpuClass, this.#log);
   }
 
   #onMessage(message: Exclude<HostMessage, { t: 'ready' | 'failed' }>): void {

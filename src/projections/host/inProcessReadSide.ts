@@ -48,6 +48,8 @@ export const inProcessReadSide = (options: {
         },
       };
     },
+    // The node's own process: nothing to set apart.
+    setCpuClass: () => {},
     close: async (position = 0) => {
       await readSide.caughtUpTo(position);
       readSide.close();

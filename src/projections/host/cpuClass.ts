@@ -1,0 +1,70 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+
+/**
+ * How the read side's process shares the CPU with the node (Linux):
+ * - `background`: every thread at nice 19. It gets ~1.5 % of a core another process wants, so it
+ *   still moves when something else keeps the CPUs busy; but a node thread waking on a core it runs
+ *   on may wait for the scheduler's next turn.
+ * - `idle`: `SCHED_IDLE`, only what nobody else wants: a waking node thread preempts it at once. On a
+ *   saturated 2-vCPU machine (10,000 fires/s) that took the firing lateness p99 from 1.4 s to 0.16–0.5 s
+ *   at the same read-side throughput (docs/benchmarks.md, "Capacity") — but beside any other busy
+ *   process the read side gets nothing, so it is used only while the node itself is busy.
+ */
+export type CpuClass = 'background' | 'idle';
+
+const NICENESS = 19;
+
+/** `chrt` (util-linux) sets a scheduling policy on every thread of a process; Node has no call for it. */
+const chrt = ((): string | null => {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const file = join(dir, 'chrt');
+    if (dir && existsSync(file)) return file;
+  }
+  return null;
+})();
+
+let warned = false;
+
+/**
+ * Puts every thread of `pid` in `cpuClass` (threads started later inherit it from the thread that
+ * starts them). Nice 19 holds in both classes, so it is there again when `idle` is left.
+ */
+export const setCpuClass = (pid: number, cpuClass: CpuClass, log: Logger): void => {
+  renice(pid, log);
+  if (chrt === null) {
+    if (cpuClass === 'idle' && !warned) log.warn('chrt (util-linux) is not installed: the read side stays at nice 19');
+    warned = true;
+    return;
+  }
+  execFile(
+    chrt,
+    [cpuClass === 'idle' ? '--idle' : '--other', '--all-tasks', '--pid', '0', String(pid)],
+    (err, _out, stderr) => {
+      // A process that exited meanwhile has nothing to set.
+      if (err && !/No such process/i.test(stderr)) log.warn({ err, stderr }, "could not set the read side's CPU class");
+    },
+  );
+};
+
+/** `setpriority` acts on one thread on Linux: every thread of the process, from `/proc`. */
+const renice = (pid: number, log: Logger): void => {
+  let threads: number[];
+  try {
+    threads = readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    threads = [pid]; // no /proc (not Linux): the process as the OS sees it
+  }
+  for (const thread of threads) {
+    try {
+      setPriority(thread, NICENESS);
+    } catch (err) {
+      // A thread that ended meanwhile; anything else is worth a word.
+      if ((err as { info?: { code?: string } }).info?.code !== 'ESRCH')
+        log.warn({ err }, 'could not lower the read side process priority');
+    }
+  }
+};
