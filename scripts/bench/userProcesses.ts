@@ -86,8 +86,15 @@ export type Subscriber = {
 };
 
 /** A business service in its own process (latencySubscriber.ts), ready when this resolves. */
-export const startSubscriber = async (url: string, group: string, topic: string): Promise<Subscriber> => {
-  const child = fork(fileURLToPath(new URL('./latencySubscriber.js', import.meta.url)), [url, group, topic], {
+export const startSubscriber = (url: string, group: string, topic: string): Promise<Subscriber> =>
+  forkSampler(new URL('./latencySubscriber.js', import.meta.url), [url, group, topic], 'the subscriber');
+
+/**
+ * A process that handles fires and reports them as `SubscriberMessage`s over IPC (latencySubscriber.ts,
+ * bullmqWorker.ts), ready when this resolves; `label` names it in errors.
+ */
+export const forkSampler = async (module: URL, args: string[], label: string): Promise<Subscriber> => {
+  const child = fork(fileURLToPath(module), args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -102,7 +109,7 @@ export const startSubscriber = async (url: string, group: string, topic: string)
         duplicates = m.duplicates;
       } else errors.push(m.message);
     });
-    void exited.then(() => reject(new Error(`the subscriber exited before it was ready: ${errors.join('; ')}`)));
+    void exited.then(() => reject(new Error(`${label} exited before it was ready: ${errors.join('; ')}`)));
   });
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -112,10 +119,7 @@ export const startSubscriber = async (url: string, group: string, topic: string)
     clearTimeout(late);
   };
   try {
-    await Promise.race([
-      ready,
-      sleep(30_000).then(() => Promise.reject(new Error('the subscriber was not ready in 30 s'))),
-    ]);
+    await Promise.race([ready, sleep(30_000).then(() => Promise.reject(new Error(`${label} was not ready in 30 s`)))]);
   } catch (err) {
     child.kill('SIGKILL');
     await exited;
