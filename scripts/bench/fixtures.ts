@@ -66,12 +66,19 @@ export class InstantTarget implements Target {
   async close(): Promise<void> {}
 }
 
-export const openNode = (options: { dataDir: string; store: SqliteEventStore; answer: boolean }) => {
+export const openNode = (options: {
+  dataDir: string;
+  store: SqliteEventStore;
+  answer: boolean;
+  snapshot?: boolean;
+}) => {
   const target = new InstantTarget(options.answer);
   const node = new SchedulerNode({
     nodeId: 'bench',
     store: options.store,
     target,
+    // As `kairos start` keeps it; saved on stop.
+    ...(options.snapshot ? { snapshot: { file: join(options.dataDir, 'node-state.snapshot'), everyMs: 300_000 } } : {}),
     coordinator: ({ maxEpoch }) =>
       new LocalCoordinator({ nodeId: 'bench', dataDir: options.dataDir, minEpoch: () => maxEpoch }),
   });

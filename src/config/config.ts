@@ -105,6 +105,8 @@ export const KairosOptions = z.strictObject({
   drainTimeout: Duration.default(5_000),
   /** Decisions under way at most; due tasks beyond wait, and the ticks they miss are recorded as an overload. */
   maxDecisionsInFlight: count().default(10_000),
+  /** How often a running node saves its state snapshot (`<dataDir>/node-state.snapshot`); also on stop. */
+  snapshotEvery: Duration.default(300_000),
   subscribers: z
     .strictObject({
       /** A consumer that has not acknowledged receipt of a fire by then loses it to another consumer of its group. */
@@ -174,6 +176,8 @@ export type CompiledConfig = {
   member: { weight: number; labels: Record<string, string>; address?: string };
   drainTimeoutMs: number;
   maxDecisionsInFlight: number;
+  /** Null with an in-memory log (nothing to replay at the next start). */
+  snapshot: { file: string; everyMs: number } | null;
   /** null: no limit of that kind (both null: every event is kept). */
   retention: { maxAgeMs: number | null; maxFires: number | null; checkEvery: number };
   /** Null: no read side on this node. */
@@ -204,6 +208,7 @@ const ENV: Record<string, string[]> = {
   KAIROS_NODE_LABELS: ['nodeLabels'],
   KAIROS_DRAIN_TIMEOUT: ['drainTimeout'],
   KAIROS_MAX_DECISIONS_IN_FLIGHT: ['maxDecisionsInFlight'],
+  KAIROS_SNAPSHOT_EVERY: ['snapshotEvery'],
   KAIROS_ACK_TIMEOUT: ['subscribers', 'ackTimeout'],
   KAIROS_GROUP_GRACE: ['subscribers', 'groupGrace'],
   KAIROS_RETENTION_MAX_AGE: ['retention', 'maxAge'],
@@ -280,12 +285,13 @@ export const compileConfig = (layers: {
   }
   const o = result.data;
   const dataDir = isAbsolute(o.dataDir) ? o.dataDir : resolve(o.dataDir);
+  const store = o.store ?? `sqlite:${resolve(dataDir, 'kairos.db')}`;
   return {
     port: o.port,
     host: o.host,
     dataDir,
     nodeId: o.nodeId ?? safeNodeId(hostname()),
-    store: o.store ?? `sqlite:${resolve(dataDir, 'kairos.db')}`,
+    store,
     logLevel: o.logLevel,
     zk: o.zk
       ? {
@@ -303,6 +309,9 @@ export const compileConfig = (layers: {
     },
     drainTimeoutMs: o.drainTimeout,
     maxDecisionsInFlight: o.maxDecisionsInFlight,
+    snapshot: store.startsWith('memory:')
+      ? null
+      : { file: resolve(dataDir, 'node-state.snapshot'), everyMs: o.snapshotEvery },
     retention: {
       maxAgeMs: o.retention.maxAge ?? null,
       maxFires: o.retention.maxFires ?? null,

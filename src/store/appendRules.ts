@@ -283,7 +283,7 @@ export const checkSubscribe = (
   const issues: FieldIssue[] = [];
   afterIssue(options.after, issues);
   if (options.known !== undefined && typeof options.known !== 'function')
-    issues.push({ path: 'known', message: 'must be a function (stream, revision) => boolean' });
+    issues.push({ path: 'known', message: 'must be a function (stream, revision, position) => boolean' });
   const prefixes = options.streamPrefixes;
   if (prefixes !== undefined) {
     if (!Array.isArray(prefixes)) issues.push({ path: 'streamPrefixes', message: 'must be an array of strings' });

@@ -64,9 +64,10 @@ export type SubscribeOptions = SubscriptionFilter & {
   after?: bigint;
   /**
    * Events the subscriber already holds (a node's own appends, applied when they resolve): passed over
-   * before they are decoded. Asked once per event, in position order; it must not throw.
+   * before they are decoded. Asked once per event, in position order (its `position` in the log too:
+   * a subscriber that skips it has still followed the log that far); it must not throw.
    */
-  known?: (stream: string, revision: bigint) => boolean;
+  known?: (stream: string, revision: bigint, position: bigint) => boolean;
 };
 
 /** One append of a batch: used by group commit so many streams' appends share one transaction. */

@@ -150,7 +150,7 @@ export class InMemoryEventStore implements EventStore {
             if (
               stored !== undefined &&
               matchesPrefixes(stored.stream, streamPrefixes) &&
-              !known?.(stored.stream, stored.revision)
+              !known?.(stored.stream, stored.revision, BigInt(p))
             )
               events.push(this.at(p));
           }

@@ -85,8 +85,10 @@ export const subscribeFeatures = (ctx: StoreContext): void => {
       await ctx.store.appendToStream('a', [event('T', 1), event('T', 2)]);
       await ctx.store.appendToStream('b', [event('T', 3)]);
       const asked: string[] = [];
-      const known = (stream: string, revision: bigint): boolean => {
+      const positions: bigint[] = [];
+      const known = (stream: string, revision: bigint, position: bigint): boolean => {
         asked.push(`${stream}@${revision}`);
+        positions.push(position);
         return stream === 'a' && revision <= 2n;
       };
       const received = collect(ctx.store.subscribeToAll({ known }), 2);
@@ -96,6 +98,8 @@ export const subscribeFeatures = (ctx: StoreContext): void => {
       await ctx.store.appendToStream('a', [event('T', 5)]);
       expect((await received).map((e) => e.data)).toEqual([3, 5]);
       expect(asked).toEqual(['a@0', 'a@1', 'b@0', 'a@2', 'a@3']);
+      // With each event's place in the log: a subscriber that skips one has followed the log that far.
+      expect(positions).toEqual((await ctx.store.readAll()).map((e) => e.position));
     });
 
     it('filters by a non-ASCII prefix, catch-up and live', async () => {

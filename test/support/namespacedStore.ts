@@ -122,7 +122,12 @@ export class NamespacedStore implements EventStore {
       .subscribeToAll({
         after,
         streamPrefixes: (streamPrefixes ?? ['']).map((p) => prefix + p),
-        ...(known ? { known: (stream: string, revision: bigint) => known(stream.slice(prefix.length), revision) } : {}),
+        ...(known
+          ? {
+              known: (stream: string, revision: bigint, position: bigint) =>
+                known(stream.slice(prefix.length), revision, position),
+            }
+          : {}),
       })
       .pipe(
         map((e) => this.#own(e)),

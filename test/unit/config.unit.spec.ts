@@ -43,6 +43,7 @@ describe('compileConfig: defaults', () => {
       member: { weight: 1, labels: {} },
       drainTimeoutMs: 5_000,
       maxDecisionsInFlight: 10_000,
+      snapshot: { file: expect.stringMatching(/node-state\.snapshot$/), everyMs: 300_000 },
       retention: { maxAgeMs: null, maxFires: null, checkEvery: 100 },
       readSide: {
         db: resolve('./data', 'read.db'),
@@ -90,6 +91,7 @@ describe('compileConfig: environment', () => {
         KAIROS_NODE_LABELS: 'zone=eu-1, gpu=true,empty=',
         KAIROS_DRAIN_TIMEOUT: '12s',
         KAIROS_MAX_DECISIONS_IN_FLIGHT: '2500',
+        KAIROS_SNAPSHOT_EVERY: '1m',
         KAIROS_ADVERTISE_URL: 'http://10.0.0.7:9090/',
         KAIROS_RETENTION_MAX_AGE: '90d',
         KAIROS_RETENTION_MAX_FIRES: '1000',
@@ -120,6 +122,7 @@ describe('compileConfig: environment', () => {
       member: { weight: 2.5, labels: { zone: 'eu-1', gpu: 'true', empty: '' }, address: 'http://10.0.0.7:9090' },
       drainTimeoutMs: 12_000,
       maxDecisionsInFlight: 2_500,
+      snapshot: null,
       retention: { maxAgeMs: 90 * 86_400_000, maxFires: 1_000, checkEvery: 250 },
       readSide: {
         db: '/var/lib/kairos-read/models.db',
@@ -183,6 +186,7 @@ describe('compileConfig: environment', () => {
       ['KAIROS_DRAIN_TIMEOUT', 'later'],
       ['KAIROS_MAX_DECISIONS_IN_FLIGHT', '0'],
       ['KAIROS_MAX_DECISIONS_IN_FLIGHT', 'many'],
+      ['KAIROS_SNAPSHOT_EVERY', 'often'],
       ['KAIROS_ADVERTISE_URL', 'ftp://x'],
       ['KAIROS_ZK_SLOTS', '0'],
       ['KAIROS_ZK_SLOTS', '100000'],
@@ -191,6 +195,14 @@ describe('compileConfig: environment', () => {
         expect.objectContaining({ details: { issues: [expect.objectContaining({ path: name })] } }),
       );
     }
+  });
+
+  it('keeps the state snapshot beside the data, saved as often as asked; none for an in-memory log', () => {
+    expect(compileConfig({ env: { KAIROS_SNAPSHOT_EVERY: '2m', KAIROS_DATA_DIR: '/srv/k' } }).snapshot).toEqual({
+      file: '/srv/k/node-state.snapshot',
+      everyMs: 120_000,
+    });
+    expect(compileConfig({ env: { KAIROS_STORE: 'memory:' } }).snapshot).toBeNull();
   });
 
   it('ignores unrelated and empty variables', () => {

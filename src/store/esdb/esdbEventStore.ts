@@ -419,7 +419,7 @@ export class EsdbEventStore implements EventStore {
           if (!event || event.position <= last) return;
           failures = 0;
           last = event.position;
-          if (!known?.(event.stream, event.revision)) subscriber.next(event);
+          if (!known?.(event.stream, event.revision, event.position)) subscriber.next(event);
         });
         subscription.on('error', (err: unknown) => current === subscription && renew(err));
         // A live subscription does not end by itself: an end that nobody asked for is renewed too.

@@ -309,7 +309,7 @@ export class SqliteEventStore implements EventStore {
     // Rows the subscriber holds already are passed over before their JSON is parsed.
     const events = (rows: readonly EventRow[]): RecordedEvent[] => {
       const out: RecordedEvent[] = [];
-      for (const row of rows) if (!known?.(row.stream, row.revision)) out.push(recordedEventOf(row));
+      for (const row of rows) if (!known?.(row.stream, row.revision, row.position)) out.push(recordedEventOf(row));
       return out;
     };
     return {

@@ -1,0 +1,167 @@
+import { EMPTY, defer, expand, from, tap, type Observable } from 'rxjs';
+import type { Logger } from 'pino';
+import { taskIdOfStream, taskStreamOf, type TaskEvent } from '../../domain/task/events.js';
+import type { EventStore, RecordedEvent } from '../store/eventStore.js';
+import type { SnapshotRecord, StateSnapshot } from './stateSnapshot.js';
+import { decodeTaskEvent } from './taskCodec.js';
+import { TaskRecord } from './taskRecord.js';
+
+export type TaskRecordsOptions = {
+  store: EventStore;
+  logger: Logger;
+  /** Events read per page when the log is replayed. */
+  pageSize: number;
+  /** After an event was applied to a record, by whichever path it came (placement, deliveries). */
+  applied: (record: TaskRecord, event: TaskEvent) => void;
+};
+
+/**
+ * Every task this node knows, one record each, folded at the revisions of its stream — from the
+ * replay at start, the node's own appends and the log it follows — with the highest ownership epoch
+ * and the log position seen so far. An event is applied only at the record's next revision, so two
+ * paths bringing the same event apply it once.
+ */
+export class TaskRecords {
+  readonly #records = new Map<string, TaskRecord>();
+  readonly #store: EventStore;
+  readonly #log: Logger;
+  readonly #pageSize: number;
+  readonly #applied: TaskRecordsOptions['applied'];
+  #maxEpoch = 0;
+  /** The last log position folded in (replay, then the log followed). */
+  position = 0n;
+
+  constructor(options: TaskRecordsOptions) {
+    this.#store = options.store;
+    this.#log = options.logger;
+    this.#pageSize = options.pageSize;
+    this.#applied = options.applied;
+  }
+
+  get size(): number {
+    return this.#records.size;
+  }
+
+  /** The highest epoch any owner recorded (or a capture kept as its floor). */
+  get maxEpoch(): number {
+    return this.#maxEpoch;
+  }
+
+  get(taskId: string): TaskRecord | undefined {
+    return this.#records.get(taskId);
+  }
+
+  has(taskId: string): boolean {
+    return this.#records.has(taskId);
+  }
+
+  values(): IterableIterator<TaskRecord> {
+    return this.#records.values();
+  }
+
+  /**
+   * The task's record, created empty when new: in the map before any append, since the log
+   * subscription may bring the appended events back before the append resolves, and must find it.
+   */
+  recordOf(taskId: string): TaskRecord {
+    let record = this.#records.get(taskId);
+    if (!record) {
+      record = new TaskRecord(taskId);
+      this.#records.set(taskId, record);
+    }
+    return record;
+  }
+
+  /** Applies an event only at the next revision: the node's own append and the log subscription may both bring it. */
+  applyAt(record: TaskRecord, event: TaskEvent, revision: bigint): void {
+    if (revision !== record.revision + 1n) return;
+    record.apply(event, revision);
+    this.#noteEpoch(event);
+    this.#applied(record, event);
+  }
+
+  applyRecorded(record: TaskRecord, recorded: RecordedEvent): void {
+    if (recorded.revision <= record.revision) return;
+    // Read from the store, a revision skipped means the stream was truncated there (retention); the
+    // capture that follows every truncation brings the state back.
+    if (recorded.revision > record.revision + 1n) record.forgetUpTo(recorded.revision - 1n);
+    const decoded = decodeTaskEvent(recorded);
+    if (decoded.ok) {
+      this.applyAt(record, decoded.event, recorded.revision);
+    } else {
+      // Skipping keeps the revision moving so one bad event cannot wedge the task; it is reported loudly.
+      this.#log.error({ problem: decoded.error }, 'undecodable event in a task stream');
+      record.revision = recorded.revision;
+    }
+  }
+
+  /** Reads the task's stream past the record's revision. */
+  async catchUp(record: TaskRecord): Promise<void> {
+    const events = await this.#store.readStream(taskStreamOf(record.taskId), { fromRevision: record.revision + 1n });
+    for (const recorded of events) this.applyRecorded(record, recorded);
+  }
+
+  /**
+   * Whether the node has, or is appending, this revision of a task stream: the log subscription skips
+   * those, and the log has been followed that far all the same.
+   */
+  readonly holds = (stream: string, revision: bigint, position: bigint): boolean => {
+    const taskId = taskIdOfStream(stream);
+    const record = taskId === undefined ? undefined : this.#records.get(taskId);
+    const held = record !== undefined && (revision <= record.revision || revision <= record.appendingThrough);
+    if (held) this.position = position;
+    return held;
+  };
+
+  /** Every record as plain data, for a snapshot. */
+  *snapshotRecords(): Generator<SnapshotRecord> {
+    for (const r of this.#records.values())
+      yield [r.taskId, String(r.revision), r.lastCapture, r.retentionCheckedAt, r.state];
+  }
+
+  /** Starts from a snapshot instead of nothing: the replay then folds the log after its position. */
+  restore(snapshot: StateSnapshot): void {
+    for (const [taskId, revision, lastCapture, retentionCheckedAt, state] of snapshot.records) {
+      const record = new TaskRecord(taskId, state);
+      record.revision = BigInt(revision);
+      record.lastCapture = lastCapture;
+      record.retentionCheckedAt = retentionCheckedAt;
+      this.#records.set(taskId, record);
+    }
+    this.position = snapshot.position;
+    this.#maxEpoch = Math.max(this.#maxEpoch, snapshot.maxEpoch);
+  }
+
+  /** Replays every task stream after `position` up to `head` in pages, folding with plain `evolve` (no effects). */
+  replay$(head: bigint): Observable<unknown> {
+    const page = (after: bigint) =>
+      defer(() => from(this.#store.readAll({ after, maxCount: this.#pageSize }).then((events) => ({ after, events }))));
+    // `expand` re-emits every page it fetches, so folding after it sees them all.
+    return page(this.position).pipe(
+      expand(({ events }) => {
+        const last = events.at(-1);
+        return last && last.position < head ? page(last.position) : EMPTY;
+      }),
+      tap(({ events }) => this.#foldPage(events, head)),
+    );
+  }
+
+  #foldPage(events: readonly RecordedEvent[], head: bigint): void {
+    for (const recorded of events) {
+      if (recorded.position > head) break;
+      this.position = recorded.position;
+      const taskId = taskIdOfStream(recorded.stream);
+      if (taskId === undefined) continue;
+      this.applyRecorded(this.recordOf(taskId), recorded);
+    }
+  }
+
+  #noteEpoch(event: TaskEvent): void {
+    if (event.type === 'TaskAssigned' || event.type === 'TaskReassigned' || event.type === 'TaskFired') {
+      if (event.data.epoch > this.#maxEpoch) this.#maxEpoch = event.data.epoch;
+    } else if (event.type === 'TaskStateCaptured') {
+      // The events that recorded it may be truncated: the single node's next epoch must still exceed it.
+      if (event.data.state.epochFloor > this.#maxEpoch) this.#maxEpoch = event.data.state.epochFloor;
+    }
+  }
+}

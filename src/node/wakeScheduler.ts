@@ -1,0 +1,120 @@
+import type { Logger } from 'pino';
+import { isFencedError } from '../../domain/errors/index.js';
+import { nextWakeAt, type TaskCommand } from '../../domain/task/decide.js';
+import type { TaskEvent } from '../../domain/task/events.js';
+import type { Clock } from '../clock/clock.js';
+import { DueAdmission } from './dueAdmission.js';
+import { OverloadReport } from './overloadReport.js';
+import type { TaskLeases } from './taskLeases.js';
+import type { TaskRecord } from './taskRecord.js';
+import type { TaskRecords } from './taskRecords.js';
+import type { TaskRetention } from './taskRetention.js';
+import { TimerQueue } from './timerQueue.js';
+
+/** The firing pipeline's queues: what waits in each now, and its bound. */
+export type PipelineDepths = {
+  /** Decisions under way: appends queued or being written, and what follows them. */
+  decisionsInFlight: number;
+  maxDecisionsInFlight: number;
+  /** Due tasks waiting for room among the decisions (each task at most once: bounded by the task count). */
+  dueWaiting: number;
+};
+
+export type WakeSchedulerOptions = {
+  clock: Clock;
+  logger: Logger;
+  records: TaskRecords;
+  leases: TaskLeases;
+  retention: TaskRetention;
+  maxDecisionsInFlight: number;
+  running: () => boolean;
+  /** The firing protocol: decides the command for the task as the node's own decision. */
+  decide: (taskId: string, build: (record: TaskRecord) => TaskCommand | null) => Promise<TaskEvent[]>;
+};
+
+/**
+ * When each task is next acted on, and getting due tasks decided: one timer queue for every task's
+ * wake-up (re-armed whenever a record changes), the admission that bounds the decisions under way
+ * (due tasks beyond it wait, and are advanced as overloaded), and a backing-off retry of a decision
+ * that failed.
+ */
+export class WakeScheduler {
+  readonly #o: WakeSchedulerOptions;
+  readonly #timers: TimerQueue;
+  readonly #admission: DueAdmission;
+  readonly #overload: OverloadReport;
+  /** Consecutive failed decisions per task, for backing off. */
+  readonly #failures = new Map<string, number>();
+
+  constructor(options: WakeSchedulerOptions) {
+    this.#o = options;
+    this.#admission = new DueAdmission({
+      maxInFlight: options.maxDecisionsInFlight,
+      advance: (taskId, overloaded) => this.#advance(taskId, overloaded),
+      running: options.running,
+    });
+    this.#overload = new OverloadReport(options.clock, options.logger);
+    this.#timers = new TimerQueue(options.clock, (ids) => this.#admission.admit(ids));
+  }
+
+  /** Counts a decision as under way until it settles: the admission's bound covers every kind. */
+  track<T>(decision: Promise<T>): Promise<T> {
+    return this.#admission.track(decision);
+  }
+
+  pipeline(): PipelineDepths {
+    return {
+      decisionsInFlight: this.#admission.inFlight,
+      maxDecisionsInFlight: this.#admission.maxInFlight,
+      dueWaiting: this.#admission.waiting,
+    };
+  }
+
+  /** When the node will next act on a task, as armed. */
+  wakeAt(taskId: string): number | undefined {
+    return this.#timers.dueAt(taskId);
+  }
+
+  /** Re-arms the task's wake-up (none when this node may not fire it), and lets retention look at it. */
+  settle(record: TaskRecord): void {
+    if (!this.#o.running()) return;
+    const { leases, retention } = this.#o;
+    const lease = leases.leaseOf(record.taskId);
+    leases.renewIfOutdated(record, lease);
+    const mayFire = leases.mayFire(record, lease);
+    this.#timers.schedule(record.taskId, mayFire ? nextWakeAt(record.state) : null);
+    if (mayFire) retention.consider(record);
+  }
+
+  stop(): void {
+    this.#timers.stop();
+  }
+
+  #advance(taskId: string, overloaded: boolean): void {
+    const { clock, leases, logger, records } = this.#o;
+    void this.#o
+      .decide(taskId, () => {
+        const lease = leases.claimingLease(taskId);
+        return lease ? { type: 'Advance', now: clock.now(), lease, overloaded } : null;
+      })
+      .then(
+        (events) => {
+          this.#failures.delete(taskId);
+          this.#overload.decided(events, overloaded, this.#admission.waiting);
+        },
+        (err: unknown) => {
+          if (isFencedError(err)) {
+            this.#failures.delete(taskId);
+            return;
+          }
+          // A failed decision leaves the state as it was: try again, backing off from 1 s to a minute
+          // so a store outage or a persistent conflict does not turn into a hot loop.
+          const failures = (this.#failures.get(taskId) ?? 0) + 1;
+          this.#failures.set(taskId, failures);
+          logger.error({ err, taskId, failures }, 'could not advance a task');
+          if (records.has(taskId))
+            this.#timers.schedule(taskId, clock.now() + Math.min(60_000, 1_000 * 2 ** (failures - 1)));
+        },
+      );
+  }
+}
