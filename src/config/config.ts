@@ -106,7 +106,7 @@ export const KairosOptions = z.strictObject({
   /** Decisions under way at most; due tasks beyond wait, and the ticks they miss are recorded as an overload. */
   maxDecisionsInFlight: count().default(10_000),
   /** How often a running node saves its state snapshot (`<dataDir>/node-state.snapshot`); also on stop. */
-  snapshotEvery: Duration.default(300_000),
+  snapshotEvery: Duration.refine((ms) => ms >= 1_000, 'must be at least 1s').default(300_000),
   subscribers: z
     .strictObject({
       /** A consumer that has not acknowledged receipt of a fire by then loses it to another consumer of its group. */

@@ -59,7 +59,7 @@ export class LogFollower {
 
   #follow(recorded: RecordedEvent): void {
     const { records, settle, serially, logger } = this.#options;
-    records.position = recorded.position;
+    records.followed(recorded.stream, recorded.revision, recorded.position);
     const taskId = taskIdOfStream(recorded.stream);
     if (taskId === undefined) return;
     const record = records.recordOf(taskId);

@@ -172,6 +172,7 @@ export class SchedulerNode {
     // streams it cut have no state yet (absent at a revision), so they are read now, before anything acts.
     const cut = [...this.#records.values()].filter((r) => r.revision >= 0n && r.state.status === 'absent');
     for (const record of cut) await this.#records.catchUp(record);
+    await this.#records.rereadGapped();
     this.#log.info(
       { tasks: this.#records.size, position: String(this.#records.position), ms: this.#clock.now() - started },
       'log replayed',

@@ -91,10 +91,14 @@ export class SnapshotKeeper {
     this.#timer = null;
   }
 
-  /** Saves the records as they are now, unless nothing moved since the last save; never throws (logs). */
-  save(): Promise<void> {
-    this.#saving ??= this.#write().finally(() => (this.#saving = null));
-    return this.#saving;
+  /**
+   * Saves the records as they are now, unless nothing moved since the last save; never throws (logs).
+   * A save under way began earlier: it is waited for, then this one is made.
+   */
+  async save(): Promise<void> {
+    while (this.#saving) await this.#saving;
+    this.#saving = this.#write().finally(() => (this.#saving = null));
+    await this.#saving;
   }
 
   async #write(): Promise<void> {
@@ -109,6 +113,7 @@ export class SnapshotKeeper {
         position,
         maxEpoch: this.#records.maxEpoch,
         records: this.#records.snapshotRecords(),
+        lastFollowed: () => this.#records.lastFollowed,
       });
       if (outcome !== 'written') return;
       this.#savedAt = position;

@@ -2,7 +2,7 @@ import { EMPTY, defer, expand, from, tap, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { taskIdOfStream, taskStreamOf, type TaskEvent } from '../../domain/task/events.js';
 import type { EventStore, RecordedEvent } from '../store/eventStore.js';
-import type { SnapshotRecord, StateSnapshot } from './stateSnapshot.js';
+import type { LastFollowed, SnapshotRecord, StateSnapshot } from './stateSnapshot.js';
 import { decodeTaskEvent } from './taskCodec.js';
 import { TaskRecord } from './taskRecord.js';
 
@@ -28,8 +28,11 @@ export class TaskRecords {
   readonly #pageSize: number;
   readonly #applied: TaskRecordsOptions['applied'];
   #maxEpoch = 0;
-  /** The last log position folded in (replay, then the log followed). */
-  position = 0n;
+  #position = 0n;
+  #lastFollowed: LastFollowed | null = null;
+  /** Started from a snapshot: a revision skipped in the replay after it may be a hole, not a truncation. */
+  #restored = false;
+  readonly #gapped = new Set<string>();
 
   constructor(options: TaskRecordsOptions) {
     this.#store = options.store;
@@ -40,6 +43,23 @@ export class TaskRecords {
 
   get size(): number {
     return this.#records.size;
+  }
+
+  /** The last log position folded in or passed over (replay, then the log followed). */
+  get position(): bigint {
+    return this.#position;
+  }
+
+  /** The event at `position`, for a snapshot's anchor. */
+  get lastFollowed(): LastFollowed | null {
+    return this.#lastFollowed;
+  }
+
+  /** The log has been followed up to this event (folded in, or passed over as already held). */
+  followed(stream: string, revision: bigint, position: bigint): void {
+    if (position <= this.#position) return;
+    this.#position = position;
+    this.#lastFollowed = { stream, revision };
   }
 
   /** The highest epoch any owner recorded (or a capture kept as its floor). */
@@ -109,27 +129,44 @@ export class TaskRecords {
     const taskId = taskIdOfStream(stream);
     const record = taskId === undefined ? undefined : this.#records.get(taskId);
     const held = record !== undefined && (revision <= record.revision || revision <= record.appendingThrough);
-    if (held) this.position = position;
+    if (held) this.followed(stream, revision, position);
     return held;
   };
 
-  /** Every record as plain data, for a snapshot. */
+  /** Every record of a stream that exists, as plain data, for a snapshot. */
   *snapshotRecords(): Generator<SnapshotRecord> {
     for (const r of this.#records.values())
-      yield [r.taskId, String(r.revision), r.lastCapture, r.retentionCheckedAt, r.state];
+      if (r.revision >= 0n) yield [r.taskId, String(r.revision), r.lastCapture, r.retentionCheckedAt, r.state];
   }
 
-  /** Starts from a snapshot instead of nothing: the replay then folds the log after its position. */
+  /** Starts from a snapshot instead of nothing (all of it or none): the replay then folds the log after its position. */
   restore(snapshot: StateSnapshot): void {
-    for (const [taskId, revision, lastCapture, retentionCheckedAt, state] of snapshot.records) {
+    const records = snapshot.records.map(([taskId, revision, lastCapture, retentionCheckedAt, state]) => {
       const record = new TaskRecord(taskId, state);
       record.revision = BigInt(revision);
       record.lastCapture = lastCapture;
       record.retentionCheckedAt = retentionCheckedAt;
-      this.#records.set(taskId, record);
-    }
-    this.position = snapshot.position;
+      return record;
+    });
+    for (const record of records) this.#records.set(record.taskId, record);
+    this.#position = snapshot.position;
     this.#maxEpoch = Math.max(this.#maxEpoch, snapshot.maxEpoch);
+    this.#restored = true;
+  }
+
+  /**
+   * After a replay from a snapshot: a stream whose next revision the replay did not find is read again
+   * from its start. Retention truncates streams (the usual reason), but a record the snapshot saved
+   * behind the log (an event the node passed over and then failed to apply) would otherwise be taken
+   * for a truncated one and folded from nothing.
+   */
+  async rereadGapped(): Promise<void> {
+    for (const taskId of this.#gapped) {
+      const record = new TaskRecord(taskId);
+      this.#records.set(taskId, record);
+      await this.catchUp(record);
+    }
+    this.#gapped.clear();
   }
 
   /** Replays every task stream after `position` up to `head` in pages, folding with plain `evolve` (no effects). */
@@ -137,7 +174,7 @@ export class TaskRecords {
     const page = (after: bigint) =>
       defer(() => from(this.#store.readAll({ after, maxCount: this.#pageSize }).then((events) => ({ after, events }))));
     // `expand` re-emits every page it fetches, so folding after it sees them all.
-    return page(this.position).pipe(
+    return page(this.#position).pipe(
       expand(({ events }) => {
         const last = events.at(-1);
         return last && last.position < head ? page(last.position) : EMPTY;
@@ -149,10 +186,12 @@ export class TaskRecords {
   #foldPage(events: readonly RecordedEvent[], head: bigint): void {
     for (const recorded of events) {
       if (recorded.position > head) break;
-      this.position = recorded.position;
+      this.followed(recorded.stream, recorded.revision, recorded.position);
       const taskId = taskIdOfStream(recorded.stream);
       if (taskId === undefined) continue;
-      this.applyRecorded(this.recordOf(taskId), recorded);
+      const record = this.recordOf(taskId);
+      if (this.#restored && recorded.revision > record.revision + 1n) this.#gapped.add(taskId);
+      this.applyRecorded(record, recorded);
     }
   }
 

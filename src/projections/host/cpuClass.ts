@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -27,6 +27,25 @@ const chrt = ((): string | null => {
   return null;
 })();
 
+/**
+ * Why `idle` cannot be used here, or null. Leaving `SCHED_IDLE` again needs what lowering the nice
+ * value does (CAP_SYS_NICE, or RLIMIT_NICE allowing nice 19: a soft limit ≥ 1): without it the read
+ * side would stay there for good, and starve beside any busy process once the node is calm again.
+ */
+const idleUnavailable = ((): string | null => {
+  if (chrt === null) return 'chrt (util-linux) is not installed';
+  if (process.getuid?.() === 0) return null;
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max nice priority'));
+    const soft = Number(line?.trim().split(/\s+/)[3]);
+    return soft >= 1 ? null : 'not root, and RLIMIT_NICE does not allow leaving SCHED_IDLE again (ulimit -e 1 or more)';
+  } catch {
+    return 'cannot read /proc/self/limits';
+  }
+})();
+const idleAvailable = idleUnavailable === null;
 let warned = false;
 
 /**
@@ -35,11 +54,12 @@ let warned = false;
  */
 export const setCpuClass = (pid: number, cpuClass: CpuClass, log: Logger): void => {
   renice(pid, log);
-  if (chrt === null) {
-    if (cpuClass === 'idle' && !warned) log.warn('chrt (util-linux) is not installed: the read side stays at nice 19');
+  if (cpuClass === 'idle' && !idleAvailable) {
+    if (!warned) log.info(`the read side stays at nice 19 while the node is busy: ${idleUnavailable}`);
     warned = true;
     return;
   }
+  if (chrt === null) return;
   execFile(
     chrt,
     [cpuClass === 'idle' ? '--idle' : '--other', '--all-tasks', '--pid', '0', String(pid)],

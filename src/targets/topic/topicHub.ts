@@ -356,7 +356,8 @@ export class TopicHub implements Target {
     holder.ackTimer = this.#clock.setTimer(() => {
       // Fired late, the event loop was busy: acks that arrived meanwhile are still unread on the sockets,
       // and timers run before I/O is read. Read it first, or a busy node would redeliver what was acked.
-      if (this.#clock.now() - due > LATE_TIMER_MS) setImmediate(() => this.#ackTimedOut(delivery, consumer));
+      if (this.#clock.now() - due > LATE_TIMER_MS)
+        setImmediate(() => delivery.holders.get(consumer) === holder && this.#ackTimedOut(delivery, consumer));
       else this.#ackTimedOut(delivery, consumer);
     }, this.options.ackTimeout);
     const message: FireMessage = {
