@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { semiSpaceFlag } from '../../src/threads/youngGeneration.js';
 import { capacity } from './capacity.js';
 import { cluster } from './cluster.js';
+import { clusterCapacity } from './clusterCapacity.js';
 import { readLateness, readQuery, readRebuild } from './readSide.js';
 import { burst, lateness, memory, recovery, type Result } from './scenarios.js';
 
@@ -30,6 +31,7 @@ const scenarios: Record<string, (quick: boolean) => Promise<Result>> = {
   'read-lateness': (quick) => readLateness(quick),
   // Issue 10, end to end through a real node, the CLI and an SDK subscriber.
   capacity: (quick) => capacity(quick),
+  'cluster-capacity': (quick) => clusterCapacity(quick ? 2_000 : 10_000, quick),
 };
 
 const args = process.argv.slice(2);
