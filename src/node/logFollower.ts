@@ -37,7 +37,7 @@ export class LogFollower {
     const { store, records, clock, logger, active } = this.#options;
     let failed = false;
     const subscription = store
-      .subscribeToAll({ after: records.position, streamPrefixes: [TASK_STREAM_PREFIX], known: records.holds })
+      .subscribeToAll({ after: records.position, streamPrefixes: [TASK_STREAM_PREFIX], known: records.passOver })
       .subscribe({
         next: (e) => this.#follow(e),
         error: (err: unknown) => {

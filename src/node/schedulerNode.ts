@@ -2,6 +2,7 @@ import { EMPTY, Subject, lastValueFrom, type Observable, type Subscription } fro
 import type { Logger } from 'pino';
 import { ErrorCode, IllegalStateError, KairosError } from '../../domain/errors/index.js';
 import type { Lease, TaskCommand } from '../../domain/task/decide.js';
+import type { TaskEvent } from '../../domain/task/events.js';
 import type { TaskSpec } from '../../domain/task/spec.js';
 import type { Clock } from '../clock/clock.js';
 import type { ClusterMember, ClusterView, Coordinator } from '../coordination/coordinator.js';
@@ -25,7 +26,7 @@ export type { PipelineDepths } from './wakeScheduler.js';
 export type NodeStatus = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 /** Events that change where a task may run (a capture replaces the whole state). */
-const DEFINITION_EVENTS: ReadonlySet<string> = new Set([
+const DEFINITION_EVENTS: ReadonlySet<TaskEvent['type']> = new Set<TaskEvent['type']>([
   'TaskCreated',
   'TaskUpdated',
   'TaskDeleted',
@@ -63,14 +64,17 @@ export class SchedulerNode {
   #housekeeper: ClusterHousekeeper | null = null;
   #subscriptions: Subscription[] = [];
   #status: NodeStatus = 'created';
+  /** The node's own decisions name it as their actor. */
+  readonly #asNode: CommandContext;
 
   constructor(options: SchedulerNodeOptions) {
     const o = (this.#o = compileNodeOptions(options));
     this.nodeId = o.nodeId;
+    this.#asNode = { actor: `node:${o.nodeId}` };
     this.#clock = o.clock;
     this.#log = o.logger;
     const running = () => this.#status === 'running';
-    const asNode = { actor: `node:${this.nodeId}` };
+    const asNode = this.#asNode;
     this.#deliveries = new FireDeliveries({ nodeId: o.nodeId, target: o.target, logger: o.logger });
     this.#records = new TaskRecords({
       store: o.store,
@@ -247,10 +251,9 @@ export class SchedulerNode {
 
   /** Records `TaskReleased` for each of those tasks: a graceful hand-off the next owner records as `drain`. */
   async #releaseAll(owned: ReadonlyArray<{ taskId: string; lease: Lease }>): Promise<void> {
-    const ctx = { actor: `node:${this.nodeId}` };
     const results = await Promise.allSettled(
       owned.map(({ taskId, lease }) =>
-        this.#protocol.execute(taskId, ctx, () => ({
+        this.#protocol.execute(taskId, this.#asNode, () => ({
           type: 'ReleaseTask',
           now: this.#clock.now(),
           lease,
@@ -331,7 +334,7 @@ export class SchedulerNode {
   reportOutcome(outcome: FireOutcome): Promise<void> {
     const { at, ...rest } = outcome;
     return this.#protocol
-      .execute(outcome.taskId, { actor: `node:${this.nodeId}`, correlationId: outcome.fireId }, () => ({
+      .execute(outcome.taskId, { ...this.#asNode, correlationId: outcome.fireId }, () => ({
         type: 'RecordOutcome',
         outcome: { ...rest, at },
       }))

@@ -122,10 +122,10 @@ export class TaskRecords {
   }
 
   /**
-   * Whether the node has, or is appending, this revision of a task stream: the log subscription skips
-   * those, and the log has been followed that far all the same.
+   * Whether the log subscription passes over this event: the node has, or is appending, this revision
+   * of the task's stream. Either way the log has been followed that far.
    */
-  readonly holds = (stream: string, revision: bigint, position: bigint): boolean => {
+  readonly passOver = (stream: string, revision: bigint, position: bigint): boolean => {
     const taskId = taskIdOfStream(stream);
     const record = taskId === undefined ? undefined : this.#records.get(taskId);
     const held = record !== undefined && (revision <= record.revision || revision <= record.appendingThrough);

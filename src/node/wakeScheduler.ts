@@ -34,9 +34,9 @@ export type WakeSchedulerOptions = {
 
 /**
  * When each task is next acted on, and getting due tasks decided: one timer queue for every task's
- * wake-up (re-armed whenever a record changes), the admission that bounds the decisions under way
- * (due tasks beyond it wait, and are advanced as overloaded), and a backing-off retry of a decision
- * that failed.
+ * wake-up (re-armed whenever a record changes, which is also when retention is told to look at the
+ * task), the admission that bounds the decisions under way (due tasks beyond it wait, and are
+ * advanced as overloaded), and a backing-off retry of a decision that failed.
  */
 export class WakeScheduler {
   readonly #o: WakeSchedulerOptions;
