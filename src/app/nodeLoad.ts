@@ -10,8 +10,8 @@ const CALM_SAMPLES = 5;
 
 /**
  * Whether the node is busy, judged every `intervalMs` from its event loop's utilization (the share of
- * the time its main thread was working): busy after 2 samples in a row at 40 % or more (~7,000 fires/s
- * on 2 vCPUs), calm again after 5 below 20 % — so a burst does not flip it back and forth.
+ * the time its main thread was working): busy after 2 samples in a row at 40 % or more, calm again
+ * after 5 below 20 % — so a burst does not flip it back and forth.
  */
 export class NodeLoad {
   readonly busy$ = new BehaviorSubject(false);

@@ -41,7 +41,7 @@ const VERSION = 1;
 /** Records serialized and written per turn of the event loop: a snapshot of 100,000 tasks never holds a fire up for long. */
 const SLICE = 2_000;
 
-/** The log's last event the records were followed to, when they were written (none of them goes past it). */
+/** The last event of the log the records were followed to when they were written: the log must hold it. */
 export type LastFollowed = { stream: string; revision: bigint };
 
 export const writeSnapshot = async (

@@ -10,8 +10,8 @@ import type { Logger } from 'pino';
  *   still moves when something else keeps the CPUs busy; but a node thread waking on a core it runs
  *   on may wait for the scheduler's next turn.
  * - `idle`: `SCHED_IDLE`, only what nobody else wants: a waking node thread preempts it at once. On a
- *   saturated 2-vCPU machine (10,000 fires/s) that took the firing lateness p99 from 1.4 s to 0.16–0.5 s
- *   at the same read-side throughput (docs/benchmarks.md, "Capacity") — but beside any other busy
+ *   saturated 2-vCPU machine (10,000 fires/s) that took the firing lateness p99 from 1.4 s to 0.4–0.7 s
+ *   at the same read-side throughput (docs/architecture.md, "The read side runs in a child process") — but beside any other busy
  *   process the read side gets nothing, so it is used only while the node itself is busy.
  */
 export type CpuClass = 'background' | 'idle';
@@ -45,7 +45,6 @@ const idleUnavailable = ((): string | null => {
     return 'cannot read /proc/self/limits';
   }
 })();
-const idleAvailable = idleUnavailable === null;
 let warned = false;
 
 /**
@@ -54,7 +53,7 @@ let warned = false;
  */
 export const setCpuClass = (pid: number, cpuClass: CpuClass, log: Logger): void => {
   renice(pid, log);
-  if (cpuClass === 'idle' && !idleAvailable) {
+  if (cpuClass === 'idle' && idleUnavailable !== null) {
     if (!warned) log.info(`the read side stays at nice 19 while the node is busy: ${idleUnavailable}`);
     warned = true;
     return;
