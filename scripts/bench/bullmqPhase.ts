@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue, type RepeatOptions } from 'bullmq';
 import type { FiringPhase, TickSpread } from './firingPhase.js';
-import { ascending, benchDir, round1, sleep } from './fixtures.js';
+import { benchDir, round1, sleep, windowOf } from './fixtures.js';
 import { startRedisServer, type RedisServer } from './redisServer.js';
 import { cpuMs, forkSampler, rssMib, type Subscriber } from './userProcesses.js';
 
@@ -110,16 +110,7 @@ export const bullmqPhase = async (name: string, options: BullmqPhaseOptions): Pr
     await sleep(3_000);
     await worker.stop();
 
-    const lateness: number[] = [];
-    let handled = 0;
-    const s = worker.samples;
-    for (let i = 0; i < s.length; i += 2) {
-      const scheduled = s[i] as number;
-      const at = s[i + 1] as number;
-      if (scheduled >= from && scheduled < to) lateness.push(at - scheduled);
-      if (at >= from && at < to) handled++;
-    }
-    lateness.sort(ascending);
+    const { lateness, handled } = windowOf(worker.samples, from, to);
     return {
       name,
       lateness,

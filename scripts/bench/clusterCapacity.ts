@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { createLocalCluster } from '../cluster/localCluster.js';
 import { startEnsemble } from '../zk/ensemble.js';
-import { ascending, benchDir, percentile, round1, sleep } from './fixtures.js';
+import { benchDir, percentile, round1, sleep, windowOf } from './fixtures.js';
 import type { Result } from './scenarios.js';
 import { childrenOf, cpuMs, rssMib, runCli, startSubscriber, type Subscriber } from './userProcesses.js';
 
@@ -74,16 +74,7 @@ const clusterPhase = async (tasks: number, quick: boolean, readSide: boolean): P
     await sleep(3_000);
     await subscriber.stop();
 
-    const lateness: number[] = [];
-    let handled = 0;
-    const s = subscriber.samples;
-    for (let i = 0; i < s.length; i += 2) {
-      const scheduled = s[i] as number;
-      const at = s[i + 1] as number;
-      if (scheduled >= from && scheduled < to) lateness.push(at - scheduled);
-      if (at >= from && at < to) handled++;
-    }
-    lateness.sort(ascending);
+    const { lateness, handled } = windowOf(subscriber.samples, from, to);
     const name = `3 nodes, ${tasks} spread, read side ${readSide ? 'on' : 'off'}`;
     return {
       scenario: `cluster-capacity: 3 kairos start (read side on) on one shared SQLite log, ZooKeeper ensemble of 3, ${tasks} tasks every 1s created with kairos apply -f, one SDK subscriber on the first node; ${measureMs / 1000}s measured after 15s`,

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { freePort, startNodeProcess, type NodeHandle } from '../cluster/localCluster.js';
-import { ascending, benchDir, round1, sleep } from './fixtures.js';
+import { benchDir, round1, sleep, windowOf } from './fixtures.js';
 import { childrenOf, cpuMs, rssMib, runCli, startSubscriber, stopNode, type Subscriber } from './userProcesses.js';
 
 /** How the tasks' ticks fall: spread evenly over each second, or all on the same instant (cron `* * * * * *`). */
@@ -105,16 +105,7 @@ export const firingPhase = async <T = never>(name: string, options: FiringPhaseO
     const done = during ? await during : null;
     await subscriber.stop();
 
-    const lateness: number[] = [];
-    let handled = 0;
-    const s = subscriber.samples;
-    for (let i = 0; i < s.length; i += 2) {
-      const scheduled = s[i] as number;
-      const at = s[i + 1] as number;
-      if (scheduled >= from && scheduled < to) lateness.push(at - scheduled);
-      if (at >= from && at < to) handled++;
-    }
-    lateness.sort(ascending);
+    const { lateness, handled } = windowOf(subscriber.samples, from, to);
     return {
       name,
       lateness,

@@ -103,3 +103,24 @@ export const settleMemory = async (): Promise<NodeJS.MemoryUsage> => {
   }
   return process.memoryUsage();
 };
+
+/**
+ * What a subscriber's samples (`[scheduledAt, handledAt, ...]`) say about the window `[from, to)`:
+ * the sorted lateness of the ticks scheduled in it, and how many fires were handled in it.
+ */
+export const windowOf = (
+  samples: readonly number[],
+  from: number,
+  to: number,
+): { lateness: number[]; handled: number } => {
+  const lateness: number[] = [];
+  let handled = 0;
+  for (let i = 0; i < samples.length; i += 2) {
+    const scheduled = samples[i] as number;
+    const at = samples[i + 1] as number;
+    if (scheduled >= from && scheduled < to) lateness.push(at - scheduled);
+    if (at >= from && at < to) handled++;
+  }
+  lateness.sort(ascending);
+  return { lateness, handled };
+};

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KAIROS_CLI, type NodeHandle } from '../cluster/localCluster.js';
 import { sleep } from './fixtures.js';
-import type { SubscriberMessage } from './latencySubscriber.js';
+import type { SubscriberMessage } from './sampleReporter.js';
 
 /**
  * The processes a benchmark runs as a user would — the `kairos` CLI, an SDK subscriber, a node — and
