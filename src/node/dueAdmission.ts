@@ -103,15 +103,12 @@ export class DueAdmission {
     );
   }
 
+  /** Drops the admitted front of the queue once it is all of it, or most of a long one. */
   #compact(): void {
-    if (this.#head === this.#queue.length) {
-      this.#queue = [];
-      this.#heldBefore = Math.max(0, this.#heldBefore - this.#head);
-      this.#head = 0;
-    } else if (this.#head > 4_096 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#heldBefore = Math.max(0, this.#heldBefore - this.#head);
-      this.#head = 0;
-    }
+    const drained = this.#head === this.#queue.length;
+    if (!drained && (this.#head <= 4_096 || this.#head * 2 <= this.#queue.length)) return;
+    this.#queue = drained ? [] : this.#queue.slice(this.#head);
+    this.#heldBefore = Math.max(0, this.#heldBefore - this.#head);
+    this.#head = 0;
   }
 }

@@ -28,14 +28,17 @@ export class OverloadReport {
 
   /** A due task's decision is done; `overloaded`: it had waited for room. */
   decided(events: readonly TaskEvent[], overloaded: boolean, waiting: number): void {
-    const now = this.#clock.now();
+    // Called for every due task's decision: a report with no overload under way asks nothing, not even the time.
     if (!overloaded) {
-      if (this.#since !== null && now - this.#lastMiss >= EVERY_MS) this.#over(now);
+      if (this.#since === null) return;
+      const now = this.#clock.now();
+      if (now - this.#lastMiss >= EVERY_MS) this.#over(now);
       return;
     }
     let ticks = 0;
     for (const e of events) if (e.type === 'TaskMisfired' && e.data.cause === 'overload') ticks += e.data.count ?? 1;
     if (ticks === 0) return;
+    const now = this.#clock.now();
     this.#ticks += ticks;
     this.#tasks++;
     this.#lastMiss = now;

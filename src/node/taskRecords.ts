@@ -29,7 +29,9 @@ export class TaskRecords {
   readonly #applied: TaskRecordsOptions['applied'];
   #maxEpoch = 0;
   #position = 0n;
-  #lastFollowed: LastFollowed | null = null;
+  /** The stream and revision of the event at `#position` (two fields: set for every event followed). */
+  #lastStream: string | null = null;
+  #lastRevision = -1n;
   /** Started from a snapshot: a revision skipped in the replay after it may be a hole, not a truncation. */
   #restored = false;
   readonly #gapped = new Set<string>();
@@ -52,14 +54,15 @@ export class TaskRecords {
 
   /** The event at `position`, for a snapshot's anchor. */
   get lastFollowed(): LastFollowed | null {
-    return this.#lastFollowed;
+    return this.#lastStream === null ? null : { stream: this.#lastStream, revision: this.#lastRevision };
   }
 
   /** The log has been followed up to this event (folded in, or passed over as already held). */
   followed(stream: string, revision: bigint, position: bigint): void {
     if (position <= this.#position) return;
     this.#position = position;
-    this.#lastFollowed = { stream, revision };
+    this.#lastStream = stream;
+    this.#lastRevision = revision;
   }
 
   /** The highest epoch any owner recorded (or a capture kept as its floor). */
