@@ -90,9 +90,10 @@ export class ChildReadSide implements ReadSidePort {
   /** `idle` while the node is busy (cpuClass.ts): the read side then takes only what the node leaves. */
   setCpuClass(cpuClass: CpuClass): void {
     if (cpuClass === this.#cpuClass) return;
+    const leavingIdle = this.#cpuClass === 'idle';
     this.#cpuClass = cpuClass;
     const pid = this.#child?.pid;
-    if (pid !== undefined) setCpuClass(pid, cpuClass, this.#log);
+    if (pid !== undefined) setCpuClass(pid, cpuClass, this.#log, leavingIdle);
   }
 
   #onMessage(message: Exclude<HostMessage, { t: 'ready' | 'failed' }>): void {

@@ -11,8 +11,9 @@ import type { Logger } from 'pino';
  *   on may wait for the scheduler's next turn.
  * - `idle`: `SCHED_IDLE`, only what nobody else wants: a waking node thread preempts it at once. On a
  *   saturated 2-vCPU machine (10,000 fires/s) that took the firing lateness p99 from 1.4 s to 0.4–0.7 s
- *   at the same read-side throughput (docs/architecture.md, "The read side runs in a child process") — but beside any other busy
- *   process the read side gets nothing, so it is used only while the node itself is busy.
+ *   at the same read-side throughput (docs/architecture.md, "The read side runs in a child process") —
+ *   but beside any other busy process the read side gets nothing, so it is used only while the node
+ *   itself is busy.
  */
 export type CpuClass = 'background' | 'idle';
 
@@ -49,16 +50,18 @@ let warned = false;
 
 /**
  * Puts every thread of `pid` in `cpuClass` (threads started later inherit it from the thread that
- * starts them). Nice 19 holds in both classes, so it is there again when `idle` is left.
+ * starts them). Nice 19 holds in both classes, so it is there again when `idle` is left. `leavingIdle`:
+ * the process may be under `SCHED_IDLE` now; a new one starts outside it, and needs no `chrt` for
+ * `background`.
  */
-export const setCpuClass = (pid: number, cpuClass: CpuClass, log: Logger): void => {
+export const setCpuClass = (pid: number, cpuClass: CpuClass, log: Logger, leavingIdle = false): void => {
   renice(pid, log);
   if (cpuClass === 'idle' && idleUnavailable !== null) {
     if (!warned) log.info(`the read side stays at nice 19 while the node is busy: ${idleUnavailable}`);
     warned = true;
     return;
   }
-  if (chrt === null) return;
+  if (chrt === null || (cpuClass === 'background' && !leavingIdle)) return;
   execFile(
     chrt,
     [cpuClass === 'idle' ? '--idle' : '--other', '--all-tasks', '--pid', '0', String(pid)],
