@@ -4,7 +4,7 @@ import { Queue, type RepeatOptions } from 'bullmq';
 import type { FiringPhase, TickSpread } from './firingPhase.js';
 import { benchDir, round1, sleep, windowOf } from './fixtures.js';
 import { startRedisServer, type RedisServer } from './redisServer.js';
-import { cpuMs, forkSampler, rssMib, type Subscriber } from './userProcesses.js';
+import { forkSampler, rssMib, watchUntil, watchedPids, type Subscriber } from './userProcesses.js';
 
 export type BullmqPhaseOptions = {
   tasks: number;
@@ -92,20 +92,15 @@ export const bullmqPhase = async (name: string, options: BullmqPhaseOptions): Pr
     const from = Date.now() + options.warmMs;
     const to = from + options.measureMs;
     await sleep(from - Date.now());
-    const workerPid = worker.child.pid ?? -1;
-    const cpuBefore = [redis.cpuMs(), cpuMs(workerPid)];
-    let redisRss = 0;
-    let workerRss = 0;
-    while (Date.now() < to) {
-      redisRss = Math.max(redisRss, rssMib(redis.pid));
-      workerRss = Math.max(workerRss, rssMib(workerPid));
-      await sleep(Math.min(1_000, to - Date.now()));
-    }
-    const share = (now: number, before: number) => Math.round(((now - before) / options.measureMs) * 100);
-    const cpu = {
-      redis: share(redis.cpuMs(), cpuBefore[0] as number),
-      worker: share(cpuMs(workerPid), cpuBefore[1] as number),
-    };
+    const server = redis;
+    const seen = await watchUntil(
+      {
+        redis: { cpuMs: () => server.cpuMs(), rssMib: () => rssMib(server.pid) },
+        worker: watchedPids(worker.child.pid ?? -1),
+      },
+      to,
+    );
+    const cpu = { redis: seen.redis.cpu, worker: seen.worker.cpu };
     // A fire scheduled late in the window is handled a little after it.
     await sleep(3_000);
     await worker.stop();
@@ -118,8 +113,8 @@ export const bullmqPhase = async (name: string, options: BullmqPhaseOptions): Pr
       expected: Math.round((options.tasks * options.measureMs) / 1000),
       duplicates: worker.duplicates,
       applySeconds: round1(applyMs / 1000),
-      redisRssMib: redisRss,
-      workerRssMib: workerRss,
+      redisRssMib: seen.redis.rssMib,
+      workerRssMib: seen.worker.rssMib,
       cpu,
       workerErrors: worker.errors,
     };

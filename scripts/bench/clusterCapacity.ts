@@ -1,11 +1,9 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { stringify as toYaml } from 'yaml';
 import { createLocalCluster } from '../cluster/localCluster.js';
 import { startEnsemble } from '../zk/ensemble.js';
 import { benchDir, percentile, round1, sleep, windowOf } from './fixtures.js';
 import type { Result } from './scenarios.js';
-import { childrenOf, cpuMs, rssMib, runCli, startSubscriber, type Subscriber } from './userProcesses.js';
+import { applyLoad } from './firingPhase.js';
+import { childrenOf, startSubscriber, watchUntil, watchedPids, type Subscriber } from './userProcesses.js';
 
 const TOPIC = 'bench.cluster-capacity';
 
@@ -37,40 +35,20 @@ const clusterPhase = async (tasks: number, quick: boolean, readSide: boolean): P
     const nodes = await Promise.all([cluster.add(), cluster.add(), cluster.add()]);
     const first = nodes[0]!;
     subscriber = await startSubscriber(first.url, 'bench', TOPIC);
-    const base = Math.floor(Date.now() / 1000) * 1000 - 60_000;
-    const file = join(dir.path, 'tasks.yaml');
-    writeFileSync(
-      file,
-      toYaml({
-        tasks: Array.from({ length: tasks }, (_, i) => ({
-          id: `load-${i}`,
-          schedule: { every: '1s', startAt: new Date(base + Math.floor((i * 1000) / tasks)).toISOString() },
-          target: { topic: TOPIC },
-          overlap: 'allow',
-        })),
-      }),
-    );
-    const apply = await runCli(['--url', first.url, 'apply', '-f', file], {});
-    if (apply.code !== 0) throw new Error(`kairos apply exited ${apply.code}:\n${apply.stdout}\n${apply.stderr}`);
+    const apply = await applyLoad(first.url, dir.path, { tasks, ticks: 'spread' }, TOPIC);
 
     await sleep(15_000);
     const from = Date.now();
     const to = from + measureMs;
-    const processes = nodes.flatMap((n) => [n.pid, ...childrenOf(n.pid)]);
-    const cpuBefore = processes.map(cpuMs);
-    const subscriberPid = subscriber.child.pid ?? -1;
-    const subscriberCpu = cpuMs(subscriberPid);
-    let rss = 0;
-    while (Date.now() < to) {
-      rss = Math.max(
-        rss,
-        nodes.reduce((sum, n) => sum + rssMib(n.pid), 0),
-      );
-      await sleep(Math.min(1_000, to - Date.now()));
-    }
-    const share = (now: number, before: number) => Math.round(((now - before) / measureMs) * 100);
-    const nodesCpu = processes.reduce((sum, pid, i) => sum + share(cpuMs(pid), cpuBefore[i] as number), 0);
-    const handlerCpu = share(cpuMs(subscriberPid), subscriberCpu);
+    // The nodes' CPU with their read sides', their RSS alone (as the single-node table gives it).
+    const withReadSides = watchedPids(...nodes.flatMap((n) => [n.pid, ...childrenOf(n.pid)]));
+    const seen = await watchUntil(
+      {
+        nodes: { cpuMs: withReadSides.cpuMs, rssMib: watchedPids(...nodes.map((n) => n.pid)).rssMib },
+        subscriber: watchedPids(subscriber.child.pid ?? -1),
+      },
+      to,
+    );
     await sleep(3_000);
     await subscriber.stop();
 
@@ -81,8 +59,8 @@ const clusterPhase = async (tasks: number, quick: boolean, readSide: boolean): P
       [`${name}: handled/s (expected)`]: `${Math.round(handled / (measureMs / 1000))} (${tasks})`,
       [`${name}: lateness p50 / p99 / max ms`]: `${percentile(lateness, 50)} / ${percentile(lateness, 99)} / ${lateness.at(-1) ?? Number.NaN}`,
       [`${name}: handler runs for a fire already handled`]: subscriber.duplicates,
-      [`${name}: RSS MiB of the three nodes (max, sum)`]: rss,
-      [`${name}: CPU % three nodes (with their read sides) / subscriber`]: `${nodesCpu} / ${handlerCpu}`,
+      [`${name}: RSS MiB of the three nodes (max, sum)`]: seen.nodes.rssMib,
+      [`${name}: CPU % three nodes (with their read sides) / subscriber`]: `${seen.nodes.cpu} / ${seen.subscriber.cpu}`,
       [`${name}: kairos apply -f s`]: round1(apply.ms / 1000),
     };
   } finally {

@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { freePort, startNodeProcess, type NodeHandle } from '../cluster/localCluster.js';
 import { benchDir, round1, sleep, windowOf } from './fixtures.js';
-import { childrenOf, cpuMs, rssMib, runCli, startSubscriber, stopNode, type Subscriber } from './userProcesses.js';
+import {
+  childrenOf,
+  runCli,
+  startSubscriber,
+  stopNode,
+  watchUntil,
+  watchedPids,
+  type Subscriber,
+} from './userProcesses.js';
 
 /** How the tasks' ticks fall: spread evenly over each second, or all on the same instant (cron `* * * * * *`). */
 export type TickSpread = 'spread' | 'aligned';
@@ -38,6 +46,39 @@ export type FiringPhase<T> = {
 const TOPIC = 'bench.firing';
 
 /**
+ * `tasks` tasks every second on `topic` (`overlap: allow`), spread over the second or all on the same
+ * instant, created through `kairos apply -f` on the node at `url`. Their start lies a minute in the past:
+ * they fire from the moment they exist. Resolves with the CLI's run.
+ */
+export const applyLoad = async (
+  url: string,
+  dir: string,
+  load: { tasks: number; ticks: TickSpread },
+  topic: string,
+) => {
+  const base = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+  const schedule = (i: number) =>
+    load.ticks === 'aligned'
+      ? { cron: '* * * * * *' }
+      : { every: '1s', startAt: new Date(base + Math.floor((i * 1000) / load.tasks)).toISOString() };
+  const file = join(dir, 'tasks.yaml');
+  writeFileSync(
+    file,
+    toYaml({
+      tasks: Array.from({ length: load.tasks }, (_, i) => ({
+        id: `load-${i}`,
+        schedule: schedule(i),
+        target: { topic },
+        overlap: 'allow',
+      })),
+    }),
+  );
+  const apply = await runCli(['--url', url, 'apply', '-f', file], {});
+  if (apply.code !== 0) throw new Error(`kairos apply exited ${apply.code}:\n${apply.stdout}\n${apply.stderr}`);
+  return apply;
+};
+
+/**
  * One load on a fresh node, as a user runs it: `kairos start` (its read-side process as `env` says),
  * one SDK subscriber in its own process whose handler returns at once, `tasks` tasks every second
  * (`overlap: allow`) created with `kairos apply -f`, then `warmMs` of warm-up and `measureMs` measured.
@@ -58,47 +99,21 @@ export const firingPhase = async <T = never>(name: string, options: FiringPhaseO
     });
     subscriber = await startSubscriber(node.url, 'bench', TOPIC);
 
-    const base = Math.floor(Date.now() / 1000) * 1000 - 60_000;
-    const schedule = (i: number) =>
-      options.ticks === 'aligned'
-        ? { cron: '* * * * * *' }
-        : { every: '1s', startAt: new Date(base + Math.floor((i * 1000) / options.tasks)).toISOString() };
-    const file = join(dir.path, 'tasks.yaml');
-    writeFileSync(
-      file,
-      toYaml({
-        tasks: Array.from({ length: options.tasks }, (_, i) => ({
-          id: `load-${i}`,
-          schedule: schedule(i),
-          target: { topic: TOPIC },
-          overlap: 'allow',
-        })),
-      }),
-    );
-    const apply = await runCli(['--url', node.url, 'apply', '-f', file], {});
-    if (apply.code !== 0) throw new Error(`kairos apply exited ${apply.code}:\n${apply.stdout}\n${apply.stderr}`);
+    const apply = await applyLoad(node.url, dir.path, options, TOPIC);
 
     const from = Date.now() + options.warmMs;
     const to = from + options.measureMs;
     await sleep(from - Date.now());
     const during = options.during ? options.during(node.url, to, abort.signal) : null;
-    const readSidePid = childrenOf(node.pid)[0];
-    const subscriberPid = subscriber.child.pid ?? -1;
-    const cpuBefore = [cpuMs(node.pid), readSidePid ? cpuMs(readSidePid) : 0, cpuMs(subscriberPid)];
-    let nodeRss = 0;
-    let readSideRss = 0;
-    while (Date.now() < to) {
-      nodeRss = Math.max(nodeRss, rssMib(node.pid));
-      if (readSidePid) readSideRss = Math.max(readSideRss, rssMib(readSidePid));
-      await sleep(Math.min(1_000, to - Date.now()));
-    }
-    const cpuShare = (pid: number | undefined, before: number) =>
-      pid ? Math.round(((cpuMs(pid) - before) / options.measureMs) * 100) : 0;
-    const cpu = {
-      node: cpuShare(node.pid, cpuBefore[0] as number),
-      readSide: cpuShare(readSidePid, cpuBefore[1] as number),
-      subscriber: cpuShare(subscriberPid, cpuBefore[2] as number),
-    };
+    const seen = await watchUntil(
+      {
+        node: watchedPids(node.pid),
+        readSide: watchedPids(...childrenOf(node.pid).slice(0, 1)),
+        subscriber: watchedPids(subscriber.child.pid ?? -1),
+      },
+      to,
+    );
+    const cpu = { node: seen.node.cpu, readSide: seen.readSide.cpu, subscriber: seen.subscriber.cpu };
     // A fire scheduled late in the window is handled a little after it.
     await sleep(3_000);
     abort.abort();
@@ -113,8 +128,8 @@ export const firingPhase = async <T = never>(name: string, options: FiringPhaseO
       expected: Math.round((options.tasks * options.measureMs) / 1000),
       duplicates: subscriber.duplicates,
       applySeconds: round1(apply.ms / 1000),
-      nodeRssMib: nodeRss,
-      readSideRssMib: readSideRss,
+      nodeRssMib: seen.node.rssMib,
+      readSideRssMib: seen.readSide.rssMib,
       cpu,
       during: done,
     };

@@ -147,3 +147,37 @@ export const cpuMs = (pid: number): number => {
     return 0;
   }
 };
+
+/** What a benchmark watches of one or more processes over its measured window. */
+export type Watched = { cpuMs: () => number; rssMib: () => number };
+
+/** These processes together (none: nothing, 0 for both). */
+export const watchedPids = (...pids: number[]): Watched => ({
+  cpuMs: () => pids.reduce((sum, pid) => sum + cpuMs(pid), 0),
+  rssMib: () => pids.reduce((sum, pid) => sum + rssMib(pid), 0),
+});
+
+/**
+ * Until `to`: the peak RSS of each watched one (sampled every second) and the CPU it used meanwhile, in
+ * % of one core.
+ */
+export const watchUntil = async <K extends string>(
+  watched: Record<K, Watched>,
+  to: number,
+): Promise<Record<K, { cpu: number; rssMib: number }>> => {
+  const entries = Object.entries(watched) as [K, Watched][];
+  const started = Date.now();
+  const cpuBefore = entries.map(([, w]) => w.cpuMs());
+  const peak = entries.map(() => 0);
+  while (Date.now() < to) {
+    entries.forEach(([, w], i) => (peak[i] = Math.max(peak[i] as number, w.rssMib())));
+    await sleep(Math.min(1_000, to - Date.now()));
+  }
+  const span = Math.max(1, Date.now() - started);
+  return Object.fromEntries(
+    entries.map(([key, w], i) => [
+      key,
+      { cpu: Math.round(((w.cpuMs() - (cpuBefore[i] as number)) / span) * 100), rssMib: peak[i] as number },
+    ]),
+  ) as Record<K, { cpu: number; rssMib: number }>;
+};
