@@ -49,7 +49,13 @@ describe('ZkClient against a 3-server ensemble', () => {
     const observer = await connect('/kairos/ephemeral');
     await owner.create('/member', 'x', CreateMode.ephemeral);
     expect((await observer.exists('/member'))?.ephemeralOwner).toBe(owner.sessionId);
+    const sessionTimeoutMs = owner.sessionTimeoutMs;
     await owner.close();
+    // The observer may be connected to a follower that applies the session's close a moment later (ZooKeeper
+    // reads are sequentially consistent, not linearizable): wait for the delete, well inside the session timeout.
+    const closedAt = performance.now();
+    await observer.gone('/member');
+    expect(performance.now() - closedAt).toBeLessThan(sessionTimeoutMs / 2);
     expect(await observer.exists('/member')).toBeNull();
   });
 
