@@ -17,6 +17,7 @@ import {
 import { ValidationError, fieldIssuesOf } from '../../domain/errors/index.js';
 import type { TimerHandle } from '../clock/clock.js';
 import type { EsdbEventStore, GroupMessage } from '../store/esdb/esdbEventStore.js';
+import { newEventId } from '../store/eventId.js';
 import { isWrongExpectedVersionError, type EventData, type RecordedEvent } from '../store/eventStore.js';
 import { isEsdbUrl, openEsdbStore } from '../store/openEventStore.js';
 import { PROTOCOL_VERSION } from '../targets/topic/protocol.js';
@@ -278,7 +279,7 @@ export class DirectSubscription {
       ...(outcome.message === undefined ? {} : { message: outcome.message.slice(0, 1000) }),
       at: iso(clock.now()),
     };
-    const event = { id: randomUUID(), type: 'FireHandled', data, metadata: { actor: `consumer:${consumerId}` } };
+    const event = { id: newEventId(clock.now()), type: 'FireHandled', data, metadata: { actor: `consumer:${consumerId}` } };
     for (let failures = 0; ; failures++) {
       try {
         await this.#store.appendToStream(outcomesStreamOf(fire.topic), [event]);

@@ -3,6 +3,7 @@ import type { Subject } from 'rxjs';
 import { ErrorCode, isFencedError, isKairosError } from '../../domain/errors/index.js';
 import { decide, type TaskCommand } from '../../domain/task/decide.js';
 import { taskStreamOf, type TaskEvent } from '../../domain/task/events.js';
+import type { Clock } from '../clock/clock.js';
 import { isDuplicateEventIdError, isWrongExpectedVersionError, type EventStore } from '../store/eventStore.js';
 import type { FireDeliveries } from './fireDeliveries.js';
 import { encodeTaskEvent } from './taskCodec.js';
@@ -25,6 +26,7 @@ export type AppendedBatch = {
 
 export type FiringProtocolOptions = {
   nodeId: string;
+  clock: Clock;
   store: EventStore;
   records: TaskRecords;
   deliveries: FireDeliveries;
@@ -123,7 +125,7 @@ export class FiringProtocol {
   }
 
   async #append(record: TaskRecord, events: TaskEvent[], ctx: CommandContext): Promise<void> {
-    const { nodeId, store, records, deliveries, settle, appended$ } = this.#o;
+    const { nodeId, store, records, deliveries, settle, appended$, clock } = this.#o;
     const expected = record.revision;
     const metadata = {
       actor: ctx.actor,
@@ -135,7 +137,7 @@ export class FiringProtocol {
     const result = await store
       .appendToStream(
         taskStreamOf(record.taskId),
-        events.map((e) => encodeTaskEvent(e, metadata)),
+        events.map((e) => encodeTaskEvent(e, metadata, clock.now())),
         { expectedRevision: expected < 0n ? 'no_stream' : expected },
       )
       .finally(() => (record.appendingThrough = -1n));

@@ -117,6 +117,7 @@ export class SchedulerNode {
     });
     this.#protocol = new FiringProtocol({
       nodeId: o.nodeId,
+      clock: o.clock,
       store: o.store,
       records: this.#records,
       deliveries: this.#deliveries,

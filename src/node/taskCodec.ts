@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { TaskEvent, type EventMetadata } from '../../domain/task/events.js';
 import { firedEventIdOf } from '../../domain/task/fireId.js';
+import { newEventId } from '../store/eventId.js';
 import type { EventData, RecordedEvent } from '../store/eventStore.js';
 import { decodeHotEvent } from './hotEventDecoder.js';
 
@@ -22,10 +22,11 @@ export const decodeTaskEvent = (recorded: RecordedEvent): DecodeResult => {
 
 /**
  * Event ids: a `TaskFired` gets the id derived from its fire and attempt, so two nodes deciding the same
- * fire write the same id and the store keeps one; every other event gets a fresh UUID.
+ * fire write the same id and the store keeps one; every other event gets a fresh one made at `now`. Both
+ * are time-ordered.
  */
-export const encodeTaskEvent = (event: TaskEvent, metadata: EventMetadata): EventData => ({
-  id: event.type === 'TaskFired' ? firedEventIdOf(event.data.fireId, event.data.attempt) : randomUUID(),
+export const encodeTaskEvent = (event: TaskEvent, metadata: EventMetadata, now: number): EventData => ({
+  id: event.type === 'TaskFired' ? firedEventIdOf(event.data.fireId, event.data.attempt) : newEventId(now),
   type: event.type,
   data: event.data,
   metadata,

@@ -58,7 +58,7 @@ export type AppendDecision =
   { kind: 'write'; firstRevision: bigint } | { kind: 'done'; result: AppendResult } | { kind: 'fail'; error: Error };
 
 // EventStoreDB requires UUID event ids; requiring them here keeps the SQLite and EventStoreDB adapters
-// interchangeable. Any version is accepted (v4 random, v5 derived fire ids, v7).
+// interchangeable. Any version is accepted (v8 derived fire ids, v7; older logs hold v5 and v4).
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // A lone surrogate cannot be encoded as UTF-8, so SQLite would store a different name than asked.
 const LONE_SURROGATE = /\p{Cs}/u;

@@ -143,7 +143,7 @@ describe('SchedulerNode retention on a simulated clock', () => {
           { type: 'CaptureState', now: clock.now(), history: { definitions: [], ownership: [] } },
           foldTask('a', decoded(kept)),
         );
-        await store.appendToStream(stream, [encodeTaskEvent(capture!, { actor: 'node:n1' })], {
+        await store.appendToStream(stream, [encodeTaskEvent(capture!, { actor: 'node:n1' }, clock.now())], {
           expectedRevision: last,
         });
         await store.truncateBefore(stream, last - 3n);

@@ -22,7 +22,7 @@ const busyTask = async () => {
     const decided = decide(command, record.state);
     await store.appendToStream(
       stream,
-      decided.map((e) => encodeTaskEvent(e, { actor: 'node:n1' })),
+      decided.map((e) => encodeTaskEvent(e, { actor: 'node:n1' }, clock.now())),
       { expectedRevision: record.revision < 0n ? 'no_stream' : record.revision },
     );
     for (const e of decided) record.apply(e, record.revision + 1n);

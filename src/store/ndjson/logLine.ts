@@ -31,7 +31,7 @@ export const logLineOf = (e: RecordedEvent): LogLine => ({
   position: Number(e.position),
 });
 
-// As the store's append rules: any UUID version, since fire ids are v5 and others v4 or v7.
+// As the store's append rules: any UUID version (fire ids are v8, others v7; older logs hold v5 and v4).
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const present = (value: unknown): boolean => value !== undefined;
 

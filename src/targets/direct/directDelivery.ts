@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Subscription } from 'rxjs';
 import {
   DIRECT_GROUPS_STREAM,
@@ -13,6 +12,7 @@ import {
   type FirePublished,
 } from '../../../domain/directDelivery/index.js';
 import type { Clock, TimerHandle } from '../../clock/clock.js';
+import { newEventId } from '../../store/eventId.js';
 import type { EventStore, RecordedEvent } from '../../store/eventStore.js';
 import { topicFireFieldsOf, type FireDelivery, type OutcomeDetail } from '../dispatcher.js';
 import type { DirectDeliveryPort, TopicHub } from '../topic/topicHub.js';
@@ -83,7 +83,7 @@ export class DirectDelivery implements DirectDeliveryPort {
     };
     // A fresh id each time: a fire published again (after a takeover) must reach the group again, and
     // consumers dedupe on fireId and attempt anyway.
-    const event = { id: randomUUID(), type: 'FirePublished', data, metadata: { actor: `node:${node}` } };
+    const event = { id: newEventId(clock.now()), type: 'FirePublished', data, metadata: { actor: `node:${node}` } };
     const attemptOnce = (delay: number): void => {
       const append = this.#options.store
         .appendToStream(firesStreamOf(topic), [event], { expectedRevision: 'any' })
