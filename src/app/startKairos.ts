@@ -87,14 +87,14 @@ export const startKairos = async (
           }),
   });
   const readSide = openReadSide(config, store, { clock, logger });
-  // While the node is busy, its read side takes only the CPU the node leaves (cpuClass.ts).
+  // While the node is busy, its read side takes only the CPU the node leaves, in larger commits.
   const load = readSide ? new NodeLoad({ clock }) : null;
   load?.busy$.pipe(skip(1)).subscribe((busy) => {
     logger.info(
       { busy },
       busy ? 'node busy: the read side yields the CPU fully' : 'node calm: the read side back at nice 19',
     );
-    readSide?.setCpuClass(busy ? 'idle' : 'background');
+    readSide?.nodeBusy(busy);
   });
   // What the node appended last (its releases on a graceful stop): the read side records it before it stops.
   let lastAppend = 0;

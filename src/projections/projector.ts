@@ -17,6 +17,15 @@ export type Commit = { from: number; to: number; events: ProjectedEvent[]; chang
  * events/s there).
  */
 const MAX_BATCH = 5_000;
+/**
+ * The cap while the node is busy (`nodeBusy`): the read side then takes only the CPU the node leaves
+ * and lags anyway, queries wait for that CPU more than for a commit, and every row and B-tree page a
+ * commit touches is written once per commit — the board, statistics and fire-index rows are keyed by
+ * task, so a commit of 5,000 events rewrote most of their pages. Measured at 10,000 fires/s on two
+ * vCPUs (docs/benchmarks.md, "Capacity"): ~60 µs of the read side's CPU per event at 5,000, ~44 µs at
+ * 20,000, and its read-database writes 5.2 → 2.6 KB per event.
+ */
+const MAX_BATCH_BUSY = 20_000;
 const RETRY_MS = 1_000;
 
 /**
@@ -44,6 +53,7 @@ export class Projector {
   #undecodable = 0;
   #paused = false;
   #closed = false;
+  #maxBatch = MAX_BATCH;
 
   constructor(options: { store: EventStore; db: ReadModelDb; writers: readonly ModelWriter[]; logger: Logger }) {
     this.#store = options.store;
@@ -65,6 +75,11 @@ export class Projector {
 
   writer(model: string): ModelWriter | undefined {
     return this.#writers.get(model);
+  }
+
+  /** While the node is busy, commits gather more events (`MAX_BATCH_BUSY`); a calm node's queries wait less. */
+  nodeBusy(busy: boolean): void {
+    this.#maxBatch = busy ? MAX_BATCH_BUSY : MAX_BATCH;
   }
 
   start(): void {
@@ -93,7 +108,7 @@ export class Projector {
       for (const writer of this.#writers.values()) writer.skipTo(position);
     }
     this.#arrived++;
-    if (this.#batch.length >= MAX_BATCH) this.commit();
+    if (this.#batch.length >= this.#maxBatch) this.commit();
     else this.#scheduled ??= setImmediate(() => this.#commitWhenQuiet());
   }
 

@@ -117,6 +117,50 @@ describe('projector', () => {
   });
 });
 
+describe('projector commit size', () => {
+  const paused = (i: number) => ({
+    stream: taskStreamOf(`t${i}`),
+    events: [
+      {
+        id: randomUUID(),
+        type: 'TaskPaused',
+        data: { v: 1, taskId: `t${i}`, at: new Date(Date.UTC(2026, 0, 1) + i).toISOString() },
+        metadata: { actor: 'user:test' },
+      },
+    ],
+  });
+  const follow = async (busy: boolean): Promise<number[]> => {
+    await store.appendBatch(Array.from({ length: 45_000 }, (_, i) => paused(i)));
+    const models = [{ model: counter('counts', { armed: false }) }];
+    const db = ReadModelDb.open(join(dir, 'read.db'), models);
+    const writers = models.map(
+      ({ model }) => new ModelWriter(db, model, db.state(model.name).generation, db.state(model.name)),
+    );
+    const projector = new Projector({ store, db, writers, logger: silentLogger });
+    const sizes: number[] = [];
+    projector.commits$.subscribe((c) => sizes.push(c.to - c.from));
+    projector.nodeBusy(busy);
+    projector.start();
+    await expect.poll(() => projector.position, { timeout: 20_000 }).toBe(45_000);
+    projector.close();
+    expect(db.db.prepare(`SELECT events FROM "${db.tableName('counts', 'counts')}" WHERE id = ?`).pluck().get('all')).toBe(45_000);
+    db.close();
+    return sizes;
+  };
+
+  it('commits a catch-up every 5,000 events while the node is calm', async () => {
+    const sizes = await follow(false);
+    expect(Math.max(...sizes)).toBe(5_000);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(45_000);
+  });
+
+  it('commits every 20,000 while the node is busy: fewer, larger transactions, the same rows', async () => {
+    const sizes = await follow(true);
+    expect(Math.max(...sizes)).toBe(20_000);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(45_000);
+  });
+});
+
 describe('projector over tables a rebuild has not indexed yet', () => {
   it('rows found by rowid: a failed commit is undone in the writer too, so the events applied again land once', async () => {
     // As a rebuild creates them: no index on the key yet, so the writers keep rowids.

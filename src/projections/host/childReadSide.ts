@@ -50,7 +50,7 @@ export class ChildReadSide implements ReadSidePort {
   #closing = false;
   /** Starts in a row that ended before the process was ready. */
   #failedStarts = 0;
-  #cpuClass: CpuClass = 'background';
+  #busy = false;
 
   constructor(options: { init: HostInit; logger: Logger; clock: Clock }) {
     this.#init = options.init;
@@ -74,6 +74,7 @@ export class ChildReadSide implements ReadSidePort {
         if (message.t === 'ready') {
           this.#failedStarts = 0;
           if (child.pid !== undefined) setCpuClass(child.pid, this.#cpuClass, this.#log);
+          if (this.#busy) this.#send({ t: 'node-busy', busy: true });
           resolve();
         } else if (message.t === 'failed') reject(errorOfWire(message.error));
         else this.#onMessage(message);
@@ -87,13 +88,20 @@ export class ChildReadSide implements ReadSidePort {
     return this.#ready;
   }
 
-  /** `idle` while the node is busy (cpuClass.ts): the read side then takes only what the node leaves. */
-  setCpuClass(cpuClass: CpuClass): void {
-    if (cpuClass === this.#cpuClass) return;
-    const leavingIdle = this.#cpuClass === 'idle';
-    this.#cpuClass = cpuClass;
+  /**
+   * While the node is busy the process is `idle` (cpuClass.ts), taking only the CPU the node leaves, and
+   * its projector commits larger batches; `background` (nice 19) otherwise.
+   */
+  nodeBusy(busy: boolean): void {
+    if (busy === this.#busy) return;
+    this.#busy = busy;
     const pid = this.#child?.pid;
-    if (pid !== undefined) setCpuClass(pid, cpuClass, this.#log, leavingIdle);
+    if (pid !== undefined) setCpuClass(pid, this.#cpuClass, this.#log, !busy);
+    this.#send({ t: 'node-busy', busy });
+  }
+
+  get #cpuClass(): CpuClass {
+    return this.#busy ? 'idle' : 'background';
   }
 
   #onMessage(message: Exclude<HostMessage, { t: 'ready' | 'failed' }>): void {

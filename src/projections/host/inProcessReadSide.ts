@@ -48,8 +48,8 @@ export const inProcessReadSide = (options: {
         },
       };
     },
-    // The node's own process: nothing to set apart.
-    setCpuClass: () => {},
+    // The node's own process: no CPU class to set apart, only the projector's commit size.
+    nodeBusy: (busy) => readSide.projector.nodeBusy(busy),
     close: async (position = 0) => {
       await readSide.caughtUpTo(position);
       readSide.close();

@@ -35,6 +35,8 @@ export type HostRequest =
   | { t: 'feed-close'; feed: number }
   /** This much of the feed's data has left the node (to the subscriber's socket): more may be sent. */
   | { t: 'feed-ack'; feed: number; bytes: number }
+  /** The node's load changed (ReadSidePort.nodeBusy). */
+  | { t: 'node-busy'; busy: boolean }
   | { t: 'close'; position: number };
 
 /** Read-side process → node. */

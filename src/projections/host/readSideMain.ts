@@ -90,6 +90,9 @@ const handle = async (message: HostRequest): Promise<void> => {
     case 'feed-ack':
       readSide?.ackFeed(message.feed, message.bytes);
       return;
+    case 'node-busy':
+      readSide?.projector.nodeBusy(message.busy);
+      return;
     case 'close':
       await readSide?.caughtUpTo(message.position);
       await shutdown();

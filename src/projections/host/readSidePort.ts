@@ -1,5 +1,4 @@
 import type { FeedFilter } from '../liveFeed.js';
-import type { CpuClass } from './cpuClass.js';
 import type { QueryArgs, QueryName, QueryResult } from '../queries/index.js';
 import type { ReplayArgs, ReplayResult } from '../readSide.js';
 import type { RebuildProgress } from '../rebuild.js';
@@ -24,8 +23,11 @@ export interface ReadSidePort {
   replay(args: ReplayArgs, onProgress?: (progress: RebuildProgress) => void): Promise<ReplayResult>;
   /** `windowBytes`: how far ahead of what the subscriber has taken the feed may be sent. */
   openFeed(after: number, filter: FeedFilter, handlers: FeedHandlers, windowBytes: number): { close(): void };
-  /** How the read side shares the CPU with the node (cpuClass.ts); the app lowers it while the node is busy. */
-  setCpuClass(cpuClass: CpuClass): void;
+  /**
+   * The node's load (`src/app/nodeLoad.ts`): while it is busy the read side yields the CPU (cpuClass.ts)
+   * and commits larger batches (projector.ts), lagging rather than delaying a fire.
+   */
+  nodeBusy(busy: boolean): void;
   /**
    * Stops, after the live models have recorded the log up to `position` (the node's last append:
    * its `TaskReleased` on a graceful stop), waiting up to a few seconds for them.
