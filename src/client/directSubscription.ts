@@ -279,7 +279,12 @@ export class DirectSubscription {
       ...(outcome.message === undefined ? {} : { message: outcome.message.slice(0, 1000) }),
       at: iso(clock.now()),
     };
-    const event = { id: newEventId(clock.now()), type: 'FireHandled', data, metadata: { actor: `consumer:${consumerId}` } };
+    const event = {
+      id: newEventId(clock.now()),
+      type: 'FireHandled',
+      data,
+      metadata: { actor: `consumer:${consumerId}` },
+    };
     for (let failures = 0; ; failures++) {
       try {
         await this.#store.appendToStream(outcomesStreamOf(fire.topic), [event]);

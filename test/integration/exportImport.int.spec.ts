@@ -68,7 +68,12 @@ const writeRealisticLog = async (store: EventStore): Promise<void> => {
       const events = c === undefined ? [] : run(id, c);
       return events.length === 0
         ? []
-        : [{ stream: taskStreamOf(id), events: events.map((e) => encodeTaskEvent(e, { actor, correlationId: id }, T0)) }];
+        : [
+            {
+              stream: taskStreamOf(id),
+              events: events.map((e) => encodeTaskEvent(e, { actor, correlationId: id }, T0)),
+            },
+          ];
     });
   const rounds: StreamAppend[][] = [
     [

@@ -143,7 +143,12 @@ describe('projector commit size', () => {
     projector.start();
     await expect.poll(() => projector.position, { timeout: 20_000 }).toBe(45_000);
     projector.close();
-    expect(db.db.prepare(`SELECT events FROM "${db.tableName('counts', 'counts')}" WHERE id = ?`).pluck().get('all')).toBe(45_000);
+    expect(
+      db.db
+        .prepare(`SELECT events FROM "${db.tableName('counts', 'counts')}" WHERE id = ?`)
+        .pluck()
+        .get('all'),
+    ).toBe(45_000);
     db.close();
     return sizes;
   };
