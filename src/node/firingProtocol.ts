@@ -134,10 +134,11 @@ export class FiringProtocol {
       ...(ctx.actor.startsWith('node:') ? {} : { node: nodeId }),
     };
     record.appendingThrough = expected + BigInt(events.length);
+    const now = clock.now();
     const result = await store
       .appendToStream(
         taskStreamOf(record.taskId),
-        events.map((e) => encodeTaskEvent(e, metadata, clock.now())),
+        events.map((e) => encodeTaskEvent(e, metadata, now)),
         { expectedRevision: expected < 0n ? 'no_stream' : expected },
       )
       .finally(() => (record.appendingThrough = -1n));
