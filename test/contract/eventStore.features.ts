@@ -2,6 +2,7 @@ import { describe } from 'vitest';
 import { appendFeatures } from './eventStore.append.features.js';
 import { idempotencyFeatures } from './eventStore.idempotency.features.js';
 import { inputFeatures } from './eventStore.input.features.js';
+import { longStreamFeatures } from './eventStore.longStream.features.js';
 import { readFeatures } from './eventStore.read.features.js';
 import { subscribeFeatures } from './eventStore.subscribe.features.js';
 import { truncateFeatures } from './eventStore.truncate.features.js';
@@ -23,5 +24,6 @@ export const testEventStore = (name: string, factory: EventStoreFactory, traits?
     subscribeFeatures(ctx);
     inputFeatures(ctx);
     truncateFeatures(ctx);
+    longStreamFeatures(ctx);
   });
 };

@@ -189,6 +189,69 @@ for (const mode of ['thread', 'inline'] as const) {
       await expect(openEventStore('sqlite:')).rejects.toMatchObject({ code: 'validation_failed' });
     });
 
+    it('upgrades a version-1 log in place, keeping positions, revisions, retention cuts and the position counter', async () => {
+      // The schema of version 1, as Kairos wrote it: every (stream, revision) indexed, no `previous`.
+      const v1 = new Database(file);
+      v1.exec(`
+        CREATE TABLE events (position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+          stream TEXT NOT NULL, revision INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,
+          metadata TEXT, time INTEGER NOT NULL, UNIQUE (stream, revision));
+        CREATE TABLE streams (stream TEXT PRIMARY KEY, revision INTEGER NOT NULL, position INTEGER NOT NULL) WITHOUT ROWID;
+      `);
+      const insert = v1.prepare(
+        "INSERT INTO events (id, stream, revision, type, data, metadata, time) VALUES (?, ?, ?, 'T', '{}', NULL, 0)",
+      );
+      const head = v1.prepare('INSERT OR REPLACE INTO streams (stream, revision, position) VALUES (?, ?, ?)');
+      for (let r = 0; r < 70; r++) {
+        head.run('a', r, insert.run(event().id, 'a', r).lastInsertRowid);
+        if (r % 10 === 0) head.run('b', r / 10, insert.run(event().id, 'b', r / 10).lastInsertRowid);
+      }
+      v1.exec("DELETE FROM events WHERE stream = 'a' AND revision < 5");
+      // AUTOINCREMENT's counter, not the highest row, says where positions go on.
+      v1.exec("UPDATE sqlite_sequence SET seq = seq + 3 WHERE name = 'events'");
+      const counter = BigInt(
+        v1.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number,
+      );
+      const before = v1.prepare('SELECT position, id, stream, revision FROM events ORDER BY position').all();
+      v1.pragma('user_version = 1');
+      v1.close();
+
+      const store = openStore();
+      const all = await store.readAll();
+      expect(
+        all.map((e) => ({ position: Number(e.position), id: e.id, stream: e.stream, revision: Number(e.revision) })),
+      ).toEqual(before);
+      expect((await store.readStream('a')).map((e) => e.revision)).toEqual(
+        Array.from({ length: 65 }, (_, i) => BigInt(i + 5)),
+      );
+      expect((await store.readStream('a', { fromRevision: 63n, maxCount: 3 })).map((e) => e.revision)).toEqual([
+        63n,
+        64n,
+        65n,
+      ]);
+      expect((await store.readStream('a', { fromRevision: 0n, maxCount: 2 })).map((e) => e.revision)).toEqual([5n, 6n]);
+      expect((await store.readStream('b', { direction: 'backwards' })).map((e) => e.revision)).toEqual([
+        6n,
+        5n,
+        4n,
+        3n,
+        2n,
+        1n,
+        0n,
+      ]);
+      const appended = await store.appendToStream('a', events(2), { expectedRevision: 69n });
+      expect(appended.position).toBe(counter + 2n);
+      expect((await store.readStream('a', { direction: 'backwards', maxCount: 3 })).map((e) => e.revision)).toEqual([
+        71n,
+        70n,
+        69n,
+      ]);
+      await store.close();
+      const file2 = new Database(file, { readonly: true });
+      expect(file2.pragma('user_version', { simple: true })).toBe(2);
+      file2.close();
+    });
+
     describe('two OS processes on one file', () => {
       it('lose and duplicate nothing, and exactly one wins each contended revision', async () => {
         SqliteEventStore.open(file).close();

@@ -20,13 +20,22 @@ export const appendWriter = (
   st: Statements,
   now: () => number,
 ): ((appends: readonly PreparedAppend[]) => Written) => {
-  const insertAll = (append: PreparedAppend, firstRevision: bigint, time: number, rows: EventRow[]): AppendResult => {
+  /** `previous`: the stream's head position before this append (0n or undefined: no event yet). */
+  const insertAll = (
+    append: PreparedAppend,
+    firstRevision: bigint,
+    previous: bigint | undefined,
+    time: number,
+    rows: EventRow[],
+  ): AppendResult => {
     let revision = firstRevision;
+    let before = previous === undefined || previous === 0n ? null : previous;
     let position = 0n;
     for (const e of append.events) {
-      position = st.insertEvent(e.id, append.stream, revision, e.type, e.data, e.metadata, time);
+      position = st.insertEvent(e.id, append.stream, revision, before, e.type, e.data, e.metadata, time);
       const row = { position, id: e.id, stream: append.stream, revision, type: e.type, data: e.data };
       rows.push({ ...row, metadata: e.metadata, time: BigInt(time) });
+      before = position;
       revision++;
     }
     st.upsertStream(append.stream, revision - 1n, position);
@@ -56,18 +65,19 @@ export const appendWriter = (
     const time = now();
     const written = appends.map(() => false);
     const outcomes = appends.map((append, i): Outcome => {
+      const head = st.streamHead(append.stream);
       const decision = decideAppend(
         append,
-        st.streamHead(append.stream),
+        head,
         append.events.map((e) => st.storedId(e.id)),
       );
       if (decision.kind === 'fail') return decision.error;
       if (decision.kind === 'done') return truncate(append, decision.result);
       written[i] = true;
-      if (!isolate) return insertAll(append, decision.firstRevision, time, rows);
+      if (!isolate) return insertAll(append, decision.firstRevision, head?.position, time, rows);
       const mark = rows.length;
       try {
-        return insertIsolated(append, decision.firstRevision, time, rows);
+        return insertIsolated(append, decision.firstRevision, head?.position, time, rows);
       } catch (e) {
         written[i] = false;
         // Its savepoint is rolled back; the others stand, unless the whole transaction is lost anyway.

@@ -2,32 +2,69 @@ import type Database from 'better-sqlite3';
 import { ErrorCode, KairosError } from '../../../domain/errors/index.js';
 
 /** The schema this code reads and writes; `PRAGMA user_version` records it in the file. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** Every `ANCHOR_EVERY`-th revision of a stream is indexed by (stream, revision); see `DDL`. */
+export const ANCHOR_EVERY = 64;
 
 /**
  * `events` is the log. `position` is the rowid: AUTOINCREMENT so a position is never reused, and since
  * every write runs under BEGIN IMMEDIATE (one writer at a time, across processes) positions grow in
  * commit order. `streams` holds each stream's head so expected-revision checks are one key lookup.
  * Times are epoch milliseconds; data and metadata are JSON text (metadata NULL when absent).
+ *
+ * A stream's events are found through `previous` (the position of the stream's event before, NULL for
+ * its first) from its head, and through `events_stream_anchor`, which indexes only every 64th revision
+ * so a read from the middle starts at most 63 steps away. A full (stream, revision) index took a random
+ * page per append once each of 10,000 streams had its own leaf: at 10,000 fires/s that was most of the
+ * WAL and every checkpoint's random writes, which queued the next commit's fsync (docs/architecture.md,
+ * "A stream's events are a chain"). Revisions stay unique: appends take the head from `streams` under
+ * the write lock, and the anchor index refuses a duplicate anchor.
  */
-const DDL = `
+const EVENTS_V2 = `
 CREATE TABLE IF NOT EXISTS events (
   position INTEGER PRIMARY KEY AUTOINCREMENT,
   id       TEXT    NOT NULL UNIQUE,
   stream   TEXT    NOT NULL,
   revision INTEGER NOT NULL,
+  previous INTEGER,
   type     TEXT    NOT NULL,
   data     TEXT    NOT NULL,
   metadata TEXT,
-  time     INTEGER NOT NULL,
-  UNIQUE (stream, revision)
+  time     INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS events_stream_anchor ON events (stream, revision) WHERE revision % ${ANCHOR_EVERY} = 0;
+`;
+const DDL = `${EVENTS_V2}
 CREATE TABLE IF NOT EXISTS streams (
   stream   TEXT    PRIMARY KEY,
   revision INTEGER NOT NULL,
   position INTEGER NOT NULL
 ) WITHOUT ROWID;
 `;
+
+/**
+ * Version 1 indexed every (stream, revision) and had no `previous`: the table is copied with each
+ * event's predecessor in its stream, keeping positions and the AUTOINCREMENT counter, so no position
+ * is ever handed out twice. Once, at the first open by this version; a large log takes a while.
+ */
+const fromVersion1 = (db: Database.Database): void => {
+  const counter = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as
+    bigint | number | undefined;
+  db.exec(`ALTER TABLE events RENAME TO events_v1;`);
+  db.exec(EVENTS_V2);
+  db.exec(`
+    INSERT INTO events (position, id, stream, revision, previous, type, data, metadata, time)
+      SELECT position, id, stream, revision, lag(position) OVER (PARTITION BY stream ORDER BY revision),
+             type, data, metadata, time
+      FROM events_v1 ORDER BY position;
+    DROP TABLE events_v1;
+  `);
+  if (counter !== undefined) {
+    db.prepare("DELETE FROM sqlite_sequence WHERE name = 'events'").run();
+    db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)").run(counter);
+  }
+};
 
 export type Synchronous = 'FULL' | 'NORMAL';
 
@@ -54,9 +91,9 @@ export const configure = (db: Database.Database, settings: ConnectionSettings): 
       `SQLite refused WAL journal mode (got '${String(mode)}'); is the file on a network share?`,
     );
   }
-  // Event ids and stream names are random keys: each append touches random index pages. A 64 MiB page
-  // cache and checkpoints every ~40 MB of WAL (instead of 4 MB) roughly double append throughput on a
-  // log of a few hundred thousand events (measured with group commits of 1,000 appends).
+  // Event ids not made by Kairos are random keys: such an append touches a random index page. A 64 MiB
+  // page cache and checkpoints every ~40 MB of WAL (instead of 4 MB) roughly double append throughput
+  // on a log of a few hundred thousand events (measured with group commits of 1,000 appends).
   db.pragma('cache_size = -65536');
   db.pragma('wal_autocheckpoint = 10000');
   db.pragma(`synchronous = ${settings.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
@@ -84,6 +121,7 @@ export const migrate = (db: Database.Database): void => {
       );
     }
     if (version < SCHEMA_VERSION) {
+      if (version === 1) fromVersion1(db);
       db.exec(DDL);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }

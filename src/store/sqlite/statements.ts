@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { StoredId, StreamHead } from '../appendRules.js';
 import { prefixCondition } from './prefixFilter.js';
+import { ANCHOR_EVERY } from './schema.js';
 
 /** A row of `events` as read with safe integers. */
 export type EventRow = {
@@ -17,6 +18,7 @@ export type EventRow = {
 const COLUMNS = 'position, id, stream, revision, type, data, metadata, time';
 // LIMIT -1 is SQLite's "no limit".
 export const NO_LIMIT = -1;
+const MAX_REVISION = 2n ** 63n - 1n;
 
 type RawEventRow = [bigint, string, string, bigint, string, string, string | null, bigint];
 
@@ -38,6 +40,20 @@ const eventRowOf = (r: RawEventRow): EventRow => ({
 const eventRows = (statement: Database.Statement, ...params: unknown[]): EventRow[] =>
   (statement.all(...params) as RawEventRow[]).map(eventRowOf);
 
+/**
+ * A stream's events from the one at `@start` down through `previous`, stopping after revision `@low`
+ * (or where retention deleted the rest). Each step is a rowid lookup, as an index range scan's is.
+ */
+const CHAIN = `WITH RECURSIVE chain (position, id, stream, revision, type, data, metadata, time, previous) AS (
+  SELECT ${COLUMNS}, previous FROM events WHERE position = @start
+  UNION ALL
+  SELECT e.position, e.id, e.stream, e.revision, e.type, e.data, e.metadata, e.time, e.previous
+  FROM chain c JOIN events e ON e.position = c.previous WHERE c.revision > @low
+)`;
+
+/** Revisions `low..high` of a stream walk down from `start`; nothing to read when `low > high`. */
+type Walk = { start: bigint; low: bigint; high: bigint };
+
 /** Every statement the adapter runs, prepared once per connection. */
 export const prepareStatements = (db: Database.Database) => {
   const head = db.prepare<[], bigint>('SELECT coalesce(max(position), 0) FROM events').pluck();
@@ -46,23 +62,82 @@ export const prepareStatements = (db: Database.Database) => {
     'SELECT revision, position FROM streams WHERE stream = ?',
   );
   const storedId = db.prepare<[string], StoredId>('SELECT stream, revision, position FROM events WHERE id = ?');
-  const insertEvent = db.prepare<[string, string, bigint, string, string, string | null, number]>(
-    'INSERT INTO events (id, stream, revision, type, data, metadata, time) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  const insertEvent = db.prepare<[string, string, bigint, bigint | null, string, string, string | null, number]>(
+    'INSERT INTO events (id, stream, revision, previous, type, data, metadata, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
   const upsertStream = db.prepare<[string, bigint, bigint]>(
     'INSERT INTO streams (stream, revision, position) VALUES (?, ?, ?) ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, position = excluded.position',
   );
-  const deleteBefore = db.prepare<[string, bigint]>('DELETE FROM events WHERE stream = ? AND revision < ?');
-  const readForwards = db
-    .prepare<[string, bigint, number], RawEventRow>(
-      `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`,
+  const anchor = db
+    .prepare<[string, bigint], bigint>(
+      `SELECT position FROM events WHERE stream = ? AND revision >= ? AND revision % ${ANCHOR_EVERY} = 0 ORDER BY revision LIMIT 1`,
+    )
+    .pluck();
+  const walkUp = db
+    .prepare<Walk, RawEventRow>(
+      `${CHAIN} SELECT ${COLUMNS} FROM chain WHERE revision BETWEEN @low AND @high ORDER BY revision`,
     )
     .raw(true);
-  const readBackwards = db
-    .prepare<[string, bigint, number], RawEventRow>(
-      `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
+  const walkDown = db
+    .prepare<Walk, RawEventRow>(
+      `${CHAIN} SELECT ${COLUMNS} FROM chain WHERE revision BETWEEN @low AND @high ORDER BY revision DESC`,
     )
     .raw(true);
+  const lowestAnchor = db
+    .prepare<[string], bigint>(
+      `SELECT position FROM events WHERE stream = ? AND revision % ${ANCHOR_EVERY} = 0 ORDER BY revision LIMIT 1`,
+    )
+    .pluck();
+  const bottom = db.prepare<Omit<Walk, 'high'>, bigint>(`${CHAIN} SELECT min(revision) FROM chain`).pluck();
+  const deleteWalk = db.prepare<Walk>(
+    `DELETE FROM events WHERE position IN (${CHAIN} SELECT position FROM chain WHERE revision BETWEEN @low AND @high)`,
+  );
+
+  /**
+   * The walk to revisions `lowOf(top)..top`, `top` being `high` or the head if lower: it starts at the
+   * head, or at the first anchor at or above `top` (at most 63 revisions above). Undefined when there
+   * is nothing to read.
+   */
+  const walkFrom = (stream: string, high: bigint, lowOf: (top: bigint) => bigint): Walk | undefined => {
+    const head = streamHead.get(stream);
+    // Position 0: a stream started empty (startStreamAt) that has no event yet.
+    if (head === undefined || head.position === 0n) return undefined;
+    const top = high < head.revision ? high : head.revision;
+    const low = lowOf(top);
+    if (low > top) return undefined;
+    const start = top < head.revision ? (anchor.get(stream, top) ?? head.position) : head.position;
+    return { start, low, high: top };
+  };
+  const walk = (statement: Database.Statement<Walk>, at: Walk | undefined): EventRow[] =>
+    at === undefined ? [] : eventRows(statement, at);
+  /**
+   * The stream's first revision retention kept: the bottom of the chain below its lowest anchor (the
+   * anchor under that one is deleted, so at most 63 steps), or below the head if no anchor is left.
+   */
+  const firstKept = (stream: string): bigint | undefined => {
+    const head = streamHead.get(stream);
+    if (head === undefined || head.position === 0n) return undefined;
+    const start = lowestAnchor.get(stream) ?? head.position;
+    return bottom.get({ start, low: -1n }) ?? undefined;
+  };
+  /** Up to `limit` events (NO_LIMIT: all) from revision `from` up, counting only events that exist. */
+  const readForwards = (stream: string, from: bigint, limit: number): EventRow[] => {
+    const upTo = (low: bigint) => (limit === NO_LIMIT ? MAX_REVISION : low + BigInt(limit) - 1n);
+    const rows = walk(
+      walkUp,
+      walkFrom(stream, upTo(from), () => from),
+    );
+    if (limit === NO_LIMIT || rows.length === limit || rows[0]?.revision === from) return rows;
+    // Short, and not from `from`: retention deleted the stream's start, and the read begins where it ends.
+    const kept = firstKept(stream);
+    return kept === undefined || kept <= from
+      ? rows
+      : walk(
+          walkUp,
+          walkFrom(stream, upTo(kept), () => kept),
+        );
+  };
+
   const readAll = db
     .prepare<[bigint, number], RawEventRow>(
       `SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
@@ -83,19 +158,26 @@ export const prepareStatements = (db: Database.Database) => {
       id: string,
       stream: string,
       revision: bigint,
+      previous: bigint | null,
       type: string,
       data: string,
       metadata: string | null,
       time: number,
-    ): bigint => BigInt(insertEvent.run(id, stream, revision, type, data, metadata, time).lastInsertRowid),
+    ): bigint => BigInt(insertEvent.run(id, stream, revision, previous, type, data, metadata, time).lastInsertRowid),
     upsertStream: (stream: string, revision: bigint, position: bigint): void =>
       void upsertStream.run(stream, revision, position),
     /** Deletes the stream's events before `revision` (retention); its head in `streams` stays. */
-    deleteBefore: (stream: string, revision: bigint): void => void deleteBefore.run(stream, revision),
-    readForwards: (stream: string, from: bigint, limit: number): EventRow[] =>
-      eventRows(readForwards, stream, from, limit),
+    deleteBefore: (stream: string, revision: bigint): void => {
+      const at = walkFrom(stream, revision - 1n, () => 0n);
+      if (at !== undefined) deleteWalk.run(at);
+    },
+    readForwards,
+    /** Up to `limit` events (NO_LIMIT: all) from revision `from` (or the head, if lower) down. */
     readBackwards: (stream: string, from: bigint, limit: number): EventRow[] =>
-      eventRows(readBackwards, stream, from, limit),
+      walk(
+        walkDown,
+        walkFrom(stream, from, (top) => (limit === NO_LIMIT || top < BigInt(limit) ? 0n : top - BigInt(limit) + 1n)),
+      ),
     readAll: (after: bigint, limit: number): EventRow[] => eventRows(readAll, after, limit),
     /** Events in (after, upTo], optionally only those of streams starting with one of `prefixes`. */
     rangeReader: (
