@@ -158,15 +158,30 @@ for (const mode of ['thread', 'inline'] as const) {
       expect((await received).map((e) => e.stream)).toEqual(['w-1', 'w-1', 'w-2']);
     });
 
-    it('yields to the event loop between catch-up pages', async () => {
+    it('yields to the event loop between catch-up pages read from the file', async () => {
+      const writer = openStore();
+      await writer.appendBatch(Array.from({ length: 20 }, (_, i) => ({ stream: `s-${i}`, events: events(500) })));
+      await writer.close();
+      // A store just opened holds no rows in memory: every page is a read.
       const store = openStore({ pageSize: 500 });
-      await store.appendBatch(Array.from({ length: 20 }, (_, i) => ({ stream: `s-${i}`, events: events(500) })));
       let ticks = 0;
       const timer = setInterval(() => ticks++, 0);
       const got = await collect(store.subscribeToAll(), 10_000, 20_000);
       clearInterval(timer);
       expect(got).toHaveLength(10_000);
       expect(ticks).toBeGreaterThan(0);
+    });
+
+    it('delivers the rows of its latest commits from memory without waiting between pages', async () => {
+      const store = openStore({ pageSize: 500 });
+      await store.appendBatch(Array.from({ length: 4 }, (_, i) => ({ stream: `s-${i}`, events: events(500) })));
+      await store.appendBatch(Array.from({ length: 4 }, (_, i) => ({ stream: `t-${i}`, events: events(500) })));
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 0);
+      const got = await collect(store.subscribeToAll(), 4_000, 20_000);
+      clearInterval(timer);
+      expect(positions(got)).toEqual(Array.from({ length: 4_000 }, (_, i) => BigInt(i + 1)));
+      expect(ticks).toBe(0);
     });
 
     it('reads a rare prefix in a long log in bounded slices', async () => {

@@ -7,7 +7,6 @@ import {
   checkReadAll,
   checkReadStream,
   checkSubscribe,
-  matchesPrefixes,
   prepareAppend,
   prepareBatchEntry,
   prepareTruncation,
@@ -33,6 +32,7 @@ import { Checkpointer } from './checkpointer.js';
 import { busyBackoffMs, GroupCommit, isBusy, type Outcome } from './groupCommit.js';
 import { configure, migrate, setBusyTimeout, type Synchronous } from './schema.js';
 import { NO_LIMIT, prepareStatements, type EventRow, type Statements } from './statements.js';
+import { RecentRows } from './recentRows.js';
 import { ThreadWriter } from './threadWriter.js';
 
 export type SqliteEventStoreOptions = {
@@ -108,8 +108,6 @@ type Lifecycle = 'open' | 'closing' | 'closed';
 const MAX_INT64 = 2n ** 63n - 1n;
 
 /** The events our last transaction wrote: every event in (after, last], so live subscribers need not re-read them. */
-type RecentBatch = { after: bigint; last: bigint; rows: EventRow[] };
-
 /**
  * The embedded event store: one SQLite file in WAL mode, shareable by several processes. Appends go
  * through group commit (see groupCommit.ts), whose transactions run in a writer thread by default (see
@@ -129,7 +127,7 @@ export class SqliteEventStore implements EventStore {
   private readonly checkpointer: Checkpointer | undefined;
   // Highest position known to be committed; cursors read up to it.
   private knownHead: bigint;
-  private recent: RecentBatch | undefined;
+  private readonly recent = new RecentRows();
   private lastDataVersion: bigint;
   private pollTimer: NodeJS.Timeout | undefined;
   private transactions = 0;
@@ -294,8 +292,8 @@ export class SqliteEventStore implements EventStore {
     this.transactions++;
     this.eventsWritten += rows.length;
     const last = rows.length > 0 ? (rows[rows.length - 1] as EventRow).position : before;
-    if (truncates) this.recent = undefined;
-    else if (rows.length > 0) this.recent = { after: before, last, rows };
+    if (truncates) this.recent.clear();
+    else this.recent.add(before, rows);
     // `before` may also reveal other processes' commits that polling has not seen yet.
     if (last > this.knownHead) {
       this.knownHead = last;
@@ -315,16 +313,8 @@ export class SqliteEventStore implements EventStore {
     return {
       head: () => this.knownHead,
       page: (after, upTo, limit) => {
-        const recent = this.recent;
-        if (recent !== undefined && after >= recent.after && upTo <= recent.last) {
-          const rows = recent.rows
-            .filter((r) => r.position > after && r.position <= upTo && matchesPrefixes(r.stream, prefixes))
-            .slice(0, limit);
-          return {
-            events: events(rows),
-            through: rows.length === limit ? (rows[limit - 1] as EventRow).position : upTo,
-          };
-        }
+        const recent = this.recent.page(after, upTo, limit, prefixes);
+        if (recent !== undefined) return { events: events(recent.rows), through: recent.through, cached: true };
         // Bound the positions one query may scan, so a rare prefix in a long log is read in slices
         // with the event loop free in between.
         const window = after + BigInt(limit * 16);
