@@ -31,8 +31,8 @@ import { appendWriter, type Written } from './appendToStream.js';
 import { Checkpointer } from './checkpointer.js';
 import { busyBackoffMs, GroupCommit, isBusy, type Outcome } from './groupCommit.js';
 import { configure, migrate, setBusyTimeout, type Synchronous } from './schema.js';
-import { NO_LIMIT, prepareStatements, type EventRow, type Statements } from './statements.js';
 import { RecentRows } from './recentRows.js';
+import { NO_LIMIT, prepareStatements, type EventRow, type Statements } from './statements.js';
 import { ThreadWriter } from './threadWriter.js';
 
 export type SqliteEventStoreOptions = {
@@ -107,7 +107,6 @@ type Lifecycle = 'open' | 'closing' | 'closed';
 
 const MAX_INT64 = 2n ** 63n - 1n;
 
-/** The events our last transaction wrote: every event in (after, last], so live subscribers need not re-read them. */
 /**
  * The embedded event store: one SQLite file in WAL mode, shareable by several processes. Appends go
  * through group commit (see groupCommit.ts), whose transactions run in a writer thread by default (see
