@@ -25,6 +25,9 @@ export type CursorSource = {
   page(after: bigint, upTo: bigint, limit: number): { events: RecordedEvent[]; through: bigint; cached?: boolean };
 };
 
+/** Pages from memory one turn of the event loop may deliver before the cursor yields anyway. */
+const CACHED_PAGES_PER_TURN = 16;
+
 class PositionCursor {
   private last: bigint;
   // True while a delivery loop runs or waits between pages: a wake-up then has nothing to do, as the
@@ -60,6 +63,7 @@ class PositionCursor {
   }
 
   private run(): void {
+    let cachedPages = 0;
     try {
       for (;;) {
         if (this.subscriber.closed) return;
@@ -69,6 +73,7 @@ class PositionCursor {
           return;
         }
         const { events, through, cached = false } = this.source.page(this.last, upTo, this.pageSize);
+        cachedPages = cached ? cachedPages + 1 : 0;
         for (const event of events) {
           if (this.subscriber.closed) return;
           this.last = event.position;
@@ -76,10 +81,11 @@ class PositionCursor {
         }
         // Filtered-out events up to `through` are passed too, so a rare prefix does not rescan them.
         if (through > this.last) this.last = through;
-        // Live delivery, up to the head or through what the store still holds in memory, never waits
-        // here: a follower a commit or two behind that yielded per page kept up only while the event
-        // loop turned fast, and at 10,000 fires/s it fell a second behind and stayed there.
-        if (this.last >= upTo || cached) continue;
+        // Live delivery, up to the head or through what the store still holds in memory, waits here
+        // only after CACHED_PAGES_PER_TURN pages: a follower a commit or two behind that yielded per
+        // page kept up only while the event loop turned fast, and at 10,000 fires/s it fell a second
+        // behind and stayed there; the bound keeps a slow subscriber from holding the loop for long.
+        if (this.last >= upTo || (cached && cachedPages < CACHED_PAGES_PER_TURN)) continue;
         // More to read from the store (a catch-up): let timers and I/O run before the next page, so a
         // long catch-up does not starve the process.
         this.pendingPage = setImmediate(() => {

@@ -97,11 +97,11 @@ for (const mode of ['thread', 'inline'] as const) {
 
     it('fails only the culprit when an insert breaks a constraint the checks could not foresee (damaged file)', async () => {
       const store = openStore();
-      // A row the streams table does not know about: the append to 'damaged' will collide on (stream, revision).
+      // A row the streams table does not know about: the append to 'damaged' will collide on its anchor (stream, revision 0).
       const raw = new Database(file);
       raw
         .prepare(
-          "INSERT INTO events (id, stream, revision, type, data, metadata, time) VALUES (?, 'damaged', 0, 'T', '1', NULL, 0)",
+          "INSERT INTO events (id, stream, revision, previous, type, data, metadata, time) VALUES (?, 'damaged', 0, 0, 'T', '1', NULL, 0)",
         )
         .run(event().id);
       raw.close();
@@ -262,9 +262,30 @@ for (const mode of ['thread', 'inline'] as const) {
         69n,
       ]);
       await store.close();
-      const file2 = new Database(file, { readonly: true });
-      expect(file2.pragma('user_version', { simple: true })).toBe(2);
-      file2.close();
+      const raw = new Database(file);
+      expect(raw.pragma('user_version', { simple: true })).toBe(2);
+      // A Kairos of schema 1 left running would insert without `previous`: refused, not a broken chain.
+      expect(() =>
+        raw
+          .prepare(
+            "INSERT INTO events (id, stream, revision, type, data, metadata, time) VALUES (?, 'a', 72, 'T', '{}', NULL, 0)",
+          )
+          .run(event().id),
+      ).toThrow(/NOT NULL/);
+      raw.close();
+    });
+
+    it('drops the rows it keeps for subscribers when another process truncates a stream', async () => {
+      const store = openStore();
+      await store.appendToStream('s', events(4));
+      await store.appendToStream('t', events(1));
+      await store.appendToStream('s', events(1));
+      const other = openStore();
+      await other.truncateBefore('s', 4n);
+      const all = (await store.readAll()).map((e) => `${e.stream}@${e.revision}`);
+      expect(all).toEqual(['t@0', 's@4']);
+      const live = (await collect(store.subscribeToAll(), 2)).map((e) => `${e.stream}@${e.revision}`);
+      expect(live).toEqual(all);
     });
 
     describe('two OS processes on one file', () => {

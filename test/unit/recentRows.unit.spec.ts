@@ -42,6 +42,14 @@ describe('RecentRows', () => {
     expect(recent.page(7n, 9n, 10, undefined)).toBeUndefined();
   });
 
+  it('takes a commit of any size', () => {
+    const recent = new RecentRows();
+    recent.add(0n, rows(1, 10));
+    // Spread into push() as arguments, 200,000 rows overflowed the call stack.
+    recent.add(10n, rows(11, 200_010));
+    expect(at(recent.page(199_990n, 200_010n, 5, undefined))).toEqual([199_991, 199_992, 199_993, 199_994, 199_995]);
+  });
+
   it('keeps the latest rows only, and knows where they begin', () => {
     const recent = new RecentRows();
     let last = 0;

@@ -20,7 +20,7 @@ export const appendWriter = (
   st: Statements,
   now: () => number,
 ): ((appends: readonly PreparedAppend[]) => Written) => {
-  /** `previous`: the stream's head position before this append (0n or undefined: no event yet). */
+  /** `previous`: the stream's head position before this append (0n or undefined: no event yet, stored as 0). */
   const insertAll = (
     append: PreparedAppend,
     firstRevision: bigint,
@@ -29,7 +29,7 @@ export const appendWriter = (
     rows: EventRow[],
   ): AppendResult => {
     let revision = firstRevision;
-    let before = previous === undefined || previous === 0n ? null : previous;
+    let before = previous ?? 0n;
     let position = 0n;
     for (const e of append.events) {
       position = st.insertEvent(e.id, append.stream, revision, before, e.type, e.data, e.metadata, time);

@@ -26,7 +26,8 @@ export class RecentRows {
       this.#after = before;
       return;
     }
-    this.#rows.push(...rows);
+    // One by one: a spread of a very large commit would overflow the call stack.
+    for (const row of rows) this.#rows.push(row);
     // Trimmed in steps of KEPT_ROWS, so the copy is paid once per KEPT_ROWS rows.
     if (this.#rows.length > 2 * KEPT_ROWS) {
       const drop = this.#rows.length - KEPT_ROWS;

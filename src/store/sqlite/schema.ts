@@ -13,8 +13,9 @@ export const ANCHOR_EVERY = 64;
  * commit order. `streams` holds each stream's head so expected-revision checks are one key lookup.
  * Times are epoch milliseconds; data and metadata are JSON text (metadata NULL when absent).
  *
- * A stream's events are found through `previous` (the position of the stream's event before, NULL for
- * its first) from its head, and through `events_stream_anchor`, which indexes only every 64th revision
+ * A stream's events are found through `previous` (the position of the stream's event before, 0 for
+ * its first; NOT NULL, so a Kairos of schema 1 still writing to the file fails instead of breaking
+ * chains) from its head, and through `events_stream_anchor`, which indexes only every 64th revision
  * so a read from the middle starts at most 63 steps away. A full (stream, revision) index took a random
  * page per append once each of 10,000 streams had its own leaf: at 10,000 fires/s that was most of the
  * WAL and every checkpoint's random writes, which queued the next commit's fsync (docs/architecture.md,
@@ -27,7 +28,7 @@ CREATE TABLE IF NOT EXISTS events (
   id       TEXT    NOT NULL UNIQUE,
   stream   TEXT    NOT NULL,
   revision INTEGER NOT NULL,
-  previous INTEGER,
+  previous INTEGER NOT NULL,
   type     TEXT    NOT NULL,
   data     TEXT    NOT NULL,
   metadata TEXT,
@@ -35,7 +36,13 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_stream_anchor ON events (stream, revision) WHERE revision % ${ANCHOR_EVERY} = 0;
 `;
+// `log_meta.truncations` counts truncations by any process: a store drops the rows it keeps in memory
+// for its subscribers when it changes (recentRows.ts).
 const DDL = `${EVENTS_V2}
+CREATE TABLE IF NOT EXISTS log_meta (
+  key   TEXT    PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS streams (
   stream   TEXT    PRIMARY KEY,
   revision INTEGER NOT NULL,
@@ -46,18 +53,22 @@ CREATE TABLE IF NOT EXISTS streams (
 /**
  * Version 1 indexed every (stream, revision) and had no `previous`: the table is copied with each
  * event's predecessor in its stream, keeping positions and the AUTOINCREMENT counter, so no position
- * is ever handed out twice. Once, at the first open by this version; a large log takes a while.
+ * is ever handed out twice. Once, at the first open by this version; a large log takes a while, and
+ * another process opening the file meanwhile gives up after OPEN_BUSY_TIMEOUT_MS.
  */
 const fromVersion1 = (db: Database.Database): void => {
   const counter = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as
     bigint | number | undefined;
   db.exec(`ALTER TABLE events RENAME TO events_v1;`);
   db.exec(EVENTS_V2);
+  // In position order, each predecessor found through version 1's (stream, revision) index: no sort of
+  // the whole table, as a window function over (stream, revision) needed.
   db.exec(`
     INSERT INTO events (position, id, stream, revision, previous, type, data, metadata, time)
-      SELECT position, id, stream, revision, lag(position) OVER (PARTITION BY stream ORDER BY revision),
-             type, data, metadata, time
-      FROM events_v1 ORDER BY position;
+      SELECT e.position, e.id, e.stream, e.revision,
+             coalesce((SELECT p.position FROM events_v1 p WHERE p.stream = e.stream AND p.revision = e.revision - 1), 0),
+             e.type, e.data, e.metadata, e.time
+      FROM events_v1 e ORDER BY e.position;
     DROP TABLE events_v1;
   `);
   if (counter !== undefined) {
@@ -111,19 +122,23 @@ export const checkpointOnlyAsBackstop = (db: Database.Database): void => {
 
 /** Creates or checks the schema, in a write transaction so two processes opening a new file do not race. */
 export const migrate = (db: Database.Database): void => {
-  db.transaction(() => {
-    const version = Number(db.pragma('user_version', { simple: true }));
-    if (version > SCHEMA_VERSION) {
-      throw new KairosError(
-        ErrorCode.illegalState,
-        `the event store file has schema version ${version}, newer than this Kairos understands (${SCHEMA_VERSION}); upgrade Kairos`,
-        { version, supported: SCHEMA_VERSION },
-      );
-    }
-    if (version < SCHEMA_VERSION) {
+  const converted = db
+    .transaction((): boolean => {
+      const version = Number(db.pragma('user_version', { simple: true }));
+      if (version > SCHEMA_VERSION) {
+        throw new KairosError(
+          ErrorCode.illegalState,
+          `the event store file has schema version ${version}, newer than this Kairos understands (${SCHEMA_VERSION}); upgrade Kairos`,
+          { version, supported: SCHEMA_VERSION },
+        );
+      }
+      if (version === SCHEMA_VERSION) return false;
       if (version === 1) fromVersion1(db);
       db.exec(DDL);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }
-  }).immediate();
+      return version === 1;
+    })
+    .immediate();
+  // The conversion wrote a copy of the whole log to the WAL: fold it into the file and give the space back.
+  if (converted) db.pragma('wal_checkpoint(TRUNCATE)');
 };

@@ -127,6 +127,9 @@ export class SqliteEventStore implements EventStore {
   // Highest position known to be committed; cursors read up to it.
   private knownHead: bigint;
   private readonly recent = new RecentRows();
+  // The file's truncation count when `recent` was last known good: another process's truncation
+  // (seen by polling or at our next commit) may have deleted rows it holds.
+  private truncationsSeen: bigint;
   private lastDataVersion: bigint;
   private pollTimer: NodeJS.Timeout | undefined;
   private transactions = 0;
@@ -140,6 +143,7 @@ export class SqliteEventStore implements EventStore {
     this.st = prepareStatements(db);
     this.knownHead = this.st.head();
     this.lastDataVersion = this.st.dataVersion();
+    this.truncationsSeen = this.st.truncations();
     this.hub = new CursorHub(options.pageSize, (count) => this.onSubscriptionCount(count));
     // Busy waits are measured on the wall clock, not on the injected one: a simulated clock that
     // stands still must not make a locked database wait forever.
@@ -291,7 +295,7 @@ export class SqliteEventStore implements EventStore {
     this.transactions++;
     this.eventsWritten += rows.length;
     const last = rows.length > 0 ? (rows[rows.length - 1] as EventRow).position : before;
-    if (truncates) this.recent.clear();
+    if (truncates || this.truncatedElsewhere()) this.recent.clear();
     else this.recent.add(before, rows);
     // `before` may also reveal other processes' commits that polling has not seen yet.
     if (last > this.knownHead) {
@@ -344,6 +348,7 @@ export class SqliteEventStore implements EventStore {
       const version = this.st.dataVersion();
       if (version === this.lastDataVersion) return;
       this.lastDataVersion = version;
+      if (this.truncatedElsewhere()) this.recent.clear();
       const head = this.st.head();
       if (head > this.knownHead) {
         this.knownHead = head;
@@ -353,6 +358,14 @@ export class SqliteEventStore implements EventStore {
       // A busy or failing read now is retried at the next tick; a persistent failure surfaces to the
       // subscribers through their own reads.
     }
+  }
+
+  /** Whether the file's truncation count moved since last asked. */
+  private truncatedElsewhere(): boolean {
+    const count = this.st.truncations();
+    if (count === this.truncationsSeen) return false;
+    this.truncationsSeen = count;
+    return true;
   }
 
   private stopPolling(): void {

@@ -42,7 +42,8 @@ const eventRows = (statement: Database.Statement, ...params: unknown[]): EventRo
 
 /**
  * A stream's events from the one at `@start` down through `previous`, stopping after revision `@low`
- * (or where retention deleted the rest). Each step is a rowid lookup, as an index range scan's is.
+ * (or at the first event, whose `previous` is 0, or where retention deleted the rest). Each step is a
+ * rowid lookup, as an index range scan's is.
  */
 const CHAIN = `WITH RECURSIVE chain (position, id, stream, revision, type, data, metadata, time, previous) AS (
   SELECT ${COLUMNS}, previous FROM events WHERE position = @start
@@ -62,7 +63,7 @@ export const prepareStatements = (db: Database.Database) => {
     'SELECT revision, position FROM streams WHERE stream = ?',
   );
   const storedId = db.prepare<[string], StoredId>('SELECT stream, revision, position FROM events WHERE id = ?');
-  const insertEvent = db.prepare<[string, string, bigint, bigint | null, string, string, string | null, number]>(
+  const insertEvent = db.prepare<[string, string, bigint, bigint, string, string, string | null, number]>(
     'INSERT INTO events (id, stream, revision, previous, type, data, metadata, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
   const upsertStream = db.prepare<[string, bigint, bigint]>(
@@ -89,6 +90,10 @@ export const prepareStatements = (db: Database.Database) => {
     )
     .pluck();
   const bottom = db.prepare<Omit<Walk, 'high'>, bigint>(`${CHAIN} SELECT min(revision) FROM chain`).pluck();
+  const truncations = db.prepare<[], bigint>("SELECT value FROM log_meta WHERE key = 'truncations'").pluck();
+  const countTruncation = db.prepare(
+    "INSERT INTO log_meta (key, value) VALUES ('truncations', 1) ON CONFLICT (key) DO UPDATE SET value = value + 1",
+  );
   const deleteWalk = db.prepare<Walk>(
     `DELETE FROM events WHERE position IN (${CHAIN} SELECT position FROM chain WHERE revision BETWEEN @low AND @high)`,
   );
@@ -158,7 +163,7 @@ export const prepareStatements = (db: Database.Database) => {
       id: string,
       stream: string,
       revision: bigint,
-      previous: bigint | null,
+      previous: bigint,
       type: string,
       data: string,
       metadata: string | null,
@@ -169,15 +174,21 @@ export const prepareStatements = (db: Database.Database) => {
     /** Deletes the stream's events before `revision` (retention); its head in `streams` stays. */
     deleteBefore: (stream: string, revision: bigint): void => {
       const at = walkFrom(stream, revision - 1n, () => 0n);
-      if (at !== undefined) deleteWalk.run(at);
+      if (at === undefined) return;
+      deleteWalk.run(at);
+      countTruncation.run();
     },
-    readForwards,
+    /** How many truncations the file has seen, by any process: rows read before a change may be gone. */
+    truncations: (): bigint => truncations.get() ?? 0n,
+    // Each a transaction of its own: the several statements of one read see one snapshot of the file.
+    readForwards: db.transaction(readForwards),
     /** Up to `limit` events (NO_LIMIT: all) from revision `from` (or the head, if lower) down. */
-    readBackwards: (stream: string, from: bigint, limit: number): EventRow[] =>
+    readBackwards: db.transaction((stream: string, from: bigint, limit: number): EventRow[] =>
       walk(
         walkDown,
         walkFrom(stream, from, (top) => (limit === NO_LIMIT || top < BigInt(limit) ? 0n : top - BigInt(limit) + 1n)),
       ),
+    ),
     readAll: (after: bigint, limit: number): EventRow[] => eventRows(readAll, after, limit),
     /** Events in (after, upTo], optionally only those of streams starting with one of `prefixes`. */
     rangeReader: (
