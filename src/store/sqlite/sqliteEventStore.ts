@@ -295,7 +295,8 @@ export class SqliteEventStore implements EventStore {
     this.transactions++;
     this.eventsWritten += rows.length;
     const last = rows.length > 0 ? (rows[rows.length - 1] as EventRow).position : before;
-    if (truncates || this.truncatedElsewhere()) this.recent.clear();
+    const truncated = this.truncationCountMoved();
+    if (truncates || truncated) this.recent.clear();
     else this.recent.add(before, rows);
     // `before` may also reveal other processes' commits that polling has not seen yet.
     if (last > this.knownHead) {
@@ -348,7 +349,7 @@ export class SqliteEventStore implements EventStore {
       const version = this.st.dataVersion();
       if (version === this.lastDataVersion) return;
       this.lastDataVersion = version;
-      if (this.truncatedElsewhere()) this.recent.clear();
+      if (this.truncationCountMoved()) this.recent.clear();
       const head = this.st.head();
       if (head > this.knownHead) {
         this.knownHead = head;
@@ -360,12 +361,20 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
-  /** Whether the file's truncation count moved since last asked. */
-  private truncatedElsewhere(): boolean {
-    const count = this.st.truncations();
-    if (count === this.truncationsSeen) return false;
-    this.truncationsSeen = count;
-    return true;
+  /**
+   * Whether the file's truncation count moved since last asked (by this store or another process).
+   * Also true when it cannot be read: dropping the kept rows is always safe, and this runs after COMMIT,
+   * where throwing would fail appends that were written.
+   */
+  private truncationCountMoved(): boolean {
+    try {
+      const count = this.st.truncations();
+      if (count === this.truncationsSeen) return false;
+      this.truncationsSeen = count;
+      return true;
+    } catch {
+      return true;
+    }
   }
 
   private stopPolling(): void {
