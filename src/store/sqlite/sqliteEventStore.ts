@@ -32,7 +32,7 @@ import { Checkpointer } from './checkpointer.js';
 import { busyBackoffMs, GroupCommit, isBusy, type Outcome } from './groupCommit.js';
 import { configure, migrate, setBusyTimeout, type Synchronous } from './schema.js';
 import { RecentRows } from './recentRows.js';
-import { NO_LIMIT, prepareStatements, type EventRow, type Statements } from './statements.js';
+import { MAX_INT64, NO_LIMIT, prepareStatements, type EventRow, type Statements } from './statements.js';
 import { ThreadWriter } from './threadWriter.js';
 
 export type SqliteEventStoreOptions = {
@@ -104,8 +104,6 @@ export type SqliteEventStoreMetrics = {
 const CHECKPOINT_INTERVAL_MS = 250;
 
 type Lifecycle = 'open' | 'closing' | 'closed';
-
-const MAX_INT64 = 2n ** 63n - 1n;
 
 /**
  * The embedded event store: one SQLite file in WAL mode, shareable by several processes. Appends go

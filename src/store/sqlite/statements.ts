@@ -18,7 +18,8 @@ export type EventRow = {
 const COLUMNS = 'position, id, stream, revision, type, data, metadata, time';
 // LIMIT -1 is SQLite's "no limit".
 export const NO_LIMIT = -1;
-const MAX_REVISION = 2n ** 63n - 1n;
+/** The highest revision (and position) a 64-bit integer holds. */
+export const MAX_INT64 = 2n ** 63n - 1n;
 
 type RawEventRow = [bigint, string, string, bigint, string, string, string | null, bigint];
 
@@ -84,11 +85,6 @@ export const prepareStatements = (db: Database.Database) => {
       `${CHAIN} SELECT ${COLUMNS} FROM chain WHERE revision BETWEEN @low AND @high ORDER BY revision DESC`,
     )
     .raw(true);
-  const lowestAnchor = db
-    .prepare<[string], bigint>(
-      `SELECT position FROM events WHERE stream = ? AND revision % ${ANCHOR_EVERY} = 0 ORDER BY revision LIMIT 1`,
-    )
-    .pluck();
   const bottom = db.prepare<Omit<Walk, 'high'>, bigint>(`${CHAIN} SELECT min(revision) FROM chain`).pluck();
   const truncations = db.prepare<[], bigint>("SELECT value FROM log_meta WHERE key = 'truncations'").pluck();
   const countTruncation = db.prepare(
@@ -122,12 +118,12 @@ export const prepareStatements = (db: Database.Database) => {
   const firstKept = (stream: string): bigint | undefined => {
     const head = streamHead.get(stream);
     if (head === undefined || head.position === 0n) return undefined;
-    const start = lowestAnchor.get(stream) ?? head.position;
+    const start = anchor.get(stream, 0n) ?? head.position;
     return bottom.get({ start, low: -1n }) ?? undefined;
   };
   /** Up to `limit` events (NO_LIMIT: all) from revision `from` up, counting only events that exist. */
   const readForwards = (stream: string, from: bigint, limit: number): EventRow[] => {
-    const upTo = (low: bigint) => (limit === NO_LIMIT ? MAX_REVISION : low + BigInt(limit) - 1n);
+    const upTo = (low: bigint) => (limit === NO_LIMIT ? MAX_INT64 : low + BigInt(limit) - 1n);
     const rows = walk(
       walkUp,
       walkFrom(stream, upTo(from), () => from),
