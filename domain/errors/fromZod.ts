@@ -12,7 +12,7 @@ import { ValidationError, type FieldIssue } from './kairosError.js';
 type Issue = core.$ZodIssue;
 type Path = readonly PropertyKey[];
 
-/** Deeper documents are refused before zod sees them: its recursion (`z.json()`) would overflow the stack. */
+/** Deeper documents are refused before zod sees them: no definition is that deep, and zod's parsers recurse. */
 export const MAX_DEPTH = 64;
 
 /** `input` (what was parsed) lets union and unknown-key issues name the field the user meant. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { FieldIssue } from '../errors/index.js';
+import { JsonValue } from '../schema/jsonValue.js';
 import { Duration } from '../time/duration.js';
 import { Instant } from '../time/instant.js';
 import { cronProblem } from './schedule.js';
@@ -158,7 +159,7 @@ export const TaskSpec = z.strictObject({
   description: z.string().max(2000).optional(),
   schedule: ScheduleSpec,
   target: TargetSpec,
-  payload: z.json().default(null),
+  payload: JsonValue.default(null),
   misfire: MisfireSpec.prefault({}),
   overlap: z.enum(OverlapPolicy).default('skip'),
   retry: RetrySpec.prefault({}),

@@ -1,17 +1,22 @@
+import { z } from 'zod';
 import { TaskEvent, type EventMetadata } from '../../domain/task/events.js';
 import { firedEventIdOf } from '../../domain/task/fireId.js';
 import { newEventId } from '../store/eventId.js';
 import type { EventData, RecordedEvent } from '../store/eventStore.js';
-import { decodeHotEvent } from './hotEventDecoder.js';
 
 /** Store records ↔ domain events. The store is a boundary: what comes out of it is validated. */
 
 export type DecodeResult = { ok: true; event: TaskEvent } | { ok: false; error: string };
 
+/**
+ * The schema with zod's generated parser (`z.compile`), five to ten times faster than its runtime one:
+ * a replay or a rebuild reads millions of events. What the generated parser refuses goes to the
+ * runtime one, so errors read the same. Strict: a schema that stops compiling fails here, at load.
+ */
+const LoggedTaskEvent = z.compile(TaskEvent, { strict: true });
+
 export const decodeTaskEvent = (recorded: RecordedEvent): DecodeResult => {
-  const hot = decodeHotEvent(recorded.type, recorded.data);
-  if (hot) return { ok: true, event: hot };
-  const parsed = TaskEvent.safeParse({ type: recorded.type, data: recorded.data });
+  const parsed = LoggedTaskEvent.safeParse({ type: recorded.type, data: recorded.data });
   if (parsed.success) return { ok: true, event: parsed.data };
   const issue = parsed.error.issues[0];
   return {

@@ -1,8 +1,8 @@
+import { z } from 'zod';
 import { ClusterEvent } from '../../domain/cluster/events.js';
 import { occurredAtOf } from '../../domain/projections/occurredAt.js';
 import type { ProjectedEvent } from '../../domain/projections/readModel.js';
 import { CLUSTER_STREAM, EventMetadata, taskIdOfStream } from '../../domain/task/events.js';
-import { decodeHotMetadata } from '../node/hotEventDecoder.js';
 import { decodeTaskEvent } from '../node/taskCodec.js';
 import type { RecordedEvent } from '../store/eventStore.js';
 
@@ -11,18 +11,20 @@ export const READ_MODEL_STREAMS = ['kairos-task-', CLUSTER_STREAM] as const;
 
 export type DecodedLogEvent = { ok: true; event: ProjectedEvent } | { ok: false; position: number; error: string };
 
+// Compiled as the task events are (`decodeTaskEvent`): every event has metadata.
+const LoggedMetadata = z.compile(EventMetadata, { strict: true });
+const LoggedClusterEvent = z.compile(ClusterEvent, { strict: true });
+
+const metadataOf = (value: unknown): EventMetadata | null => {
+  const parsed = LoggedMetadata.safeParse(value);
+  return parsed.success ? parsed.data : null;
+};
+
 /**
  * A stored event as read models see it, validated (the log is a boundary: another writer, an import or
  * an older version may have put anything there). An event that does not decode is reported, and its
  * position still counts, so one bad event cannot stop the read side.
  */
-const metadataOf = (value: unknown): EventMetadata | null => {
-  const hot = decodeHotMetadata(value);
-  if (hot) return hot;
-  const parsed = EventMetadata.safeParse(value);
-  return parsed.success ? parsed.data : null;
-};
-
 export const decodeLogEvent = (recorded: RecordedEvent): DecodedLogEvent => {
   const position = Number(recorded.position);
   const taskId = taskIdOfStream(recorded.stream);
@@ -46,7 +48,7 @@ export const decodeLogEvent = (recorded: RecordedEvent): DecodedLogEvent => {
     };
   }
   if (recorded.stream === CLUSTER_STREAM) {
-    const parsed = ClusterEvent.safeParse({ type: recorded.type, data: recorded.data });
+    const parsed = LoggedClusterEvent.safeParse({ type: recorded.type, data: recorded.data });
     if (parsed.success)
       return {
         ok: true,
