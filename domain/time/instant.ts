@@ -50,13 +50,24 @@ export const toMillis = (iso: string): number => {
   return Date.parse(iso);
 };
 
-// Decisions taken in one instant render the same `now` many times: remember the last rendering.
-let lastMillis = Number.NaN;
-let lastIso = '';
+const MINUTE_MS = 60_000;
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
+const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
+
+// The node renders a few instants per fire, mostly in the same minute: `Date#toISOString` is the part
+// that changes least (`YYYY-MM-DDTHH:mm:`), kept per minute; seconds and milliseconds are appended.
+let lastMinute = Number.NaN;
+let minutePrefix = '';
+
+/** ISO text of epoch ms, as `Date#toISOString` writes it (`YYYY-MM-DDTHH:mm:ss.sssZ` for years 0–9999). */
 export const toIso = (millis: number): string => {
-  if (millis !== lastMillis) {
-    lastIso = new Date(millis).toISOString();
-    lastMillis = millis;
+  if (!Number.isInteger(millis) || millis < 0 || millis > MAX_INSTANT_MS) return new Date(millis).toISOString();
+  const minute = Math.floor(millis / MINUTE_MS);
+  if (minute !== lastMinute) {
+    minutePrefix = new Date(minute * MINUTE_MS).toISOString().slice(0, 17);
+    lastMinute = minute;
   }
-  return lastIso;
+  const rest = millis - minute * MINUTE_MS;
+  const seconds = Math.floor(rest / 1_000);
+  return `${minutePrefix}${pad2(seconds)}.${pad3(rest - seconds * 1_000)}Z`;
 };

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,10 +72,12 @@ export const openNode = (options: {
   store: SqliteEventStore;
   answer: boolean;
   snapshot?: boolean;
+  logger?: Logger;
 }) => {
   const target = new InstantTarget(options.answer);
   const node = new SchedulerNode({
     nodeId: 'bench',
+    ...(options.logger ? { logger: options.logger } : {}),
     store: options.store,
     target,
     // As `kairos start` keeps it; saved on stop.

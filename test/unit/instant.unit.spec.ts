@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toIso, toMillis } from '../../domain/time/instant.js';
+import { MAX_INSTANT_MS, toIso, toMillis } from '../../domain/time/instant.js';
 
 describe('instants', () => {
   it('reads the log’s own ISO form exactly like Date.parse', () => {
@@ -23,5 +23,17 @@ describe('instants', () => {
     for (let ms = 0; ms < 5_000_000_000_000; ms += 123_456_789_013) expect(toMillis(toIso(ms))).toBe(ms);
     expect(toIso(1)).toBe('1970-01-01T00:00:00.001Z');
     expect(toIso(1)).toBe(toIso(1));
+  });
+
+  it('writes exactly what Date#toISOString writes, across seconds, minutes, days and years', () => {
+    const samples = [0, 1, 999, 1_000, 59_999, 60_000, 86_399_999, 86_400_000, MAX_INSTANT_MS, MAX_INSTANT_MS - 1];
+    for (let ms = Date.UTC(2024, 1, 28, 23, 58); ms < Date.UTC(2024, 2, 1, 0, 2); ms += 997) samples.push(ms);
+    for (let ms = Date.UTC(2026, 11, 31, 23, 59, 58); ms < Date.UTC(2027, 0, 1, 0, 0, 2); ms += 1) samples.push(ms);
+    for (let ms = 0; ms < MAX_INSTANT_MS; ms += 9_876_543_211) samples.push(ms, ms + 1);
+    for (const ms of samples) expect(toIso(ms), String(ms)).toBe(new Date(ms).toISOString());
+    // Outside 0..9999 and fractions: the Date's own text (extended years), still exact.
+    for (const ms of [-1, MAX_INSTANT_MS + 1, 1.5, -62_198_755_200_000])
+      expect(toIso(ms)).toBe(new Date(ms).toISOString());
+    expect(() => toIso(Number.NaN)).toThrow(RangeError);
   });
 });
