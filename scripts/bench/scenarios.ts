@@ -148,13 +148,9 @@ export const memory = async (tasks: number): Promise<Result> => {
 };
 
 /**
- * Recovery: a node with `tasks` tasks and some history (each fired `fires` times with outcomes) is
- * stopped; a new node replays the log and is ready to fire. (A `kill -9` leaves the same log: nothing
- * is written on stop.)
- */
-/**
- * Starts a node on `store` and stops it again: how long `start()` took, and how long of it the log's
- * replay (the node's own 'log replayed' line: reading and folding, before leases and wake-ups), ms.
+ * Starts a node on `store` and stops it again: how long `start()` took, and how much of it went before
+ * the node's 'log replayed' line (the snapshot, if any, and reading and folding the log; not the
+ * leases and wake-ups after it), ms.
  */
 const timedStart = async (
   dataDir: string,
@@ -176,9 +172,15 @@ const timedStart = async (
   await node.start();
   const ready = Date.now() - t;
   await node.stop();
+  if (Number.isNaN(replay)) throw new Error("the node logged no 'log replayed' line");
   return { ready, replay };
 };
 
+/**
+ * Recovery: a node with `tasks` tasks and some history (each fired `fires` times with outcomes) is
+ * stopped; a new node replays the log and is ready to fire. (A `kill -9` leaves the same log: nothing
+ * is written on stop.)
+ */
 export const recovery = async (tasks: number, fires: number): Promise<Result> => {
   const dir = benchDir();
   const file = join(dir.path, 'kairos.db');
@@ -212,6 +214,7 @@ export const recovery = async (tasks: number, fires: number): Promise<Result> =>
       'replay ms (read and folded)': whole.replay,
       'events/s replayed (read and folded)': Math.round(events / (whole.replay / 1000)),
       'ready ms, from the state snapshot saved at the last stop': fromSnapshot.ready,
+      'of which snapshot loaded and tail replayed, ms': fromSnapshot.replay,
       'state snapshot MiB': Math.round(snapshotBytes / 2 ** 20),
     };
   } finally {

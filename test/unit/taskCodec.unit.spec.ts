@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ClusterEvent } from '../../domain/cluster/events.js';
 import { emptyTaskHistory } from '../../domain/task/capture.js';
 import { decide } from '../../domain/task/decide.js';
-import { EventMetadata, TaskEvent } from '../../domain/task/events.js';
+import { CLUSTER_STREAM, EventMetadata, TaskEvent } from '../../domain/task/events.js';
 import { TaskSpec } from '../../domain/task/spec.js';
 import { foldTask } from '../../domain/task/state.js';
 import { decodeLogEvent } from '../../src/projections/projectedEvent.js';
@@ -109,14 +109,22 @@ describe('decoding the log with compiled schemas', () => {
 
   it('decodes metadata and cluster events as their runtime schemas do', () => {
     const metadata = { actor: 'node:n1', correlationId: 'c', causationId: 'd', node: 'n1' };
-    const member = { type: 'NodeJoined', data: { node: 'n1', at: new Date(T0).toISOString(), labels: {} } };
-    const event = decodeLogEvent({ ...recorded(member.type, member.data), stream: '$kairos-cluster', metadata });
-    const runtime = ClusterEvent.safeParse(member);
-    expect(event.ok).toBe(runtime.success);
-    if (event.ok && runtime.success) {
-      expect(event.event.event).toEqual(runtime.data);
-      expect(event.event.metadata).toEqual(EventMetadata.parse(metadata));
+    const at = new Date(T0).toISOString();
+    const members = [
+      { type: 'NodeJoined', data: { v: 1, node: 'n1', weight: 2, labels: { zone: 'a' }, at, extra: 'dropped' } },
+      { type: 'LeaderElected', data: { v: 1, node: 'n1', previous: null, at } },
+    ];
+    for (const member of members) {
+      const event = decodeLogEvent({ ...recorded(member.type, member.data), stream: CLUSTER_STREAM, metadata });
+      expect(event.ok, member.type).toBe(true);
+      if (event.ok) {
+        expect(event.event.event).toEqual(ClusterEvent.parse(member));
+        expect(event.event.metadata).toEqual(EventMetadata.parse(metadata));
+      }
     }
+    const bad = { type: 'NodeJoined', data: { v: 1, node: 'n1', weight: -1, labels: {}, at } };
+    const refused = decodeLogEvent({ ...recorded(bad.type, bad.data), stream: CLUSTER_STREAM });
+    expect(refused).toMatchObject({ ok: false, error: expect.stringContaining('data.weight') });
     // Metadata that does not decode is dropped, not the event.
     const fired = history().find((e) => e.type === 'TaskFired')!;
     const odd = decodeLogEvent({ ...recorded(fired.type, fired.data), metadata: { actor: 42 } });
@@ -158,6 +166,18 @@ describe('a task payload', () => {
       ).toEqual([path]);
       expect(parsed.error?.issues[0]?.message).toMatch(/must be JSON/);
     }
+  });
+
+  it('may share a value between places, but not contain itself', () => {
+    const shared = { rate: 2 };
+    expect(TaskSpec.parse({ ...input, payload: { a: shared, b: [shared, shared] } }).payload).toEqual({
+      a: shared,
+      b: [shared, shared],
+    });
+    const loop: Record<string, unknown> = { x: [1] };
+    (loop.x as unknown[]).push({ back: loop });
+    const parsed = TaskSpec.safeParse({ ...input, payload: loop });
+    expect(parsed.error?.issues.map((i) => i.path.join('.'))).toEqual(['payload.x.1.back']);
   });
 
   it('is judged without recursion: a payload nested 100,000 deep does not overflow the stack', () => {
