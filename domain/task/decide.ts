@@ -48,6 +48,11 @@ export type TaskCommand =
    */
   | { type: 'CaptureState'; now: number; history: TaskHistory };
 
+/** A decision's events and the state they fold to (`evolve` over them, in order). */
+export type Folded = { events: TaskEvent[]; state: TaskState };
+
+const folded = (state: TaskState, events: TaskEvent[]): Folded => ({ events, state: events.reduce(evolve, state) });
+
 export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
   const { taskId } = state;
   switch (command.type) {
@@ -118,7 +123,7 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
         state,
         command.lease,
         command.now,
-        advance(state, command.now, command.lease, command.overloaded === true),
+        advance(state, command.now, command.lease, command.overloaded === true).events,
       );
     case 'RecordOutcome':
       mustExist(state);
@@ -149,6 +154,20 @@ export const decide = (command: TaskCommand, state: TaskState): TaskEvent[] => {
         },
       ];
   }
+};
+
+/**
+ * `decide`, with the state its events fold to. A time step folds its events as it decides them (each
+ * tick is decided against the state the ones before it leave), so the runtime takes that state
+ * instead of folding them again; other commands are folded here.
+ */
+export const decideFolded = (command: TaskCommand, state: TaskState): Folded => {
+  if (command.type !== 'Advance') return folded(state, decide(command, state));
+  mustExist(state);
+  const advanced = advance(state, command.now, command.lease, command.overloaded === true);
+  const events = withClaim(state, command.lease, command.now, advanced.events);
+  // A claim goes first and was not folded into the advance: fold the whole decision then.
+  return events === advanced.events ? advanced : folded(state, events);
 };
 
 /** The operator's reason, when one was given: recorded in the event, shown by the audit. */
@@ -309,7 +328,7 @@ const runsLeft = (state: TaskState): number => {
  * Time passed: timeouts first (they may free the overlap slot), then scheduled ticks, then retries (so
  * cancel-previous can abandon a fire whose retry falls due in the same instant).
  */
-const advance = (initial: TaskState, now: number, lease: Lease, overloaded: boolean): TaskEvent[] => {
+const advance = (initial: TaskState, now: number, lease: Lease, overloaded: boolean): Folded => {
   const out: TaskEvent[] = [];
   let state = initial;
   const emit = (e: TaskEvent): void => {
@@ -322,30 +341,33 @@ const advance = (initial: TaskState, now: number, lease: Lease, overloaded: bool
       emit(failedEvent(state, fire, now, 'timeout', `no outcome within ${state.spec?.timeout ?? 0}ms`));
     }
   }
-  if (state.status !== 'active' || !state.spec) return out;
+  if (state.status !== 'active' || !state.spec) return { events: out, state };
 
   // Ticks before retries: cancel-previous may abandon a fire whose retry is due in the same instant.
-  for (const e of ticksDue(state, now, lease, overloaded)) emit(e);
+  const due = ticksDue(state, now, lease, overloaded);
+  out.push(...due.events);
+  state = due.state;
   for (const fire of state.inFlight) {
     if (fire.retryAt !== null && fire.retryAt <= now) {
       emit(firedEvent(state, fire.fireId, fire.scheduledAt, now, 'retry', fire.attempt + 1, lease));
     }
   }
-  return out;
+  return { events: out, state };
 };
 
 /** Due ticks through the misfire policy (which ticks to fire), then the overlap policy (whether to fire now). */
-const ticksDue = (state: TaskState, now: number, lease: Lease, overloaded: boolean): TaskEvent[] => {
+const ticksDue = (state: TaskState, now: number, lease: Lease, overloaded: boolean): Folded => {
   const spec = state.spec as TaskSpec;
   const running = isRunning(state);
+  const none: Folded = { events: [], state };
   // While a run lasts, delayAfter has no next tick and buffer-all lets ticks pile up for the completion.
-  if (running && ('delayAfter' in spec.schedule || spec.overlap === 'buffer-all')) return [];
+  if (running && ('delayAfter' in spec.schedule || spec.overlap === 'buffer-all')) return none;
   const left = runsLeft(state);
   const schedule = scheduleOfState(state);
-  if (!schedule || left === 0) return [];
-  if (running && spec.overlap === 'buffer-one') return displaceBuffered(state, schedule, now);
+  if (!schedule || left === 0) return none;
+  if (running && spec.overlap === 'buffer-one') return folded(state, displaceBuffered(state, schedule, now));
   const buffered = firstBuffered(state, schedule, now, lease);
-  if (buffered) return buffered;
+  if (buffered) return folded(state, buffered);
 
   const { policy, catchUpWindow, maxCatchUp, threshold } = spec.misfire;
   const limit = policy === 'fire-all' ? maxCatchUp : 1;
@@ -355,7 +377,7 @@ const ticksDue = (state: TaskState, now: number, lease: Lease, overloaded: boole
     due = schedule.latest(state.cursor, newest - 1, limit);
   const ticks = due.ticks;
   const latest = ticks.at(-1);
-  if (latest === undefined) return [];
+  if (latest === undefined) return none;
 
   const out: TaskEvent[] = [];
   const at = toIso(now);
@@ -451,7 +473,7 @@ const ticksDue = (state: TaskState, now: number, lease: Lease, overloaded: boole
     }
   }
   flushSkipped();
-  return out;
+  return { events: out, state: s };
 };
 
 /**

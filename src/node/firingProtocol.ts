@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { Subject } from 'rxjs';
 import { ErrorCode, isFencedError, isKairosError } from '../../domain/errors/index.js';
-import { decide, type TaskCommand } from '../../domain/task/decide.js';
+import { decideFolded, type TaskCommand } from '../../domain/task/decide.js';
 import { taskStreamOf, type TaskEvent } from '../../domain/task/events.js';
+import type { TaskState } from '../../domain/task/state.js';
 import type { Clock } from '../clock/clock.js';
 import { isDuplicateEventIdError, isWrongExpectedVersionError, type EventStore } from '../store/eventStore.js';
 import type { FireDeliveries } from './fireDeliveries.js';
@@ -99,8 +100,9 @@ export class FiringProtocol {
       const command = build(record);
       if (!command) return [];
       let events: TaskEvent[];
+      let folded: TaskState;
       try {
-        events = decide(command, record.state);
+        ({ events, state: folded } = decideFolded(command, record.state));
       } catch (err) {
         if (isFencedError(err)) logger.warn({ taskId, err: err.message }, 'fenced: a newer owner holds the task');
         settle(record);
@@ -111,7 +113,7 @@ export class FiringProtocol {
         return events;
       }
       try {
-        await this.#append(record, events, ctx);
+        await this.#append(record, events, folded, ctx);
         return events;
       } catch (err) {
         if (isKairosError(err) && err.code === ErrorCode.unavailable) this.#storeFailing = err.message;
@@ -124,7 +126,7 @@ export class FiringProtocol {
     }
   }
 
-  async #append(record: TaskRecord, events: TaskEvent[], ctx: CommandContext): Promise<void> {
+  async #append(record: TaskRecord, events: TaskEvent[], folded: TaskState, ctx: CommandContext): Promise<void> {
     const { nodeId, store, records, deliveries, settle, appended$, clock } = this.#o;
     const expected = record.revision;
     const metadata = {
@@ -144,7 +146,7 @@ export class FiringProtocol {
       .finally(() => (record.appendingThrough = -1n));
     this.#storeFailing = null;
     const first = result.nextExpectedRevision - BigInt(events.length) + 1n;
-    events.forEach((e, i) => records.applyAt(record, e, first + BigInt(i)));
+    records.applyDecided(record, events, first, folded);
     deliveries.effects(record, events);
     settle(record);
     appended$.next({

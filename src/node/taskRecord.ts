@@ -44,6 +44,19 @@ export class TaskRecord {
   }
 
   /**
+   * Takes `state` as what `events` (at revisions `first`…) fold to from the record's state: the firing
+   * protocol's decision folded them already (`decideFolded`). `first` is right after the record's
+   * revision (the caller checks).
+   */
+  adopt(events: readonly TaskEvent[], first: bigint, state: TaskState): void {
+    this.#state = state;
+    this.revision = first + BigInt(events.length - 1);
+    events.forEach((event, i) => {
+      if (event.type === 'TaskStateCaptured') this.lastCapture = Number(first) + i;
+    });
+  }
+
+  /**
    * The stream goes on after `revision` but was truncated before that (retention): what the missing
    * events did is unknown until the capture that follows every truncation, so start from nothing.
    */

@@ -1,6 +1,7 @@
 import { EMPTY, defer, expand, from, tap, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { taskIdOfStream, taskStreamOf, type TaskEvent } from '../../domain/task/events.js';
+import type { TaskState } from '../../domain/task/state.js';
 import type { EventStore, RecordedEvent } from '../store/eventStore.js';
 import type { LastFollowed, SnapshotRecord, StateSnapshot } from './stateSnapshot.js';
 import { decodeTaskEvent } from './taskCodec.js';
@@ -101,6 +102,23 @@ export class TaskRecords {
     record.apply(event, revision);
     this.#noteEpoch(event);
     this.#applied(record, event);
+  }
+
+  /**
+   * The node's own append of `events` at revisions `first`…, decided on the record's state and folded
+   * to `state` as it was decided: taken as it is when the record still stands right before them (a
+   * decision is the only writer of its task's record while it lasts); otherwise applied one by one.
+   */
+  applyDecided(record: TaskRecord, events: readonly TaskEvent[], first: bigint, state: TaskState): void {
+    if (first !== record.revision + 1n) {
+      events.forEach((e, i) => this.applyAt(record, e, first + BigInt(i)));
+      return;
+    }
+    record.adopt(events, first, state);
+    for (const event of events) {
+      this.#noteEpoch(event);
+      this.#applied(record, event);
+    }
   }
 
   applyRecorded(record: TaskRecord, recorded: RecordedEvent): void {

@@ -1,8 +1,8 @@
 import { expect } from 'vitest';
-import { decide, type Lease, type TaskCommand } from '../../../domain/task/decide.js';
+import { decide, decideFolded, type Lease, type TaskCommand } from '../../../domain/task/decide.js';
 import type { TaskEvent } from '../../../domain/task/events.js';
 import { TaskSpec, type TaskSpecInput } from '../../../domain/task/spec.js';
-import { foldTask } from '../../../domain/task/state.js';
+import { evolve, foldTask } from '../../../domain/task/state.js';
 import { toIso } from '../../../domain/time/instant.js';
 
 export const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -22,7 +22,14 @@ export const given = (events: TaskEvent[], taskId = 't1') => {
   return {
     state,
     when: (command: TaskCommand) => {
-      const run = () => decide(command, state);
+      // Every spec also holds `decideFolded` to `decide`: the same events, and the state they fold to.
+      const run = () => {
+        const events = decide(command, state);
+        const folded = decideFolded(command, state);
+        expect(folded.events).toEqual(events);
+        expect(folded.state).toEqual(events.reduce(evolve, state));
+        return events;
+      };
       return {
         then: (expected: unknown[]) => {
           const events = run();
@@ -33,6 +40,7 @@ export const given = (events: TaskEvent[], taskId = 't1') => {
         thenThrows: (errorClass: new (...args: never[]) => Error, message?: RegExp) => {
           expect(run).toThrow(errorClass);
           if (message) expect(run).toThrow(message);
+          expect(() => decideFolded(command, state)).toThrow(errorClass);
         },
         thenNothingHappened: () => expect(run()).toEqual([]),
         events: run,
