@@ -99,10 +99,11 @@ export class FiringProtocol {
       const record = records.recordOf(taskId);
       const command = build(record);
       if (!command) return [];
+      const decidedOn = record.state;
       let events: TaskEvent[];
       let folded: TaskState;
       try {
-        ({ events, state: folded } = decideFolded(command, record.state));
+        ({ events, state: folded } = decideFolded(command, decidedOn));
       } catch (err) {
         if (isFencedError(err)) logger.warn({ taskId, err: err.message }, 'fenced: a newer owner holds the task');
         settle(record);
@@ -113,7 +114,7 @@ export class FiringProtocol {
         return events;
       }
       try {
-        await this.#append(record, events, folded, ctx);
+        await this.#append(record, events, { decidedOn, state: folded }, ctx);
         return events;
       } catch (err) {
         if (isKairosError(err) && err.code === ErrorCode.unavailable) this.#storeFailing = err.message;
@@ -126,7 +127,12 @@ export class FiringProtocol {
     }
   }
 
-  async #append(record: TaskRecord, events: TaskEvent[], folded: TaskState, ctx: CommandContext): Promise<void> {
+  async #append(
+    record: TaskRecord,
+    events: TaskEvent[],
+    decision: { decidedOn: TaskState; state: TaskState },
+    ctx: CommandContext,
+  ): Promise<void> {
     const { nodeId, store, records, deliveries, settle, appended$, clock } = this.#o;
     const expected = record.revision;
     const metadata = {
@@ -146,7 +152,7 @@ export class FiringProtocol {
       .finally(() => (record.appendingThrough = -1n));
     this.#storeFailing = null;
     const first = result.nextExpectedRevision - BigInt(events.length) + 1n;
-    records.applyDecided(record, events, first, folded);
+    records.applyDecided(record, events, first, decision);
     deliveries.effects(record, events);
     settle(record);
     appended$.next({

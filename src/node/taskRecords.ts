@@ -12,7 +12,10 @@ export type TaskRecordsOptions = {
   logger: Logger;
   /** Events read per page when the log is replayed. */
   pageSize: number;
-  /** After an event was applied to a record, by whichever path it came (placement, deliveries). */
+  /**
+   * After an event was applied to a record, by whichever path it came (placement, deliveries). For the
+   * node's own decisions, called for each event once all of them are: the record holds their end state.
+   */
   applied: (record: TaskRecord, event: TaskEvent) => void;
 };
 
@@ -105,16 +108,21 @@ export class TaskRecords {
   }
 
   /**
-   * The node's own append of `events` at revisions `first`…, decided on the record's state and folded
-   * to `state` as it was decided: taken as it is when the record still stands right before them (a
-   * decision is the only writer of its task's record while it lasts); otherwise applied one by one.
+   * The node's own append of `events` at revisions `first`…, decided on the record's state `decidedOn`
+   * and folding to `state`: taken as it is when the record still holds that very state right before
+   * `first`; otherwise (the log follower applied some of them meanwhile) applied one by one.
    */
-  applyDecided(record: TaskRecord, events: readonly TaskEvent[], first: bigint, state: TaskState): void {
-    if (first !== record.revision + 1n) {
+  applyDecided(
+    record: TaskRecord,
+    events: readonly TaskEvent[],
+    first: bigint,
+    decision: { decidedOn: TaskState; state: TaskState },
+  ): void {
+    if (first !== record.revision + 1n || record.state !== decision.decidedOn) {
       events.forEach((e, i) => this.applyAt(record, e, first + BigInt(i)));
       return;
     }
-    record.adopt(events, first, state);
+    record.adopt(events, first, decision.state);
     for (const event of events) {
       this.#noteEpoch(event);
       this.#applied(record, event);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FencedError } from '../../domain/errors/index.js';
-import { decide, jitterOf, nextWakeAt, type Lease, type TaskCommand } from '../../domain/task/decide.js';
+import { decide, decideFolded, jitterOf, nextWakeAt, type Lease, type TaskCommand } from '../../domain/task/decide.js';
 import type { TaskEvent } from '../../domain/task/events.js';
 import { fireIdOf } from '../../domain/task/fireId.js';
 import { TaskSpec } from '../../domain/task/spec.js';
@@ -489,6 +489,10 @@ describe('no busy loop, no stall (sequences)', () => {
               };
             } else continue;
             const events = decide(command, state);
+            // The node takes the state a decision folded to: the same as folding its events.
+            const decided = decideFolded(command, state);
+            expect(decided.events).toEqual(events);
+            expect(decided.state).toEqual(events.reduce(evolve, state));
             for (const e of events) {
               if (e.type === 'TaskFired') {
                 const key = `${e.data.fireId}#${e.data.attempt}`;

@@ -41,6 +41,7 @@ export const given = (events: TaskEvent[], taskId = 't1') => {
           expect(run).toThrow(errorClass);
           if (message) expect(run).toThrow(message);
           expect(() => decideFolded(command, state)).toThrow(errorClass);
+          if (message) expect(() => decideFolded(command, state)).toThrow(message);
         },
         thenNothingHappened: () => expect(run()).toEqual([]),
         events: run,
