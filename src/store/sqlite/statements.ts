@@ -94,15 +94,23 @@ export const prepareStatements = (db: Database.Database) => {
     `DELETE FROM events WHERE position IN (${CHAIN} SELECT position FROM chain WHERE revision BETWEEN @low AND @high)`,
   );
 
-  /**
-   * The walk to revisions `lowOf(top)..top`, `top` being `high` or the head if lower: it starts at the
-   * head, or at the first anchor at or above `top` (at most 63 revisions above). Undefined when there
-   * is nothing to read.
-   */
-  const walkFrom = (stream: string, high: bigint, lowOf: (top: bigint) => bigint): Walk | undefined => {
+  /** The stream's head, when it has an event (position 0: a stream started empty by startStreamAt). */
+  const eventHead = (stream: string): StreamHead => {
     const head = streamHead.get(stream);
-    // Position 0: a stream started empty (startStreamAt) that has no event yet.
-    if (head === undefined || head.position === 0n) return undefined;
+    return head === undefined || head.position === 0n ? undefined : head;
+  };
+  /**
+   * The walk to revisions `lowOf(top)..top` of the stream whose `head` is given, `top` being `high` or
+   * the head if lower: it starts at the head, or at the first anchor at or above `top` (at most 63
+   * revisions above). Undefined when there is nothing to read.
+   */
+  const walkFrom = (
+    stream: string,
+    head: StreamHead,
+    high: bigint,
+    lowOf: (top: bigint) => bigint,
+  ): Walk | undefined => {
+    if (head === undefined) return undefined;
     const top = high < head.revision ? high : head.revision;
     const low = lowOf(top);
     if (low > top) return undefined;
@@ -115,27 +123,26 @@ export const prepareStatements = (db: Database.Database) => {
    * The stream's first revision retention kept: the bottom of the chain below its lowest anchor (the
    * anchor under that one is deleted, so at most 63 steps), or below the head if no anchor is left.
    */
-  const firstKept = (stream: string): bigint | undefined => {
-    const head = streamHead.get(stream);
-    if (head === undefined || head.position === 0n) return undefined;
+  const firstKept = (stream: string, head: NonNullable<StreamHead>): bigint | undefined => {
     const start = anchor.get(stream, 0n) ?? head.position;
     return bottom.get({ start, low: -1n }) ?? undefined;
   };
   /** Up to `limit` events (NO_LIMIT: all) from revision `from` up, counting only events that exist. */
   const readForwards = (stream: string, from: bigint, limit: number): EventRow[] => {
+    const head = eventHead(stream);
     const upTo = (low: bigint) => (limit === NO_LIMIT ? MAX_INT64 : low + BigInt(limit) - 1n);
     const rows = walk(
       walkUp,
-      walkFrom(stream, upTo(from), () => from),
+      walkFrom(stream, head, upTo(from), () => from),
     );
-    if (limit === NO_LIMIT || rows.length === limit || rows[0]?.revision === from) return rows;
+    if (head === undefined || limit === NO_LIMIT || rows.length === limit || rows[0]?.revision === from) return rows;
     // Short, and not from `from`: retention deleted the stream's start, and the read begins where it ends.
-    const kept = firstKept(stream);
+    const kept = firstKept(stream, head);
     return kept === undefined || kept <= from
       ? rows
       : walk(
           walkUp,
-          walkFrom(stream, upTo(kept), () => kept),
+          walkFrom(stream, head, upTo(kept), () => kept),
         );
   };
 
@@ -169,7 +176,7 @@ export const prepareStatements = (db: Database.Database) => {
       void upsertStream.run(stream, revision, position),
     /** Deletes the stream's events before `revision` (retention); its head in `streams` stays. */
     deleteBefore: (stream: string, revision: bigint): void => {
-      const at = walkFrom(stream, revision - 1n, () => 0n);
+      const at = walkFrom(stream, eventHead(stream), revision - 1n, () => 0n);
       if (at === undefined) return;
       deleteWalk.run(at);
       countTruncation.run();
@@ -182,7 +189,9 @@ export const prepareStatements = (db: Database.Database) => {
     readBackwards: db.transaction((stream: string, from: bigint, limit: number): EventRow[] =>
       walk(
         walkDown,
-        walkFrom(stream, from, (top) => (limit === NO_LIMIT || top < BigInt(limit) ? 0n : top - BigInt(limit) + 1n)),
+        walkFrom(stream, eventHead(stream), from, (top) =>
+          limit === NO_LIMIT || top < BigInt(limit) ? 0n : top - BigInt(limit) + 1n,
+        ),
       ),
     ),
     readAll: (after: bigint, limit: number): EventRow[] => eventRows(readAll, after, limit),
