@@ -65,6 +65,40 @@ export const settleRows = <R extends Tables>(model: ReadModel<R>, rows: ModelRow
 
 type RetentionRule = { column: string; keepMs: number };
 
+/**
+ * The rows of two disjoint sets of streams folded apart (each from watermark 0, unsettled), joined
+ * into the rows of all of them: merged by the model's `merge` where both hold a row of a table that
+ * has one, refused where both hold a row of a table that has none; then settled and pruned at the
+ * later watermark. Equal to one fold of every event: each half's watermark is at most the whole's,
+ * so a half skips no write the whole makes, and what the whole skipped (or retention dropped) is
+ * older than the cut made here.
+ */
+export const joinFolds = <R extends Tables>(
+  model: ReadModel<R>,
+  a: { rows: ModelRows<R>; watermark: number },
+  b: { rows: ModelRows<R>; watermark: number },
+): { rows: ModelRows<R>; watermark: number } => {
+  const rows = emptyRows(model);
+  for (const table of Object.keys(model.tables) as (keyof R & string)[]) {
+    const merge = model.merge?.[table];
+    const joined = rows[table];
+    for (const [key, row] of a.rows[table]) joined.set(key, row);
+    for (const [key, row] of b.rows[table]) {
+      const other = joined.get(key);
+      if (other === undefined) joined.set(key, row);
+      else if (merge) joined.set(key, merge(other, row));
+      else throw new Error(rowInBothHalves(model.name, table, key));
+    }
+  }
+  const watermark = Math.max(a.watermark, b.watermark);
+  settleRows(model, rows, watermark);
+  return { rows, watermark };
+};
+
+/** Why a join fails: a table without `merge` has a row from both halves (its rows are not one stream's). */
+export const rowInBothHalves = (model: string, table: string, key: string): string =>
+  `read model '${model}': table '${table}' has a row from streams of both halves (key ${JSON.stringify(key.split('\u0000'))}) and no merge`;
+
 export const emptyRows = <R extends Tables>(model: ReadModel<R>): ModelRows<R> =>
   Object.fromEntries(Object.keys(model.tables).map((t) => [t, new Map()])) as ModelRows<R>;
 

@@ -71,6 +71,13 @@ export type ReadModel<R extends Tables> = {
    */
   settle?: Partial<{ [T in keyof R & string]: (row: R[T]) => R[T] }>;
   /**
+   * For a table whose rows gather events of several streams (a total over every task): the row of
+   * all the events, from the rows of two disjoint sets of streams — how a rebuild split by stream
+   * over threads joins its halves. A table without it must key its rows by one stream (a row written
+   * from both halves is then refused at the join).
+   */
+  merge?: Partial<{ [T in keyof R & string]: (a: R[T], b: R[T]) => R[T] }>;
+  /**
    * Rows older than a table's `keep` (ms, by `column`, relative to the watermark) are deleted; a reducer
    * must not write such a row again (it would come back in a live model and not in a rebuild).
    */

@@ -190,7 +190,7 @@ const NO_TOTALS: StatsTotalsRow = {
   misfired: 0,
 };
 
-const totalsPlus = (row: StatsTotalsRow, t: Tally): StatsTotalsRow => ({
+const totalsPlus = (row: StatsTotalsRow, t: Counts): StatsTotalsRow => ({
   scope: ALL_TASKS,
   fires: row.fires + t.fires,
   manual: row.manual + t.manual,
@@ -203,6 +203,9 @@ const totalsPlus = (row: StatsTotalsRow, t: Tally): StatsTotalsRow => ({
   skipped: row.skipped + t.skipped,
   misfired: row.misfired + t.misfired,
 });
+
+/** The totals of two disjoint sets of fires, together. */
+const mergeTotals = (a: StatsTotalsRow, b: StatsTotalsRow): StatsTotalsRow => totalsPlus(a, b);
 
 /** `row` plus the tally; the buckets of its lateness and duration are found once per event, not per row. */
 const bucketPlus = (row: StatsBucketRow, t: Tally, latenessBucket: number, durationBucket: number): StatsBucketRow => {
@@ -277,6 +280,8 @@ export const statistics = (options: StatisticsOptions = defaultStatisticsOptions
     hour: { column: 'bucketStart', keepMs: options.keepMs.hour },
     day: { column: 'bucketStart', keepMs: options.keepMs.day },
   },
+  // The `*` rows and the totals add up every task's fires.
+  merge: { minute: mergeBuckets, hour: mergeBuckets, day: mergeBuckets, totals: mergeTotals },
   evolve: (rows: RowReader<StatisticsRows>, e, { watermark }) => {
     // `reads: 'tasks'` keeps cluster events away already; the check tells TypeScript there is a taskId.
     if (e.kind !== 'task') return [];

@@ -101,6 +101,29 @@ export class ModelWriter {
     for (const table of this.#tables.values()) table.indexed(remember);
   }
 
+  /**
+   * Takes in the other half of a rebuild split by stream: its events counted, its watermark if later
+   * (the next commit prunes at the joined one, rows the other half copied in included), and its rows
+   * of the tables with a `merge` (`join`) — the rest it copied in itself, no key in both halves.
+   */
+  absorb(half: Checkpoint): void {
+    this.#applied.watermark = Math.max(this.#applied.watermark, half.watermark);
+    this.#applied.events += half.events;
+    for (const rule of this.#prune) rule.cutoff = Number.NEGATIVE_INFINITY;
+  }
+
+  /** Whether a table holds a row at `key` (buffered or written). */
+  holds(table: string, key: RowKey): boolean {
+    return this.#table(table).holds(key);
+  }
+
+  /** A row of the other half, for a table with a `merge`. */
+  join(table: string, row: object): void {
+    const merge = (this.model.merge as Record<string, (a: object, b: object) => object> | undefined)?.[table];
+    if (!merge) throw new Error(`read model '${this.model.name}': table '${table}' has no merge`);
+    this.#table(table).join(row, merge);
+  }
+
   /** Counts events passed without reading them (a rebuild starting past the log's start): only the position moves. */
   skipTo(position: number): void {
     if (position > this.#applied.position) this.#applied.position = position;

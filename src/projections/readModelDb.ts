@@ -22,11 +22,6 @@ export type RegisteredModel = {
   model: AnyReadModel;
   /** Per table, the column lists to index (a column may end in ` DESC`). */
   indexes?: Record<string, ReadonlyArray<readonly string[]>>;
-  /**
-   * A rebuild with the node down gives this model to its second thread (`ReadSide`): much work per
-   * event, few rows to copy back.
-   */
-  apart?: boolean;
 };
 
 /** Where a model's live rows stand: the log position its rows include, and the time the log has reached. */
@@ -205,45 +200,6 @@ export class ReadModelDb {
   dropGeneration(model: string, generation: number): void {
     for (const table of Object.keys(this.#models.get(model)?.model.tables ?? {}))
       this.db.exec(`DROP TABLE IF EXISTS "${this.tableName(model, table, generation)}"`);
-  }
-
-  /**
-   * Copies the live generation of models `names` from another read database (the second thread of an
-   * offline rebuild) in as each one's next generation, builds their indexes and switches to them at
-   * that database's checkpoints, with `also` in the same transaction (the first thread's own switch):
-   * all the rebuilt models go live together, or none does.
-   */
-  adopt(file: string, names: readonly string[], also: () => void): void {
-    this.db.prepare('ATTACH DATABASE ? AS apart').run(file);
-    try {
-      const rebuilt = new Map(
-        (this.db.prepare('SELECT * FROM apart.read_models').all() as ModelState[]).map((s) => [s.name, s]),
-      );
-      this.transaction(() => {
-        for (const name of names) {
-          const from = rebuilt.get(name);
-          if (!from) throw new Error(`the rebuilt read database ${file} has no model '${name}'`);
-          if (from.version !== this.#models.get(name)?.model.version)
-            throw new Error(`the rebuilt read database ${file} has version ${from.version} of model '${name}'`);
-          const generation = this.state(name).generation + 1;
-          this.createGeneration(name, generation, { indexes: false });
-          for (const table of this.#tablesOf(name)) {
-            const columns = this.schema(name, table)
-              .columns.map((c) => `"${c.name}"`)
-              .join(', ');
-            this.db.exec(
-              `INSERT INTO main."${this.tableName(name, table, generation)}" (${columns})
-               SELECT ${columns} FROM apart."${this.tableName(name, table, from.generation)}"`,
-            );
-          }
-          this.createIndexes(name, generation);
-          this.switchTo(name, generation, { position: from.position, watermark: from.watermark, events: from.events });
-        }
-        also();
-      });
-    } finally {
-      this.db.exec('DETACH DATABASE apart');
-    }
   }
 
   /**

@@ -20,9 +20,8 @@ export const readModelsOptionsOf = (settings: NonNullable<CompiledConfig['readSi
 
 /**
  * Every read model the read side keeps, with the indexes its queries use. Adding a model is one
- * reducer (domain/projections), its row schemas in it, and one entry here. Those marked `apart` go
- * to the second thread of a rebuild with the node down: statistics, audit and cluster history take
- * about as long to fold as the board and the fire index, and have far fewer rows to copy back.
+ * reducer (domain/projections), its row schemas in it (and a `merge` for a table whose rows gather
+ * several streams), and one entry here.
  */
 export const readModels = (options: ReadModelsOptions): RegisteredModel[] => [
   {
@@ -43,7 +42,6 @@ export const readModels = (options: ReadModelsOptions): RegisteredModel[] => [
   },
   {
     model: auditIndex(),
-    apart: true,
     indexes: {
       entries: [
         ['at', 'taskId', 'revision'],
@@ -54,7 +52,6 @@ export const readModels = (options: ReadModelsOptions): RegisteredModel[] => [
   },
   {
     model: clusterHistory(),
-    apart: true,
     indexes: {
       entries: [
         ['kind', 'position'],
@@ -64,7 +61,7 @@ export const readModels = (options: ReadModelsOptions): RegisteredModel[] => [
     },
   },
   // Keyed by task then time: a series (per task, or `*`) is one range of the key.
-  { model: statistics(options.statistics), apart: true },
+  { model: statistics(options.statistics) },
 ];
 
 /** The names `kairos replay --model` accepts. */

@@ -28,8 +28,8 @@ export type ReadSideOptions = {
   logger: Logger;
   sink: FeedSink;
   /**
-   * With the node down (not following the log), a rebuild of several models gives those registered
-   * `apart` to a second thread, which opens the log at this URL and the models with these options.
+   * With the node down (not following the log), a rebuild gives half of the log's streams to a second
+   * thread, which opens the log at this URL and the models with these options.
    */
   apart?: { store: string; models: ReadModelsOptions };
 };
@@ -184,15 +184,14 @@ export class ReadSide {
   }
 
   async #rebuild(models: string[], from: number, onProgress: (p: RebuildProgress) => void): Promise<ReplayResult> {
-    // With the node down, a second thread takes part of the models (docs/architecture.md).
-    const apart = this.#following ? [] : models.filter((name) => this.db.model(name)?.apart);
-    if (this.#options.apart && apart.length > 0 && apart.length < models.length)
+    // With the node down, a second thread folds half of the log's streams (docs/architecture.md).
+    if (this.#options.apart && !this.#following)
       return {
         progress: await rebuildInTwo({
           store: this.#options.store,
           db: this.db,
           clock: this.#options.clock,
-          apart: { ...this.#options.apart, names: apart },
+          apart: this.#options.apart,
           file: this.#scratchFile('rebuild'),
           models,
           from,

@@ -1,6 +1,7 @@
 import { filter, firstValueFrom, timeout } from 'rxjs';
 import type { Clock } from '../clock/clock.js';
 import type { EventStore } from '../store/eventStore.js';
+import type { StreamPartition } from '../store/streamPartition.js';
 import { ModelWriter } from './modelWriter.js';
 import { decodeLogEvent, READ_MODEL_STREAMS } from './projectedEvent.js';
 import type { Projector } from './projector.js';
@@ -27,6 +28,13 @@ export type RebuildOptions = {
   models: readonly string[];
   /** Start after this position (0: the whole log). */
   from?: number;
+  /** Only the streams of this part of the log (a rebuild split by stream over threads); default: all. */
+  partition?: StreamPartition;
+  /**
+   * Into `next`: whether the indexes are built once the log is read (default), or left to the caller
+   * (a split rebuild joins the other half's rows first).
+   */
+  buildIndexes?: boolean;
   /** The live models' follower: paused at the end so the rebuild finishes exactly where it stands. */
   projector?: Projector;
   /** Without a follower, where to finish (default: the log's head when the reading is done). */
@@ -113,7 +121,11 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
   /** Applies up to READ_SIZE events after `position`, up to `upTo`; false when nothing is left below `upTo`. */
   const readSome = async (upTo: number): Promise<boolean> => {
     options.signal?.throwIfAborted();
-    const page = await store.readAll({ after: BigInt(position), maxCount: READ_SIZE });
+    const page = await store.readAll({
+      after: BigInt(position),
+      maxCount: READ_SIZE,
+      ...(options.partition ? { partition: options.partition } : {}),
+    });
     for (const recorded of page) {
       const at = Number(recorded.position);
       if (at > upTo) return false;
@@ -137,7 +149,7 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
     }
     // The indexes queries need, built once over the rows (the tail read below keeps them up). Only
     // writers that go on serving (a live follower's, after the switch) keep the keys they wrote.
-    if (options.into === 'next')
+    if (options.into === 'next' && options.buildIndexes !== false)
       for (const w of writers) {
         db.createIndexes(w.model.name, w.generation);
         w.indexed(projector !== undefined);

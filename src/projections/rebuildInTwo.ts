@@ -1,7 +1,8 @@
 import type { Clock } from '../clock/clock.js';
 import type { EventStore } from '../store/eventStore.js';
 import { rebuildApart } from './host/rebuildApart.js';
-import type { ModelWriter } from './modelWriter.js';
+import { indexJoined, joinHalf } from './joinHalf.js';
+import { ModelWriter } from './modelWriter.js';
 import { removeDatabaseFiles, type ReadModelDb } from './readModelDb.js';
 import type { ReadModelsOptions } from './readModels.js';
 import { rebuildModels, type RebuildProgress } from './rebuild.js';
@@ -10,27 +11,30 @@ export type RebuildInTwoOptions = {
   store: EventStore;
   db: ReadModelDb;
   clock: Clock;
-  /** The second thread's share: the log's URL, the models' options, and which models. */
-  apart: { store: string; models: ReadModelsOptions; names: string[] };
+  /** The second thread: the log's URL (it opens its own connection) and the models' options. */
+  apart: { store: string; models: ReadModelsOptions };
   /** The scratch database the second thread builds in (removed at the end). */
   file: string;
-  /** Every model rebuilt, the second thread's included. */
+  /** The models rebuilt, by both threads. */
   models: string[];
   from: number;
   pageSize: number;
   onProgress: (progress: RebuildProgress) => void;
 };
 
+/** The halves of the log the two threads read: every stream in exactly one. */
+const HALVES = 2;
+
 /**
- * A rebuild with the node down, the machine all its own: the models `apart` are rebuilt by a second
- * thread into a scratch database while this one rebuilds the others into their next generation, both
- * up to the log's head as it was at the start; then the second thread's rows are copied in and every
- * model switches over in one transaction. The first failure stops the other thread (between its
- * reads) and is the one reported; nothing switches then.
+ * A rebuild with the node down, the machine all its own: the log split in two by stream, each thread
+ * reading and folding only its half's events into every model — this one into the models' next
+ * generation, the second into a scratch database — both up to the log's head as it was at the
+ * start; then the second half's rows are joined in (`joinHalf`: merged where a table gathers several
+ * streams), the indexes built, and every model switches over in one transaction. The first failure
+ * stops the other thread (between its reads) and is the one reported; nothing switches then.
  */
 export const rebuildInTwo = async (options: RebuildInTwoOptions): Promise<RebuildProgress> => {
   const { store, db, clock, file, models, from, pageSize, onProgress } = options;
-  const { names: apart, ...thread } = options.apart;
   const started = clock.now();
   const upTo = Number(await store.headPosition());
   const latest: { own?: RebuildProgress; apart?: RebuildProgress } = {};
@@ -53,7 +57,9 @@ export const rebuildInTwo = async (options: RebuildInTwoOptions): Promise<Rebuil
       store,
       db,
       into: 'next',
-      models: models.filter((name) => !apart.includes(name)),
+      models,
+      partition: { count: HALVES, index: 0 },
+      buildIndexes: false,
       from,
       upTo,
       pageSize,
@@ -68,7 +74,7 @@ export const rebuildInTwo = async (options: RebuildInTwoOptions): Promise<Rebuil
       },
     }).catch(failed(stopApart)),
     rebuildApart(
-      { ...thread, file, names: apart, from, upTo, pageSize },
+      { ...options.apart, file, names: models, partition: { count: HALVES, index: 1 }, from, upTo, pageSize },
       (p) => {
         latest.apart = p;
         report();
@@ -84,12 +90,15 @@ export const rebuildInTwo = async (options: RebuildInTwoOptions): Promise<Rebuil
       throw new Error(
         `the rebuild's two threads stopped at different log positions (${own.value.position}, ${second.value.position}): nothing switched`,
       );
-    db.adopt(file, apart, () => {
+    joinHalf(db, file, writers);
+    ModelWriter.commitAll(db, writers);
+    indexJoined(db, writers);
+    db.transaction(() => {
       for (const w of writers) db.switchTo(w.model.name, w.generation, w.checkpoint);
       switched = true;
     });
   } catch (err) {
-    // Once switched, those generations are the live ones (only the detach after it failed).
+    // Once switched, those generations are the live ones.
     if (!switched) for (const w of writers) db.dropGeneration(w.model.name, w.generation);
     throw err;
   } finally {
@@ -103,9 +112,9 @@ export const rebuildInTwo = async (options: RebuildInTwoOptions): Promise<Rebuil
   return done;
 };
 
-/** Two threads' progress as one: as far as both have come. */
+/** Two halves' progress as one: the events of both, as far as both have come. */
 const together = (models: string[], a: RebuildProgress, b: RebuildProgress, elapsedMs: number): RebuildProgress => {
-  const events = Math.min(a.events, b.events);
+  const events = a.events + b.events;
   return {
     phase: a.phase === 'reading' || b.phase === 'reading' ? 'reading' : 'finishing',
     models: [...models],

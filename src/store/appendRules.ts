@@ -11,6 +11,7 @@ import {
   type StreamAppend,
   type SubscribeOptions,
 } from './eventStore.js';
+import { MAX_PARTITIONS } from './streamPartition.js';
 
 /**
  * The rules every adapter shares, as pure functions: input validation (so a bad append fails the same
@@ -273,6 +274,17 @@ export const checkReadAll = (options: ReadAllOptions = {}): ReadAllOptions => {
   const issues: FieldIssue[] = [];
   afterIssue(options.after, issues);
   maxCountIssue(options.maxCount, issues);
+  const part = options.partition;
+  if (part !== undefined) {
+    const whole = (n: unknown, below: number): boolean =>
+      Number.isInteger(n) && (n as number) >= 0 && (n as number) < below;
+    if (typeof part !== 'object' || part === null)
+      issues.push({ path: 'partition', message: 'must be { count, index }' });
+    else if (!whole(part.count, MAX_PARTITIONS + 1) || part.count < 1)
+      issues.push({ path: 'partition.count', message: `must be an integer from 1 to ${MAX_PARTITIONS}` });
+    else if (!whole(part.index, part.count))
+      issues.push({ path: 'partition.index', message: `must be an integer from 0 to ${part.count - 1}` });
+  }
   if (issues.length > 0) throw new ValidationError(issues);
   return options;
 };

@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
 import { ErrorCode, KairosError } from '../../domain/errors/index.js';
+import type { StreamPartition } from './streamPartition.js';
 
 /**
  * The event store port, modelled on EventStoreDB's semantics so the SQLite and EventStoreDB adapters
@@ -51,7 +52,10 @@ export type ReadStreamOptions = {
 export type ReadAllOptions = {
   /** Read events with a position strictly greater than this; default: from the start. */
   after?: bigint;
+  /** Up to this many events (of the partition, if one is asked); fewer means none are left. */
   maxCount?: number;
+  /** Only the events of streams in this part of the log (`partitionOf`); default: every stream. */
+  partition?: StreamPartition;
 };
 
 export type SubscriptionFilter = {

@@ -29,6 +29,7 @@ import {
   type SubscribeOptions,
 } from './eventStore.js';
 import { CursorHub } from './positionCursor.js';
+import { partitionOf } from './streamPartition.js';
 
 export type InMemoryEventStoreOptions = {
   /** Events per catch-up page before yielding to the event loop. @default 1000 */
@@ -120,11 +121,14 @@ export class InMemoryEventStore implements EventStore {
 
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
     return this.read(() => {
-      const { after = 0n, maxCount } = checkReadAll(options);
+      const { after = 0n, maxCount, partition } = checkReadAll(options);
       const limit = maxCount ?? Infinity;
       const out: RecordedEvent[] = [];
-      for (let p = Number(after) + 1; p <= this.log.length && out.length < limit; p++)
-        if (this.log[p - 1] !== undefined) out.push(this.at(p));
+      for (let p = Number(after) + 1; p <= this.log.length && out.length < limit; p++) {
+        const stored = this.log[p - 1];
+        if (stored !== undefined && (!partition || partitionOf(stored.stream, partition.count) === partition.index))
+          out.push(this.at(p));
+      }
       return out;
     });
   }

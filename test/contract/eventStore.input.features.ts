@@ -85,6 +85,11 @@ export const inputFeatures = (ctx: StoreContext): void => {
       await invalid(ctx.store.readStream('s', { maxCount: -1 }), 'maxCount');
       await invalid(ctx.store.readStream('s', { fromRevision: 1 as unknown as bigint }), 'fromRevision');
       await invalid(ctx.store.readAll({ after: -1n }), 'after');
+      await invalid(ctx.store.readAll({ partition: { count: 0, index: 0 } }), 'partition.count');
+      await invalid(ctx.store.readAll({ partition: { count: 65, index: 0 } }), 'partition.count');
+      await invalid(ctx.store.readAll({ partition: { count: 2, index: 2 } }), 'partition.index');
+      await invalid(ctx.store.readAll({ partition: { count: 2, index: 0.5 } }), 'partition.index');
+      await invalid(ctx.store.readAll({ partition: 'half' as never }), 'partition');
       expect(() => ctx.store.subscribeToAll({ streamPrefixes: [3 as unknown as string] })).toThrow(
         /streamPrefixes\[0\]/,
       );

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { RecordedEvent } from '../../src/store/eventStore.js';
+import { partitionOf } from '../../src/store/streamPartition.js';
 import { event, events, isStrictlyIncreasing, positions, type StoreContext } from './eventStoreFixtures.js';
 
 const revisions = (list: readonly { revision: bigint }[]): bigint[] => list.map((e) => e.revision);
@@ -100,6 +102,36 @@ export const readFeatures = (ctx: StoreContext): void => {
       }
       expect(paged).toEqual(all);
       expect(await ctx.store.readAll({ after: await ctx.store.headPosition() })).toEqual([]);
+    });
+
+    it('a partition is every event of its streams, in position order; the parts split the log between them', async () => {
+      // Names as users give them: a shared prefix, one character apart, short, unicode, one character.
+      const streams = ['job-1', 'job-2', 'job-3', 'job-17', 'job-18', 'ä', 'x', 'stream-€-𝄞', 'backup-nightly'];
+      for (let i = 0; i < 30; i++) await ctx.store.appendToStream(streams[i % streams.length] as string, events(2));
+      const all = await ctx.store.readAll();
+      for (const count of [1, 2, 3]) {
+        const parts: RecordedEvent[][] = [];
+        for (let index = 0; index < count; index++) {
+          const part: RecordedEvent[] = [];
+          let after = 0n;
+          for (;;) {
+            const page = await ctx.store.readAll({ after, maxCount: 5, partition: { count, index } });
+            part.push(...page);
+            if (page.length < 5) break;
+            after = page[page.length - 1]?.position as bigint;
+          }
+          expect(part.every((e) => partitionOf(e.stream, count) === index)).toBe(true);
+          expect(await ctx.store.readAll({ partition: { count, index } })).toEqual(part);
+          parts.push(part);
+        }
+        // Disjoint and complete: together, the whole log.
+        expect(parts.flat().sort((a, b) => Number(a.position - b.position))).toEqual(all);
+      }
+      // A stream's events never straddle two parts, and both parts of two have some here.
+      const halves = await Promise.all([0, 1].map((index) => ctx.store.readAll({ partition: { count: 2, index } })));
+      expect(halves.every((half) => half.length > 0)).toBe(true);
+      const first = new Set(halves[0]?.map((e) => e.stream));
+      expect(halves[1]?.filter((e) => first.has(e.stream))).toEqual([]);
     });
   });
 

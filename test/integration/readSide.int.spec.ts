@@ -7,7 +7,8 @@ import { silentLogger } from '../../src/node/logger.js';
 import { SimulatedClock } from '../../src/clock/simulatedClock.js';
 import type { SchedulerNode } from '../../src/node/schedulerNode.js';
 import type { FeedSink } from '../../src/projections/liveFeed.js';
-import { readModels } from '../../src/projections/readModels.js';
+import { READ_MODEL_STREAMS } from '../../src/projections/projectedEvent.js';
+import { readModels, type ReadModelsOptions } from '../../src/projections/readModels.js';
 import { ReadSide } from '../../src/projections/readSide.js';
 import { SqliteEventStore } from '../../src/store/sqlite/sqliteEventStore.js';
 import { type RecordingTarget, run, specOf, startNode } from '../unit/support/nodeHarness.js';
@@ -19,7 +20,7 @@ import { type RecordingTarget, run, specOf, startNode } from '../unit/support/no
  */
 
 const T0 = Date.UTC(2026, 5, 1, 8, 0, 0);
-const modelOptions = {
+const modelOptions: ReadModelsOptions = {
   firesKeepMs: null,
   statistics: { keepMs: { minute: 2 * 86_400_000, hour: 90 * 86_400_000, day: 1_826 * 86_400_000 } },
 };
@@ -158,26 +159,27 @@ describe('read side over a SQLite log', () => {
     expect((await side.replay({ check: true })).comparison?.ok).toBe(true);
   });
 
-  it('with nobody following the log, a rebuild splits its models over two threads and switches them together', async () => {
+  /** The read side `kairos replay` opens with the node down: a second thread reads the log at `url`. */
+  const offline = (url: string, options = modelOptions): ReadSide => {
+    const side = ReadSide.open({
+      store,
+      file: join(dir, 'read.db'),
+      models: readModels(options),
+      clock,
+      logger: silentLogger,
+      sink: { send: () => {}, end: () => {} },
+      apart: { store: url, models: options },
+    });
+    sides.push(side);
+    return side;
+  };
+
+  it('with nobody following the log, a rebuild splits the log by stream over two threads and joins the halves', async () => {
     const live = openReadSide();
     await workload(4);
     await caughtUp(live);
     closeReadSide(live);
     const head = await settled();
-    /** The read side `kairos replay` opens with the node down: a second thread reads the log at `url`. */
-    const offline = (url: string): ReadSide => {
-      const side = ReadSide.open({
-        store,
-        file: join(dir, 'read.db'),
-        models,
-        clock,
-        logger: silentLogger,
-        sink: { send: () => {}, end: () => {} },
-        apart: { store: url, models: modelOptions },
-      });
-      sides.push(side);
-      return side;
-    };
     const side = offline(`sqlite:${join(dir, 'kairos.db')}`);
     const generations = generationsOf(side);
     const seen: string[] = [];
@@ -191,11 +193,16 @@ describe('read side over a SQLite log', () => {
     expect(generationsOf(side)).toEqual(generations.map((g) => g + 1));
     expect(side.db.models.map((m) => side.db.state(m.model.name).position)).toEqual(Array(5).fill(head));
     expect(count(side, 'fires.attempts')).toBe(await firedInLog());
+    // Every event of the models' streams counted once, across both halves.
+    const read = (await store.readAll()).filter((e) => READ_MODEL_STREAMS.some((p) => e.stream.startsWith(p))).length;
+    expect(progress.events).toBe(read);
+    expect(side.db.state('cluster').events).toBe(read);
     // Checked against a rebuild in one thread, into a scratch database.
     expect((await side.replay({ check: true })).comparison?.ok).toBe(true);
-    // Only the models registered `apart` go to the second thread, and only beside others.
+    // One model alone is split too.
     await side.replay({ models: ['stats'] });
     expect(side.db.state('stats').generation).toBe(generations[4]! + 2);
+    expect((await side.replay({ check: true })).comparison?.ok).toBe(true);
     closeReadSide(side);
 
     // A second thread reading another log (here an empty one) stops elsewhere: nothing switches.
@@ -216,6 +223,31 @@ describe('read side over a SQLite log', () => {
     await expect(broken.replay({})).rejects.toThrow(/the rebuild's second thread failed: .*sqlite:<path>/);
     expect(generationsOf(broken)).toEqual(generations.map((g, i) => g + (i === 4 ? 2 : 1)));
     expect(readdirSync(dir).filter((f) => f.includes('.rebuild-'))).toEqual([]);
+  });
+
+  it("a rebuild split by stream prunes as one thread does, though each half's time runs behind the whole's", async () => {
+    // A second of fires kept, and statistics minutes for 2 s: the halves' watermarks differ at every page.
+    const short = { firesKeepMs: 1_000, statistics: { keepMs: { ...modelOptions.statistics.keepMs, minute: 2_000 } } };
+    const live = ReadSide.open({
+      store,
+      file: join(dir, 'read.db'),
+      models: readModels(short),
+      clock,
+      logger: silentLogger,
+      sink: { send: () => {}, end: () => {} },
+    });
+    sides.push(live);
+    live.start();
+    await workload(6);
+    await caughtUp(live);
+    const kept = count(live, 'fires.attempts');
+    closeReadSide(live);
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(await firedInLog());
+    const side = offline(`sqlite:${join(dir, 'kairos.db')}`, short);
+    await side.replay({});
+    expect(count(side, 'fires.attempts')).toBe(kept);
+    expect((await side.replay({ check: true })).comparison?.ok).toBe(true);
   });
 
   it('a check counts rows too (a row twice is not hidden by the set comparison); scratch files a killed replay left are removed at open', async () => {

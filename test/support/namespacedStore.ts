@@ -22,6 +22,7 @@ import {
   type StreamAppend,
   type SubscribeOptions,
 } from '../../src/store/eventStore.js';
+import { partitionOf } from '../../src/store/streamPartition.js';
 
 /**
  * A store that shows one test its own streams only, on a store shared with others (a real EventStoreDB
@@ -83,10 +84,14 @@ export class NamespacedStore implements EventStore {
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     this.#mustBeOpen();
-    const { after, maxCount } = checkReadAll(options);
+    const { after, maxCount, partition } = checkReadAll(options);
+    // The parts of this namespace's log, by its own stream names (the inner store's differ by the prefix).
     const mine = (await this.#inner.readAll(after === undefined ? {} : { after }))
       .map((e) => this.#own(e))
-      .filter((e): e is RecordedEvent => e !== undefined);
+      .filter(
+        (e): e is RecordedEvent =>
+          e !== undefined && (!partition || partitionOf(e.stream, partition.count) === partition.index),
+      );
     return maxCount === undefined ? mine : mine.slice(0, maxCount);
   }
 

@@ -1,8 +1,9 @@
 import { foldInThread } from '../../threads/foldInThread.js';
+import type { StreamPartition } from '../../store/streamPartition.js';
 import type { RebuildProgress } from '../rebuild.js';
 import type { ReadModelsOptions } from '../readModels.js';
 
-/** What the second thread of an offline rebuild is asked: which models, from which log, into which file, between which positions. */
+/** What the second thread of an offline rebuild is asked: which models, from which log and which half of it, into which file, between which positions. */
 export type RebuildApartRequest = {
   /** The log's URL (the thread opens its own connection). */
   store: string;
@@ -10,6 +11,8 @@ export type RebuildApartRequest = {
   file: string;
   models: ReadModelsOptions;
   names: string[];
+  /** The half of the log (by stream) it reads. */
+  partition: StreamPartition;
   from: number;
   upTo: number;
   pageSize: number;
@@ -24,7 +27,7 @@ export type RebuildApartMessage =
   | { t: 'failed'; message: string };
 
 /**
- * Rebuilds `request.names` in a worker thread (rebuildApartMain.ts) into the scratch database
+ * Rebuilds `request.names` from `request.partition` of the log in a worker thread (rebuildApartMain.ts) into the scratch database
  * `request.file`, closed when this resolves. `signal` asks the thread to stop between reads (it is
  * never terminated, see `foldInThread`).
  */

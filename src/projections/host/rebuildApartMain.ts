@@ -7,9 +7,9 @@ import { rebuildModels, type RebuildProgress } from '../rebuild.js';
 import type { RebuildApartMessage, RebuildApartRequest, RebuildApartStop } from './rebuildApart.js';
 
 /**
- * The second thread of an offline rebuild (rebuildApart.ts): its own connection to the log, its
- * models rebuilt into a scratch database up to the very position the first thread stops at, the
- * database closed before it answers (the first thread then copies the rows in).
+ * The second thread of an offline rebuild (rebuildApart.ts): its own connection to the log, its half
+ * of the log (by stream) folded into every model in a scratch database, up to the very position the
+ * first thread stops at; the database closed before it answers (the first thread then joins the rows in).
  */
 const request = workerData as RebuildApartRequest;
 const post = (message: RebuildApartMessage): void => parentPort?.postMessage(message);
@@ -23,7 +23,7 @@ const run = async (): Promise<RebuildProgress> => {
   const store = await openEventStore(request.store, { sqlite: { writer: 'inline' } });
   try {
     const models = readModels(request.models).filter((m) => request.names.includes(m.model.name));
-    // Compared with nothing and queried by nobody: its secondary indexes are built after the copy.
+    // Compared with nothing and queried by nobody: no indexes (the first thread builds its own after the join).
     const db = ReadModelDb.open(request.file, models, { indexes: false });
     try {
       return await rebuildModels({
@@ -32,6 +32,7 @@ const run = async (): Promise<RebuildProgress> => {
         into: 'live',
         models: request.names,
         from: request.from,
+        partition: request.partition,
         upTo: request.upTo,
         pageSize: request.pageSize,
         signal: stopped.signal,

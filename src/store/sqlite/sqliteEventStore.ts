@@ -227,8 +227,8 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
-    const { after = 0n, maxCount = NO_LIMIT } = checkReadAll(options);
-    return (await this.read(() => this.st.readAll(after, maxCount))).map(recordedEventOf);
+    const { after = 0n, maxCount = NO_LIMIT, partition } = checkReadAll(options);
+    return (await this.read(() => this.st.readAll(after, maxCount, partition))).map(recordedEventOf);
   }
 
   headPosition(): Promise<bigint> {

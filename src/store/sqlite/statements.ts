@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { StoredId, StreamHead } from '../appendRules.js';
+import { partitionSql, type StreamPartition } from '../streamPartition.js';
 import { prefixCondition } from './prefixFilter.js';
 import { ANCHOR_EVERY } from './schema.js';
 
@@ -151,6 +152,20 @@ export const prepareStatements = (db: Database.Database) => {
       `SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
     )
     .raw(true);
+  /** Per partition count, the read of one part (prepared when first asked: only rebuilds ask). */
+  const readPart = new Map<number, Database.Statement<[bigint, number, number], RawEventRow>>();
+  const partStatement = (count: number) => {
+    let statement = readPart.get(count);
+    if (!statement) {
+      statement = db
+        .prepare<[bigint, number, number], RawEventRow>(
+          `SELECT ${COLUMNS} FROM events WHERE position > ? AND ${partitionSql(count)} = ? ORDER BY position LIMIT ?`,
+        )
+        .raw(true);
+      readPart.set(count, statement);
+    }
+    return statement;
+  };
   const readRange = db
     .prepare<[bigint, bigint, number], RawEventRow>(
       `SELECT ${COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?`,
@@ -194,7 +209,11 @@ export const prepareStatements = (db: Database.Database) => {
         ),
       ),
     ),
-    readAll: (after: bigint, limit: number): EventRow[] => eventRows(readAll, after, limit),
+    /** Up to `limit` events after `after`; with `partition`, only those of its streams (filtered by SQLite). */
+    readAll: (after: bigint, limit: number, partition?: StreamPartition): EventRow[] =>
+      partition
+        ? eventRows(partStatement(partition.count), after, partition.index, limit)
+        : eventRows(readAll, after, limit),
     /** Events in (after, upTo], optionally only those of streams starting with one of `prefixes`. */
     rangeReader: (
       prefixes: readonly string[] | undefined,
