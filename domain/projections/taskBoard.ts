@@ -74,12 +74,42 @@ const blankRow = (taskId: string): TaskBoardRow => ({
   state: initialTaskState(taskId),
 });
 
+/** The row with some columns changed: a copy written out as one literal, several times cheaper in V8 than a spread (`withChanges` of a task's state). */
+const rowWith = (r: TaskBoardRow, changes: Partial<TaskBoardRow>): TaskBoardRow =>
+  Object.assign(
+    {
+      taskId: r.taskId,
+      name: r.name,
+      status: r.status,
+      lifecycle: r.lifecycle,
+      topic: r.topic,
+      webhook: r.webhook,
+      owner: r.owner,
+      nextFireAt: r.nextFireAt,
+      lastFireAt: r.lastFireAt,
+      lastOutcome: r.lastOutcome,
+      lastOutcomeAt: r.lastOutcomeAt,
+      lastError: r.lastError,
+      failureStreak: r.failureStreak,
+      runs: r.runs,
+      inFlight: r.inFlight,
+      paused: r.paused,
+      deleted: r.deleted,
+      createdAt: r.createdAt,
+      changedAt: r.changedAt,
+      changedBy: r.changedBy,
+      revision: r.revision,
+      position: r.position,
+      state: r.state,
+    },
+    changes,
+  );
+
 /** The columns that follow from the state alone (with `nextFireAt`, what `settle` derives). */
 const fromState = (row: TaskBoardRow, state: TaskState): TaskBoardRow => {
   const spec = state.spec;
   const target = spec?.target;
-  return {
-    ...row,
+  return rowWith(row, {
     name: spec?.name ?? state.taskId,
     status: state.status,
     lifecycle: state.status === 'active' ? (isRunning(state) ? 'running' : 'idle') : state.status,
@@ -94,7 +124,7 @@ const fromState = (row: TaskBoardRow, state: TaskState): TaskBoardRow => {
     runs: state.runs,
     inFlight: state.inFlight.length,
     state,
-  };
+  });
 };
 
 /** A board row for a state that was not folded event by event (a point in time recalled from a capture's history). */
@@ -106,7 +136,7 @@ const evolveRow = (rows: RowReader<BoardRows>, e: ProjectedEvent): RowWrite<Boar
   const event = e.event;
   // The columns that follow from the state are derived once per stored row (`settle`), not per event.
   const state = evolve(before.state, event);
-  const row: TaskBoardRow = { ...before, state, revision: e.revision, position: e.position };
+  const row = rowWith(before, { state, revision: e.revision, position: e.position });
   const actor = e.metadata?.actor ?? null;
   const changed = (at: string, reason?: string) => ({ actor, at: toMillis(at), reason: reason ?? null });
   switch (event.type) {
@@ -164,5 +194,5 @@ export const taskBoard = (): ReadModel<BoardRows> => ({
   reads: 'tasks',
   tables: { tasks: { row: TaskBoardRow, key: ['taskId'] } },
   evolve: evolveRow,
-  settle: { tasks: (row) => ({ ...fromState(row, row.state), nextFireAt: nextTickAt(row.state) }) },
+  settle: { tasks: (row) => rowWith(fromState(row, row.state), { nextFireAt: nextTickAt(row.state) }) },
 });
