@@ -31,10 +31,19 @@ export const appendWriter = (
     let revision = firstRevision;
     let before = previous ?? 0n;
     let position = 0n;
+    const stamp = BigInt(time);
     for (const e of append.events) {
       position = st.insertEvent(e.id, append.stream, revision, before, e.type, e.data, e.metadata, time);
-      const row = { position, id: e.id, stream: append.stream, revision, type: e.type, data: e.data };
-      rows.push({ ...row, metadata: e.metadata, time: BigInt(time) });
+      rows.push({
+        position,
+        id: e.id,
+        stream: append.stream,
+        revision,
+        type: e.type,
+        data: e.data,
+        metadata: e.metadata,
+        time: stamp,
+      });
       before = position;
       revision++;
     }
