@@ -120,7 +120,9 @@ const tally = (
   skipped: add.skipped ?? 0,
   misfired: add.misfired ?? 0,
   latenessMs,
-  durationMs,
+  // Whole ms (what a node records; another writer's log may hold fractions): sums of integers do not
+  // depend on their order, so statistics folded in two halves and merged equal those of one fold.
+  durationMs: durationMs === null ? null : Math.round(durationMs),
 });
 
 /** Null for the events that change no statistic. */
@@ -204,9 +206,6 @@ const totalsPlus = (row: StatsTotalsRow, t: Counts): StatsTotalsRow => ({
   misfired: row.misfired + t.misfired,
 });
 
-/** The totals of two disjoint sets of fires, together. */
-const mergeTotals = (a: StatsTotalsRow, b: StatsTotalsRow): StatsTotalsRow => totalsPlus(a, b);
-
 /** `row` plus the tally; the buckets of its lateness and duration are found once per event, not per row. */
 const bucketPlus = (row: StatsBucketRow, t: Tally, latenessBucket: number, durationBucket: number): StatsBucketRow => {
   const late = t.latenessMs;
@@ -281,7 +280,7 @@ export const statistics = (options: StatisticsOptions = defaultStatisticsOptions
     day: { column: 'bucketStart', keepMs: options.keepMs.day },
   },
   // The `*` rows and the totals add up every task's fires.
-  merge: { minute: mergeBuckets, hour: mergeBuckets, day: mergeBuckets, totals: mergeTotals },
+  merge: { minute: mergeBuckets, hour: mergeBuckets, day: mergeBuckets, totals: totalsPlus },
   evolve: (rows: RowReader<StatisticsRows>, e, { watermark }) => {
     // `reads: 'tasks'` keeps cluster events away already; the check tells TypeScript there is a taskId.
     if (e.kind !== 'task') return [];

@@ -1,15 +1,15 @@
-import type { RowKey } from '../../domain/projections/readModel.js';
 import type { ModelWriter } from './modelWriter.js';
 import type { ModelState, ReadModelDb } from './readModelDb.js';
+import { createKeyIndexSql } from './tableSchema.js';
 
 /**
  * Joins the half of a rebuild split by stream that the second thread built (the live generation of
- * the read database `file`) into the first thread's writers (their next generation, rows buffered or
- * written, not yet indexed), as `joinFolds` does in memory: rows are copied in by SQLite, except, in
- * a table with a `merge`, those at a key this half holds too, which its writer merges. In a table
- * without one each row is one stream's (a key in both halves fails at `indexJoined`).
- * The writers then count the other half's events and watermark; their next commit writes the merged
- * rows and prunes at the joined watermark.
+ * the read database `file`) into the first thread's writers (their next generation, committed, not yet
+ * indexed), as `joinFolds` does in memory: rows are copied in by SQLite, except, in a table with a
+ * `merge`, those at a key this half holds too, which its writer merges. In a table without one each
+ * row is one stream's: a key in both halves fails, named, here or at `indexJoined`. The writers then
+ * count the other half's events and watermark; their next commit writes the merged rows and prunes at
+ * the joined watermark.
  */
 export const joinHalf = (db: ReadModelDb, file: string, writers: readonly ModelWriter[]): void => {
   db.db.prepare('ATTACH DATABASE ? AS half').run(file);
@@ -25,28 +25,38 @@ export const joinHalf = (db: ReadModelDb, file: string, writers: readonly ModelW
         throw new Error(`the rebuilt read database ${file} has version ${half.version} of model '${name}'`);
       for (const table of Object.keys(writer.model.tables)) {
         const schema = db.schema(name, table);
-        const from = `half."${db.tableName(name, table, half.generation)}"`;
+        const target = db.tableName(name, table, writer.generation);
+        const from = `half."${db.tableName(name, table, half.generation)}" h`;
         const columns = schema.columns.map((c) => `"${c.name}"`).join(', ');
-        const into = `main."${db.tableName(name, table, writer.generation)}" (${columns})`;
+        const copy = `INSERT INTO main."${target}" (${columns}) SELECT ${schema.columns.map((c) => `h."${c.name}"`).join(', ')} FROM ${from}`;
         if (!merge?.[table]) {
-          db.db.exec(`INSERT INTO ${into} SELECT ${columns} FROM ${from}`);
+          named(name, () => db.db.exec(copy));
           continue;
         }
-        // Only the keys both halves hold go through the writer (the statistics' `*` rows): the rest is copied.
-        const keys = db.db
-          .prepare(`SELECT rowid, ${schema.key.map((k) => `"${k}"`).join(', ')} FROM ${from}`)
-          .raw(true)
-          .all() as [number, ...RowKey][];
-        const both = JSON.stringify(keys.filter(([, ...key]) => writer.holds(table, key)).map(([rowid]) => rowid));
-        const inBoth = 'rowid IN (SELECT value FROM json_each(?))';
-        db.db.prepare(`INSERT INTO ${into} SELECT ${columns} FROM ${from} WHERE NOT ${inBoth}`).run(both);
-        for (const record of db.db.prepare(`SELECT * FROM ${from} WHERE ${inBoth}`).all(both))
-          writer.join(table, schema.fromRecord(record as Record<string, unknown>));
+        // The keys both halves hold (the statistics' `*` rows), found by the key's index, go through the
+        // writer to be merged; the rest is copied.
+        db.db.exec(createKeyIndexSql(target, schema.key));
+        const inThisHalf = `EXISTS (SELECT 1 FROM main."${target}" m WHERE ${schema.key.map((k) => `m."${k}" = h."${k}"`).join(' AND ')})`;
+        const both = db.db.prepare(`SELECT h.* FROM ${from} WHERE ${inThisHalf}`).all();
+        db.db.exec(`${copy} WHERE NOT ${inThisHalf}`);
+        for (const record of both) writer.join(table, schema.fromRecord(record as Record<string, unknown>));
       }
       writer.absorb(half);
     }
   } finally {
     db.db.exec('DETACH DATABASE half');
+  }
+};
+
+/** Runs `write`; a key both halves wrote (a unique index refuses it) becomes an error naming the model. */
+const named = (model: string, write: () => void): void => {
+  try {
+    write();
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
+    throw new Error(
+      `read model '${model}': a table has rows of one key from streams of both halves of the rebuild and no merge (${(err as Error).message})`,
+    );
   }
 };
 
@@ -56,14 +66,7 @@ export const joinHalf = (db: ReadModelDb, file: string, writers: readonly ModelW
  */
 export const indexJoined = (db: ReadModelDb, writers: readonly ModelWriter[]): void => {
   for (const w of writers) {
-    try {
-      db.createIndexes(w.model.name, w.generation);
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
-      throw new Error(
-        `read model '${w.model.name}': a table has rows of one key from streams of both halves of the rebuild and no merge (${(err as Error).message})`,
-      );
-    }
+    named(w.model.name, () => db.createIndexes(w.model.name, w.generation));
     w.indexed(false);
   }
 };

@@ -102,19 +102,13 @@ export class ModelWriter {
   }
 
   /**
-   * Takes in the other half of a rebuild split by stream: its events counted, its watermark if later
-   * (the next commit prunes at the joined one, rows the other half copied in included), and its rows
-   * of the tables with a `merge` (`join`) — the rest it copied in itself, no key in both halves.
+   * Counts the other half of a rebuild split by stream (`joinHalf`): its events, and its watermark if
+   * later; the next commit prunes at the joined watermark, the rows copied in from that half included.
    */
   absorb(half: Checkpoint): void {
     this.#applied.watermark = Math.max(this.#applied.watermark, half.watermark);
     this.#applied.events += half.events;
     for (const rule of this.#prune) rule.cutoff = Number.NEGATIVE_INFINITY;
-  }
-
-  /** Whether a table holds a row at `key` (buffered or written). */
-  holds(table: string, key: RowKey): boolean {
-    return this.#table(table).holds(key);
   }
 
   /** A row of the other half, for a table with a `merge`. */

@@ -95,8 +95,8 @@ export const rebuildInTwo = async (options: RebuildInTwoOptions): Promise<Rebuil
     indexJoined(db, writers);
     db.transaction(() => {
       for (const w of writers) db.switchTo(w.model.name, w.generation, w.checkpoint);
-      switched = true;
     });
+    switched = true;
   } catch (err) {
     // Once switched, those generations are the live ones.
     if (!switched) for (const w of writers) db.dropGeneration(w.model.name, w.generation);

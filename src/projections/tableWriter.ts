@@ -133,16 +133,6 @@ export class TableWriter {
     if (this.#deleted.size > 0) this.#deleted.delete(text);
   }
 
-  /** Whether the table holds a row at `key`: from memory where it can tell (a table that started empty), else read. */
-  holds(key: RowKey): boolean {
-    const text = keyText(key);
-    const cached = this.#cache.get(text);
-    if (cached !== undefined) return cached !== null;
-    if (this.#rowids) return this.#rowids.has(text);
-    if (this.#known) return this.#known.has(text);
-    return this.get(key) !== undefined;
-  }
-
   /** A row of the other half of a rebuild split by stream: merged with this half's row at its key, if there is one. */
   join(row: object, merge: (a: object, b: object) => object): void {
     const mine = this.get(this.#keyOf(row));

@@ -54,7 +54,7 @@ export type ReadAllOptions = {
   after?: bigint;
   /** Up to this many events (of the partition, if one is asked); fewer means none are left. */
   maxCount?: number;
-  /** Only the events of streams in this part of the log (`partitionOf`); default: every stream. */
+  /** Only the events of the streams in this part of the log (`StreamPartition`); default: every stream. */
   partition?: StreamPartition;
 };
 

@@ -1,7 +1,10 @@
 /**
  * One of `count` disjoint parts of the log, by stream: every event of a stream falls in the same part,
- * every stream in exactly one. How a rebuild shares the log between threads (each folds whole
- * streams, in order) without each thread reading and decoding every event.
+ * every stream in exactly one, the parts together the whole log. How a rebuild shares the log between
+ * threads (each folds whole streams, in order) without each thread reading and decoding every event.
+ * Which part a stream falls in is the adapter's to say, the same for every read of one store:
+ * `partitionOf` for the in-memory and EventStoreDB adapters, `partitionSql` in SQLite (the same part
+ * but for names holding U+0000, where SQLite's text functions stop).
  */
 export type StreamPartition = { count: number; index: number };
 

@@ -116,6 +116,24 @@ describe('a fold split by stream and joined equals one fold of the whole log', (
     expect(whole.rows.totals.get('*')?.fires).toBeGreaterThan(8 * 30);
   });
 
+  it('statistics of fractional durations (a log another writer made) merge to those of one fold', () => {
+    // Float sums depend on their order; the statistics count whole milliseconds.
+    const fractional = events.map((e, i) =>
+      e.kind === 'task' && e.event.type === 'TaskSucceeded'
+        ? {
+            ...e,
+            event: {
+              ...e.event,
+              data: { ...e.event.data, durationMs: e.event.data.durationMs + [0.2, 0.3, 0.7][i % 3]! },
+            },
+          }
+        : e,
+    );
+    const whole = foldReadModel(statistics(), fractional);
+    expect(foldInHalves(statistics(), fractional).rows.hour).toEqual(whole.rows.hour);
+    expect(whole.rows.totals.get('*')?.succeeded).toBeGreaterThan(0);
+  });
+
   it('a table whose rows gather several streams and that has no merge is refused, naming it', () => {
     type Count = { all: { scope: string; events: number } };
     const counter: ReadModel<Count> = {
