@@ -156,6 +156,15 @@ export class Projector {
     return this.#committed;
   }
 
+  /**
+   * Not following (the node down): takes the writers of a rebuilt generation and stands where the
+   * models now stand, as if it had followed the log up to there.
+   */
+  adopt(replaced: readonly ModelWriter[]): void {
+    for (const writer of replaced) this.#writers.set(writer.model.name, writer);
+    this.#committed = this.#applied = Math.min(...[...this.#writers.values()].map((w) => w.position));
+  }
+
   /** Follows again, with `replaced` writers (a rebuilt generation) in place of the old ones. */
   resume(replaced: readonly ModelWriter[] = []): void {
     for (const writer of replaced) this.#writers.set(writer.model.name, writer);

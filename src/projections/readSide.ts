@@ -185,21 +185,21 @@ export class ReadSide {
 
   async #rebuild(models: string[], from: number, onProgress: (p: RebuildProgress) => void): Promise<ReplayResult> {
     // With the node down, a second thread folds half of the log's streams (docs/architecture.md).
-    if (this.#options.apart && !this.#following)
-      return {
-        progress: await rebuildInTwo({
-          store: this.#options.store,
-          db: this.db,
-          clock: this.#options.clock,
-          apart: this.#options.apart,
-          file: this.#scratchFile('rebuild'),
-          models,
-          from,
-          pageSize: OFFLINE_PAGE_EVENTS,
-          onProgress,
-        }),
-        comparison: null,
-      };
+    if (this.#options.apart && !this.#following) {
+      const { progress, writers } = await rebuildInTwo({
+        store: this.#options.store,
+        db: this.db,
+        clock: this.#options.clock,
+        apart: this.#options.apart,
+        file: this.#scratchFile('rebuild'),
+        models,
+        from,
+        pageSize: OFFLINE_PAGE_EVENTS,
+        onProgress,
+      });
+      this.projector.adopt(writers);
+      return { progress, comparison: null };
+    }
     const progress = await rebuildModels({
       store: this.#options.store,
       db: this.db,
@@ -214,6 +214,8 @@ export class ReadSide {
         this.db.transaction(() => {
           for (const w of writers) this.db.switchTo(w.model.name, w.generation, w.checkpoint);
         });
+        // Following, the projector resumes with them; not, it stands where they stand.
+        if (!this.#following) this.projector.adopt(writers);
         return writers;
       },
     });

@@ -30,10 +30,13 @@ const HALVES = 2;
  * reading and folding only its half's events into every model — this one into the models' next
  * generation, the second into a scratch database — both up to the log's head as it was at the
  * start; then the second half's rows are joined in (`joinHalf`: merged where a table gathers several
- * streams), the indexes built, and every model switches over in one transaction. The first failure
+ * streams), the indexes built, and every model switches over in one transaction; the switched writers
+ * are returned with the progress. The first failure
  * stops the other thread (between its reads) and is the one reported; nothing switches then.
  */
-export const rebuildInTwo = async (options: RebuildInTwoOptions): Promise<RebuildProgress> => {
+export const rebuildInTwo = async (
+  options: RebuildInTwoOptions,
+): Promise<{ progress: RebuildProgress; writers: ModelWriter[] }> => {
   const { store, db, clock, file, models, from, pageSize, onProgress } = options;
   const started = clock.now();
   const upTo = Number(await store.headPosition());
@@ -109,7 +112,7 @@ export const rebuildInTwo = async (options: RebuildInTwoOptions): Promise<Rebuil
     phase: 'done',
   };
   onProgress(done);
-  return done;
+  return { progress: done, writers };
 };
 
 /** Two halves' progress as one: the events of both, as far as both have come. */

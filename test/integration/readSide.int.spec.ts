@@ -174,6 +174,31 @@ describe('read side over a SQLite log', () => {
     return side;
   };
 
+  it('with nobody following, a rebuild leaves the read side standing where its models now stand (a check in it then compares there)', async () => {
+    await workload(2);
+    const head = await settled();
+    const split = offline(`sqlite:${join(dir, 'kairos.db')}`);
+    expect(split.projector.position).toBe(0);
+    await split.replay({});
+    expect(split.projector.position).toBe(head);
+    expect((await split.replay({ check: true })).comparison).toMatchObject({ ok: true, position: head });
+    closeReadSide(split);
+    // In one thread (no second thread configured) too.
+    rmSync(join(dir, 'read.db'), { force: true });
+    const single = ReadSide.open({
+      store,
+      file: join(dir, 'read.db'),
+      models,
+      clock,
+      logger: silentLogger,
+      sink: { send: () => {}, end: () => {} },
+    });
+    sides.push(single);
+    await single.replay({});
+    expect(single.projector.position).toBe(head);
+    expect((await single.replay({ check: true })).comparison).toMatchObject({ ok: true, position: head });
+  });
+
   it('with nobody following the log, a rebuild splits the log by stream over two threads and joins the halves', async () => {
     const live = openReadSide();
     await workload(4);
