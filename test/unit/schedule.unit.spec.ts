@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Cron } from 'croner';
 import { cronProblem, scheduleOf, type Schedule } from '../../domain/task/schedule.js';
 import { ScheduleSpec, TaskSpec, type TaskSpecInput } from '../../domain/task/spec.js';
 
@@ -272,4 +273,25 @@ describe('cronProblem', () => {
       }),
     ]);
   });
+});
+
+describe('cron walks remembered per second', () => {
+  // What croner itself says, asked afresh every time (UTC: wall times are instants).
+  const fresh = (cron: string) => new Cron(cron, { mode: '5-or-6-parts', utcOffset: 0 });
+  const T = Date.UTC(2026, 11, 7, 23, 59, 58);
+
+  it.each(['* * * * * *', '*/7 * * * * *', '30 2 * * *', '0 0 1 * *', '59 59 23 * * *'])(
+    '%s: next and latest from any millisecond agree with croner asked afresh',
+    (cron) => {
+      const schedule = scheduleFor({ cron, timezone: 'UTC' });
+      const croner = fresh(cron);
+      // The same seconds asked again and again at other milliseconds, as thousands of tasks of one pattern do.
+      for (let i = 0; i < 3_000; i++) {
+        const at = T + Math.floor(i / 7) * 997 + ((i * 389) % 1_000) - 50_000;
+        expect(schedule.next(at), `next(${at})`).toBe(croner.nextRun(new Date(at))?.getTime() ?? null);
+        const [last] = schedule.latest(at - 400 * 86_400_000, at, 1).ticks;
+        expect(last, `latest(…, ${at})`).toBe(croner.previousRuns(1, new Date(at + 1))[0]?.getTime());
+      }
+    },
+  );
 });
