@@ -295,3 +295,22 @@ describe('cron walks remembered per second', () => {
     },
   );
 });
+
+describe('time zones of a schedule', () => {
+  it('an unknown zone is refused every time it is named, naming the field; a known one accepted every time', () => {
+    for (let i = 0; i < 3; i++) {
+      const refused = TaskSpec.safeParse({
+        id: `t${i}`,
+        schedule: { cron: '0 0 * * *', timezone: 'Mars/Olympus_Mons' },
+        target: { topic: 'x' },
+      });
+      expect(refused.success).toBe(false);
+      expect(refused.error?.issues.map((issue) => [issue.path.join('.'), issue.message])).toContainEqual([
+        'schedule.timezone',
+        'must be an IANA time zone such as "Europe/Berlin" or "UTC"',
+      ]);
+      const spec = { id: `t${i}`, schedule: { cron: '0 0 * * *', timezone: 'Europe/Berlin' }, target: { topic: 'x' } };
+      expect(TaskSpec.safeParse(spec).success).toBe(true);
+    }
+  });
+});
