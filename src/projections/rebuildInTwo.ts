@@ -31,8 +31,8 @@ const HALVES = 2;
  * generation, the second into a scratch database — both up to the log's head as it was at the
  * start; then the second half's rows are joined in (`joinHalf`: merged where a table gathers several
  * streams), the indexes built, and every model switches over in one transaction; the switched writers
- * are returned with the progress. The first failure
- * stops the other thread (between its reads) and is the one reported; nothing switches then.
+ * are returned with the progress. The first failure stops the other thread (between its reads) and
+ * is the one reported; nothing switches then.
  */
 export const rebuildInTwo = async (
   options: RebuildInTwoOptions,
