@@ -114,7 +114,9 @@ describe('ZkClient against a 3-server ensemble', () => {
   });
 
   it('goes suspended when every server stops and connected with the same session when they return', async () => {
-    const client = await connect('/kairos/state', { sessionTimeoutMs: 10_000 });
+    // Long enough for three JVMs to restart and form a quorum on a loaded CI machine (a 10 s session once
+    // expired first, and the client went lost instead).
+    const client = await connect('/kairos/state', { sessionTimeoutMs: 30_000 });
     const session = client.sessionId;
     const states: ConnectionState[] = [];
     client.state$.subscribe((s) => states.push(s));
