@@ -66,12 +66,13 @@ export const settleRows = <R extends Tables>(model: ReadModel<R>, rows: ModelRow
 type RetentionRule = { column: string; keepMs: number };
 
 /**
- * The rows of two disjoint sets of streams folded apart (each from watermark 0, unsettled), joined
- * into the rows of all of them: merged by the model's `merge` where both hold a row of a table that
- * has one, refused where both hold a row of a table that has none; then settled and pruned at the
- * later watermark. Equal to one fold of every event: each half's watermark is at most the whole's,
- * so a half skips no write the whole makes, and what the whole skipped (or retention dropped) is
- * older than the cut made here.
+ * The rows of two disjoint sets of streams folded apart (each from watermark 0; settled and pruned at
+ * its own watermark or not, alike: settling is idempotent and a half's cut is at most the joined one),
+ * joined into the rows of all of them: merged by the model's `merge` where both hold a row of a table
+ * that has one, refused where both hold a row of a table that has none; then settled and pruned at
+ * the later watermark. Equal to one fold of every event: each half's watermark is at most the
+ * whole's, so a half skips no write the whole makes, and what the whole skipped (or retention
+ * dropped) is older than the cut made here.
  */
 export const joinFolds = <R extends Tables>(
   model: ReadModel<R>,
