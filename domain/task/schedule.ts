@@ -289,6 +289,16 @@ const zoneOf = (name: string): Zone => {
   return zone;
 };
 
+/** Whether the runtime knows the time zone `name` (a known one is then kept for the schedules that use it). */
+export const isTimeZone = (name: string): boolean => {
+  try {
+    zoneOf(name);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const WALL_FIELDS = /(\d+)\D+(\d+)\D+(\d+)\D+(\d+)\D+(\d+)\D+(\d+)/;
 
 /** Offset (wall minus instant, ms) at `instant`, a whole second. */

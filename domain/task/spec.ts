@@ -3,7 +3,7 @@ import type { FieldIssue } from '../errors/index.js';
 import { JsonValue } from '../schema/jsonValue.js';
 import { Duration } from '../time/duration.js';
 import { Instant } from '../time/instant.js';
-import { cronProblem } from './schedule.js';
+import { cronProblem, isTimeZone } from './schedule.js';
 
 /**
  * The task document: the public contract of `POST /api/tasks`, `apply -f`, and the `spec` carried by
@@ -18,25 +18,6 @@ export const TaskId = z
     /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
     'must be 1-128 characters of letters, digits, ".", "_" or "-", starting with a letter or digit',
   );
-
-/** Zones asked about so far: building an `Intl.DateTimeFormat` to ask costs ~20 µs, twice per cron spec. */
-const MAX_ZONES = 1_000;
-const zones = new Map<string, boolean>();
-
-const isTimeZone = (zone: string): boolean => {
-  let known = zones.get(zone);
-  if (known === undefined) {
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: zone });
-      known = true;
-    } catch {
-      known = false;
-    }
-    if (zones.size >= MAX_ZONES) zones.delete(zones.keys().next().value as string);
-    zones.set(zone, known);
-  }
-  return known;
-};
 
 export const TimeZone = z
   .string()

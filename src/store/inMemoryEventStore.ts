@@ -29,7 +29,7 @@ import {
   type SubscribeOptions,
 } from './eventStore.js';
 import { CursorHub } from './positionCursor.js';
-import { partitionOf } from './streamPartition.js';
+import { inPartition } from './streamPartition.js';
 
 export type InMemoryEventStoreOptions = {
   /** Events per catch-up page before yielding to the event loop. @default 1000 */
@@ -126,8 +126,7 @@ export class InMemoryEventStore implements EventStore {
       const out: RecordedEvent[] = [];
       for (let p = Number(after) + 1; p <= this.log.length && out.length < limit; p++) {
         const stored = this.log[p - 1];
-        if (stored !== undefined && (!partition || partitionOf(stored.stream, partition.count) === partition.index))
-          out.push(this.at(p));
+        if (stored !== undefined && inPartition(stored.stream, partition)) out.push(this.at(p));
       }
       return out;
     });

@@ -29,3 +29,7 @@ export const partitionOf = (stream: string, count: number): number => {
 export const partitionSql = (count: number): string =>
   `((coalesce(unicode(substr(stream, -1, 1)), 0) + 3 * coalesce(unicode(substr(stream, -2, 1)), 0)` +
   ` + 7 * coalesce(unicode(substr(stream, -3, 1)), 0) + length(stream)) % ${count})`;
+
+/** Whether `stream` is in `partition` by `partitionOf` (any stream, without one): for adapters that filter read events themselves. */
+export const inPartition = (stream: string, partition: StreamPartition | undefined): boolean =>
+  !partition || partitionOf(stream, partition.count) === partition.index;

@@ -22,7 +22,7 @@ import {
   type StreamAppend,
   type SubscribeOptions,
 } from '../../src/store/eventStore.js';
-import { partitionOf } from '../../src/store/streamPartition.js';
+import { inPartition } from '../../src/store/streamPartition.js';
 
 /**
  * A store that shows one test its own streams only, on a store shared with others (a real EventStoreDB
@@ -88,10 +88,7 @@ export class NamespacedStore implements EventStore {
     // The parts of this namespace's log, by its own stream names (the inner store's differ by the prefix).
     const mine = (await this.#inner.readAll(after === undefined ? {} : { after }))
       .map((e) => this.#own(e))
-      .filter(
-        (e): e is RecordedEvent =>
-          e !== undefined && (!partition || partitionOf(e.stream, partition.count) === partition.index),
-      );
+      .filter((e): e is RecordedEvent => e !== undefined && inPartition(e.stream, partition));
     return maxCount === undefined ? mine : mine.slice(0, maxCount);
   }
 

@@ -53,7 +53,7 @@ import {
   type StreamAppend,
   type SubscribeOptions,
 } from '../eventStore.js';
-import { partitionOf } from '../streamPartition.js';
+import { inPartition } from '../streamPartition.js';
 
 export type EsdbEventStoreOptions = {
   /** Events read per round trip when paging `$all`. @default 1_000 */
@@ -316,8 +316,6 @@ export class EsdbEventStore implements EventStore {
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     this.#mustBeOpen();
     const { after = 0n, maxCount, partition } = checkReadAll(options);
-    // EventStoreDB cannot compute a part: the other parts' events are read and dropped here.
-    const inPart = (stream: string) => !partition || partitionOf(stream, partition.count) === partition.index;
     const out: RecordedEvent[] = [];
     if (maxCount === 0) return out;
     let from = await this.#resumeFrom(after);
@@ -335,7 +333,8 @@ export class EsdbEventStore implements EventStore {
         if (!position || position.prepare <= seen) continue;
         seen = position.prepare;
         const event = this.#recordedOf(resolved);
-        if (event && inPart(event.stream)) out.push(event);
+        // EventStoreDB cannot compute a part: the other parts' events are read and dropped here.
+        if (event && inPartition(event.stream, partition)) out.push(event);
       }
       if (maxCount !== undefined && out.length >= maxCount) return out.slice(0, maxCount);
       // A short page is the end; a page that moved nowhere would only repeat itself.
