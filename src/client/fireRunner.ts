@@ -8,7 +8,26 @@ export type ReceivedFire = Omit<FireMessage, 'v' | 'type' | 'deliveryId'> & {
 export type FireHandler = (fire: ReceivedFire) => Promise<void> | void;
 export type Outcome = { status: 'succeeded' | 'failed'; message?: string };
 type Reply = (deliveryId: string, outcome: Outcome) => void;
-type Run = { controller: AbortController; replies: Map<string, Reply> };
+/**
+ * One attempt's handler run. Its AbortController is made on the handler's first look at `signal`:
+ * making one costs more than the rest of receiving a fire (measured: ~3.5 µs of ~34 at 10,000 fires/s),
+ * and most handlers never look. An abort before that is kept and handed to the signal when made.
+ */
+type Run = { controller: AbortController | null; aborted: Error | null; replies: Map<string, Reply> };
+
+const signalOf = (run: Run): AbortSignal => {
+  if (!run.controller) {
+    run.controller = new AbortController();
+    if (run.aborted) run.controller.abort(run.aborted);
+  }
+  return run.controller.signal;
+};
+
+const abortRun = (run: Run, reason: Error): void => {
+  if (run.aborted) return;
+  run.aborted = reason;
+  run.controller?.abort(reason);
+};
 
 /** Runs the handler once per fire attempt, however often the attempt is delivered. */
 export class FireRunner {
@@ -37,10 +56,19 @@ export class FireRunner {
       running.replies.set(message.deliveryId, reply);
       return;
     }
-    const run: Run = { controller: new AbortController(), replies: new Map([[message.deliveryId, reply]]) };
+    const run: Run = { controller: null, aborted: null, replies: new Map([[message.deliveryId, reply]]) };
     this.#running.set(key, run);
     const { v: _v, type: _type, deliveryId: _deliveryId, ...fire } = message;
-    void this.#run(key, { ...fire, signal: run.controller.signal }, run);
+    void this.#run(
+      key,
+      {
+        ...fire,
+        get signal() {
+          return signalOf(run);
+        },
+      },
+      run,
+    );
   }
 
   /** The hub withdrew a delivery; the handler is aborted once no delivery wants its outcome. */
@@ -50,16 +78,17 @@ export class FireRunner {
     this.#runOfDelivery.delete(deliveryId);
     if (!run) return;
     run.replies.delete(deliveryId);
-    if (run.replies.size === 0) run.controller.abort(new Error('delivery cancelled by the hub'));
+    if (run.replies.size === 0) abortRun(run, new Error('delivery cancelled by the hub'));
   }
 
   /** Aborts the handler of an attempt (its deadline passed) but still wants its outcome: the work may be done. */
   abort(fireId: string, attempt: number, reason: Error): void {
-    this.#running.get(`${fireId}#${attempt}`)?.controller.abort(reason);
+    const run = this.#running.get(`${fireId}#${attempt}`);
+    if (run) abortRun(run, reason);
   }
 
   abortAll(reason: Error): void {
-    for (const run of this.#running.values()) run.controller.abort(reason);
+    for (const run of this.#running.values()) abortRun(run, reason);
   }
 
   async #run(key: string, fire: ReceivedFire, run: Run): Promise<void> {
