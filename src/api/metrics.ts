@@ -61,26 +61,31 @@ export const nodeMetrics = (
   // Every queue of the firing pipeline, with its bound: where lateness builds up past capacity.
   new Gauge({
     name: 'kairos_queue_depth',
-    help: 'Items in a queue of the firing pipeline: due tasks waiting for room, decisions under way, topic deliveries awaiting a consumer or an outcome',
+    help: 'Items in a queue of the firing pipeline: due tasks waiting for room, tasks held for their instant, decisions under way, outcomes waiting for an instant to go out, topic deliveries awaiting a consumer or an outcome',
     labelNames: ['queue'],
     registers: [registry],
     collect() {
       const p = node.pipeline();
       const hubStats = hub.stats();
       this.set({ queue: 'due_waiting' }, p.dueWaiting);
+      this.set({ queue: 'held_ahead' }, p.heldAhead);
       this.set({ queue: 'decisions_in_flight' }, p.decisionsInFlight);
+      this.set({ queue: 'outcomes_waiting' }, p.outcomesWaiting);
       this.set({ queue: 'deliveries_pending' }, hubStats.pending);
       this.set({ queue: 'deliveries_in_flight' }, hubStats.inFlight);
     },
   });
   new Gauge({
     name: 'kairos_queue_bound',
-    help: 'The most a queue of the firing pipeline holds (due_waiting: one entry per task)',
+    help: 'The most a queue of the firing pipeline holds (due_waiting, held_ahead: one entry per task)',
     labelNames: ['queue'],
     registers: [registry],
     collect() {
+      const p = node.pipeline();
       this.set({ queue: 'due_waiting' }, node.taskCount);
-      this.set({ queue: 'decisions_in_flight' }, node.pipeline().maxDecisionsInFlight);
+      this.set({ queue: 'held_ahead' }, node.taskCount);
+      this.set({ queue: 'decisions_in_flight' }, p.maxDecisionsInFlight);
+      this.set({ queue: 'outcomes_waiting' }, p.maxOutcomesWaiting);
     },
   });
   node.appended$.subscribe(({ events }) => {

@@ -68,6 +68,7 @@ export const startKairos = async (
     logger,
     drainTimeoutMs: config.drainTimeoutMs,
     maxDecisionsInFlight: config.maxDecisionsInFlight,
+    fireLeadMs: config.fireLeadMs,
     snapshot: config.snapshot,
     retention: config.retention,
     coordinator: ({ maxEpoch }) =>

@@ -105,6 +105,8 @@ export const KairosOptions = z.strictObject({
   drainTimeout: Duration.default(5_000),
   /** Decisions under way at most; due tasks beyond wait, and the ticks they miss are recorded as an overload. */
   maxDecisionsInFlight: count().default(10_000),
+  /** How long before its instant a due task is decided and held, to go out with that instant's batch; 0: when due. */
+  fireLead: Duration.refine((ms) => ms <= 5_000, 'must be at most 5s').default(500),
   /** How often a running node saves its state snapshot (`<dataDir>/node-state.snapshot`); also on stop. */
   snapshotEvery: Duration.refine((ms) => ms >= 1_000, 'must be at least 1s').default(300_000),
   subscribers: z
@@ -176,6 +178,7 @@ export type CompiledConfig = {
   member: { weight: number; labels: Record<string, string>; address?: string };
   drainTimeoutMs: number;
   maxDecisionsInFlight: number;
+  fireLeadMs: number;
   /** Null with an in-memory log (nothing to replay at the next start). */
   snapshot: { file: string; everyMs: number } | null;
   /** null: no limit of that kind (both null: every event is kept). */
@@ -208,6 +211,7 @@ const ENV: Record<string, string[]> = {
   KAIROS_NODE_LABELS: ['nodeLabels'],
   KAIROS_DRAIN_TIMEOUT: ['drainTimeout'],
   KAIROS_MAX_DECISIONS_IN_FLIGHT: ['maxDecisionsInFlight'],
+  KAIROS_FIRE_LEAD: ['fireLead'],
   KAIROS_SNAPSHOT_EVERY: ['snapshotEvery'],
   KAIROS_ACK_TIMEOUT: ['subscribers', 'ackTimeout'],
   KAIROS_GROUP_GRACE: ['subscribers', 'groupGrace'],
@@ -309,6 +313,7 @@ export const compileConfig = (layers: {
     },
     drainTimeoutMs: o.drainTimeout,
     maxDecisionsInFlight: o.maxDecisionsInFlight,
+    fireLeadMs: o.fireLead,
     snapshot: store.startsWith('memory:')
       ? null
       : { file: resolve(dataDir, 'node-state.snapshot'), everyMs: o.snapshotEvery },

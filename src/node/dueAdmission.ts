@@ -60,11 +60,11 @@ export class DueAdmission {
     this.#pump();
   }
 
-  /** Counts a decision as under way until it settles; one settling lets waiting tasks in. */
-  track<T>(decision: Promise<T>): Promise<T> {
-    this.#inFlight++;
+  /** Counts `count` decisions as under way until `decision` settles; settling lets waiting tasks in. */
+  track<T>(decision: Promise<T>, count = 1): Promise<T> {
+    this.#inFlight += count;
     const settled = (): void => {
-      this.#inFlight--;
+      this.#inFlight -= count;
       if (this.#waiting.size > 0) this.#queuePump();
     };
     decision.then(settled, settled);

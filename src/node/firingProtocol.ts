@@ -5,7 +5,15 @@ import { decideFolded, type TaskCommand } from '../../domain/task/decide.js';
 import { taskStreamOf, type TaskEvent } from '../../domain/task/events.js';
 import type { TaskState } from '../../domain/task/state.js';
 import type { Clock } from '../clock/clock.js';
-import { isDuplicateEventIdError, isWrongExpectedVersionError, type EventStore } from '../store/eventStore.js';
+import {
+  isDuplicateEventIdError,
+  isWrongExpectedVersionError,
+  type AppendResult,
+  type BatchAppendResult,
+  type EventData,
+  type EventStore,
+  type StreamAppend,
+} from '../store/eventStore.js';
 import type { FireDeliveries } from './fireDeliveries.js';
 import { encodeTaskEvent } from './taskCodec.js';
 import type { TaskRecord } from './taskRecord.js';
@@ -35,11 +43,24 @@ export type FiringProtocolOptions = {
   appended$: Subject<AppendedBatch>;
   /** A record changed (or was decided on and did not): re-arm its wake-up. */
   settle: (record: TaskRecord) => void;
-  /** Counts a decision as under way until it settles (the due-task admission's bound). */
-  track: <T>(decision: Promise<T>) => Promise<T>;
+  /** Counts decisions as under way until they settle (the due-task admission's bound). */
+  track: <T>(decisions: Promise<T>, count?: number) => Promise<T>;
+  /** The context of the node's own decisions. */
+  asNode: CommandContext;
+};
+
+/** A decision the node made ahead of its instant, on the record's state at `revision`. */
+export type DecidedAhead = {
+  record: TaskRecord;
+  revision: bigint;
+  decidedOn: TaskState;
+  events: TaskEvent[];
+  state: TaskState;
 };
 
 const MAX_CONFLICT_RETRIES = 8;
+/** Decisions made ahead per batch of the store. */
+const AHEAD_CHUNK = 1_000;
 
 /**
  * The firing protocol (design §3), one decision per task at a time: decide on the folded state →
@@ -133,34 +154,127 @@ export class FiringProtocol {
     decision: { decidedOn: TaskState; state: TaskState },
     ctx: CommandContext,
   ): Promise<void> {
-    const { nodeId, store, records, deliveries, settle, appended$, clock } = this.#o;
     const expected = record.revision;
+    record.appendingThrough = expected + BigInt(events.length);
+    const result = await this.#o.store
+      .appendToStream(taskStreamOf(record.taskId), this.#encoded(events, ctx, this.#o.clock.now()), {
+        expectedRevision: expected < 0n ? 'no_stream' : expected,
+      })
+      .finally(() => (record.appendingThrough = -1n));
+    this.#storeFailing = null;
+    this.#recorded(record, events, decision, result, ctx.actor);
+  }
+
+  /**
+   * The node's own decision about a task, made ahead of `at` (`build` gets the record as it is now)
+   * and held until then: null when the task has a decision under way, or nothing to decide.
+   */
+  decideAhead(taskId: string, build: (record: TaskRecord) => TaskCommand | null): DecidedAhead | null {
+    const record = this.#o.records.get(taskId);
+    if (!record || this.#chains.has(taskId) || record.appendingThrough !== -1n) return null;
+    const command = build(record);
+    if (!command) return null;
+    try {
+      const { events, state } = decideFolded(command, record.state);
+      return events.length === 0 ? null : { record, revision: record.revision, decidedOn: record.state, events, state };
+    } catch {
+      // Decided again when due, where a failure is reported and retried as any other.
+      return null;
+    }
+  }
+
+  /**
+   * Appends decisions made ahead (`decideAhead`) as the node's own, each at the revision it was
+   * decided on, in batches of the store that go out one per turn: the store writes the first while the
+   * next is encoded, and the first's fires are delivered while the next is written. Returns the tasks
+   * whose decision no longer holds (the task moved on since, or its append failed): they are to be
+   * decided again, now.
+   */
+  async appendAhead(decided: readonly DecidedAhead[], now: number): Promise<string[]> {
+    const stale: string[] = [];
+    const fresh: DecidedAhead[] = [];
+    for (const d of decided) {
+      const { record } = d;
+      if (this.#chains.has(record.taskId) || record.appendingThrough !== -1n || record.state !== d.decidedOn)
+        stale.push(record.taskId);
+      else fresh.push(d);
+    }
+    if (fresh.length === 0) return stale;
+    // One decision per task at a time: later ones about these tasks (and a stop) wait for the whole release.
+    let released = (): void => undefined;
+    const done = new Promise<void>((resolve) => (released = resolve));
+    for (const { record } of fresh) this.#chains.set(record.taskId, done);
+    try {
+      const chunks: Promise<void>[] = [];
+      for (let at = 0; at < fresh.length; at += AHEAD_CHUNK) {
+        if (at > 0) await new Promise((resolve) => setImmediate(resolve));
+        chunks.push(this.#appendChunk(fresh.slice(at, at + AHEAD_CHUNK), now, stale));
+      }
+      await Promise.all(chunks);
+      return stale;
+    } finally {
+      for (const { record } of fresh) if (this.#chains.get(record.taskId) === done) this.#chains.delete(record.taskId);
+      released();
+    }
+  }
+
+  async #appendChunk(chunk: DecidedAhead[], now: number, stale: string[]): Promise<void> {
+    const ctx = this.#o.asNode;
+    const fresh = chunk.filter((d) => {
+      // Moved on while the earlier chunks went out (the log follower brought another node's event).
+      if (d.record.state === d.decidedOn && d.record.appendingThrough === -1n) return true;
+      stale.push(d.record.taskId);
+      return false;
+    });
+    const appends = fresh.map(({ record, events, revision }): StreamAppend => {
+      record.appendingThrough = revision + BigInt(events.length);
+      return {
+        stream: taskStreamOf(record.taskId),
+        events: this.#encoded(events, ctx, now),
+        expectedRevision: revision < 0n ? 'no_stream' : revision,
+      };
+    });
+    const results = await this.#o
+      .track(this.#o.store.appendBatch(appends), fresh.length)
+      .catch((err: unknown) => fresh.map((): BatchAppendResult => ({ ok: false, error: err as Error })));
+    for (const [i, d] of fresh.entries()) {
+      const { record } = d;
+      record.appendingThrough = -1n;
+      const outcome = results[i] as BatchAppendResult;
+      if (outcome.ok) {
+        this.#storeFailing = null;
+        this.#recorded(record, d.events, d, outcome.result, ctx.actor);
+        continue;
+      }
+      if (isKairosError(outcome.error) && outcome.error.code === ErrorCode.unavailable)
+        this.#storeFailing = outcome.error.message;
+      stale.push(record.taskId);
+    }
+  }
+
+  #encoded(events: readonly TaskEvent[], ctx: CommandContext, now: number): EventData[] {
     const metadata = {
       actor: ctx.actor,
       ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}),
       // Where an operator's change was made; the node's own decisions name it as their actor.
-      ...(ctx.actor.startsWith('node:') ? {} : { node: nodeId }),
+      ...(ctx.actor.startsWith('node:') ? {} : { node: this.#o.nodeId }),
     };
-    record.appendingThrough = expected + BigInt(events.length);
-    const now = clock.now();
-    const result = await store
-      .appendToStream(
-        taskStreamOf(record.taskId),
-        events.map((e) => encodeTaskEvent(e, metadata, now)),
-        { expectedRevision: expected < 0n ? 'no_stream' : expected },
-      )
-      .finally(() => (record.appendingThrough = -1n));
-    this.#storeFailing = null;
+    return events.map((e) => encodeTaskEvent(e, metadata, now));
+  }
+
+  /** A durable append of the node: applied, its effects run, the task re-armed, and it is announced. */
+  #recorded(
+    record: TaskRecord,
+    events: TaskEvent[],
+    decision: { decidedOn: TaskState; state: TaskState },
+    result: AppendResult,
+    actor: string,
+  ): void {
+    const { records, deliveries, settle, appended$ } = this.#o;
     const first = result.nextExpectedRevision - BigInt(events.length) + 1n;
     records.applyDecided(record, events, first, decision);
     deliveries.effects(record, events);
     settle(record);
-    appended$.next({
-      taskId: record.taskId,
-      events,
-      firstRevision: first,
-      position: result.position,
-      actor: ctx.actor,
-    });
+    appended$.next({ taskId: record.taskId, events, firstRevision: first, position: result.position, actor });
   }
 }

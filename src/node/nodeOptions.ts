@@ -31,6 +31,11 @@ export type SchedulerNodeOptions = {
    * the ticks they miss meanwhile are recorded as misfired with cause `overload`. @default 10_000
    */
   maxDecisionsInFlight?: number;
+  /**
+   * How long before its instant a due task is decided (its events encoded) and held, to be appended
+   * with the others due at that instant as one batch (FiresAhead); 0 decides each when due. @default 0
+   */
+  fireLeadMs?: number;
   /** Where to keep state snapshots, and how often to save one (docs/operations.md). @default none */
   snapshot?: SnapshotOptions | null;
 };
@@ -50,5 +55,6 @@ export const compileNodeOptions = (options: SchedulerNodeOptions): CompiledNodeO
   housekeepingIntervalMs: options.housekeepingIntervalMs ?? 5_000,
   retention: options.retention ?? {},
   maxDecisionsInFlight: options.maxDecisionsInFlight ?? 10_000,
+  fireLeadMs: options.fireLeadMs ?? 0,
   snapshot: options.snapshot ?? null,
 });

@@ -114,6 +114,14 @@ export class SchedulerNode {
       maxDecisionsInFlight: o.maxDecisionsInFlight,
       running,
       decide: (taskId, build) => this.#protocol.execute(taskId, asNode, build),
+      ahead:
+        o.fireLeadMs > 0
+          ? {
+              lead: o.fireLeadMs,
+              decide: (taskId, build) => this.#protocol.decideAhead(taskId, build),
+              append: (decided, at) => this.#protocol.appendAhead(decided, at),
+            }
+          : null,
     });
     this.#protocol = new FiringProtocol({
       nodeId: o.nodeId,
@@ -124,7 +132,8 @@ export class SchedulerNode {
       logger: o.logger,
       appended$: this.appended$,
       settle: (record) => this.#wakes.settle(record),
-      track: (decision) => this.#wakes.track(decision),
+      track: (decisions, count) => this.#wakes.track(decisions, count),
+      asNode,
     });
     this.#snapshots = o.snapshot
       ? new SnapshotKeeper(o.snapshot, {
@@ -334,11 +343,13 @@ export class SchedulerNode {
   /** The target's report of an attempt's outcome. */
   reportOutcome(outcome: FireOutcome): Promise<void> {
     const { at, ...rest } = outcome;
-    return this.#protocol
-      .execute(outcome.taskId, { ...this.#asNode, correlationId: outcome.fireId }, () => ({
-        type: 'RecordOutcome',
-        outcome: { ...rest, at },
-      }))
+    return this.#wakes
+      .afterRelease(() =>
+        this.#protocol.execute(outcome.taskId, { ...this.#asNode, correlationId: outcome.fireId }, () => ({
+          type: 'RecordOutcome',
+          outcome: { ...rest, at },
+        })),
+      )
       .then(
         () => undefined,
         (err: unknown) => this.#log.error({ err, fireId: outcome.fireId }, 'could not record an outcome'),

@@ -4,20 +4,26 @@ import type { Clock, TimerHandle } from '../clock/clock.js';
  * All wake-ups of all tasks on one node, driven by a single armed timer (design §5). A binary min-heap
  * of (time, key) with lazy deletion: rescheduling a key pushes a new entry and the stale one is
  * dropped when it surfaces. Due keys are handed over in one batch, so thousands of tasks due in the
- * same millisecond cost one wake-up and can share one store transaction.
+ * same millisecond cost one wake-up and can share one store transaction. With a lead, wake-ups are also
+ * handed over that long before their time (and leave the queue), for work that is done ahead of it.
  */
+/** Wake-ups handed over `lead` ms ahead of their time, as (key, time) pairs, besides the due ones. */
+export type TimerLead = { lead: number; onSoon: (soon: Array<[key: string, at: number]>) => void };
+
 export class TimerQueue {
   readonly #clock: Clock;
   readonly #onDue: (keys: string[]) => void;
+  readonly #ahead: TimerLead | null;
   readonly #due = new Map<string, number>();
   #heapAt: number[] = [];
   #heapKey: string[] = [];
   #armed: { at: number; handle: TimerHandle } | null = null;
   #stopped = false;
 
-  constructor(clock: Clock, onDue: (keys: string[]) => void) {
+  constructor(clock: Clock, onDue: (keys: string[]) => void, ahead: TimerLead | null = null) {
     this.#clock = clock;
     this.#onDue = onDue;
+    this.#ahead = ahead;
   }
 
   /** Wakes `key` at `at` (epoch ms), replacing any earlier wake-up of it; null cancels. */
@@ -56,20 +62,25 @@ export class TimerQueue {
     if (this.#stopped) return;
     const at = this.#peekLive();
     if (at === undefined) return;
-    this.#armed = { at, handle: this.#clock.setTimer(() => this.#fire(), Math.max(0, at - this.#clock.now())) };
+    const lead = this.#ahead?.lead ?? 0;
+    this.#armed = { at, handle: this.#clock.setTimer(() => this.#fire(), Math.max(0, at - lead - this.#clock.now())) };
   }
 
   #fire(): void {
     this.#armed = null;
     const now = this.#clock.now();
+    const until = now + (this.#ahead?.lead ?? 0);
     const keys: string[] = [];
-    for (let at = this.#peekLive(); at !== undefined && at <= now; at = this.#peekLive()) {
+    const soon: Array<[string, number]> = [];
+    for (let at = this.#peekLive(); at !== undefined && at <= until; at = this.#peekLive()) {
       const key = this.#pop();
       this.#due.delete(key);
-      keys.push(key);
+      if (at <= now) keys.push(key);
+      else soon.push([key, at]);
     }
     // Re-arm before handing over: handlers reschedule, and must see an armed queue.
     this.#arm();
+    if (soon.length > 0) this.#ahead?.onSoon(soon);
     if (keys.length > 0) this.#onDue(keys);
   }
 

@@ -4,6 +4,8 @@ import { nextWakeAt, type TaskCommand } from '../../domain/task/decide.js';
 import type { TaskEvent } from '../../domain/task/events.js';
 import type { Clock } from '../clock/clock.js';
 import { DueAdmission } from './dueAdmission.js';
+import { FiresAhead, MAX_DEFERRED, type HeldDecision } from './firesAhead.js';
+import type { DecidedAhead } from './firingProtocol.js';
 import { OverloadReport } from './overloadReport.js';
 import type { TaskLeases } from './taskLeases.js';
 import type { TaskRecord } from './taskRecord.js';
@@ -18,6 +20,11 @@ export type PipelineDepths = {
   maxDecisionsInFlight: number;
   /** Due tasks waiting for room among the decisions (each task at most once: bounded by the task count). */
   dueWaiting: number;
+  /** Tasks held for their instant, decided ahead or to be (each task at most once). */
+  heldAhead: number;
+  /** Outcomes waiting for a large instant's release to end (FiresAhead.afterRelease), and their bound. */
+  outcomesWaiting: number;
+  maxOutcomesWaiting: number;
 };
 
 export type WakeSchedulerOptions = {
@@ -30,6 +37,12 @@ export type WakeSchedulerOptions = {
   running: () => boolean;
   /** The firing protocol: decides the command for the task as the node's own decision. */
   decide: (taskId: string, build: (record: TaskRecord) => TaskCommand | null) => Promise<TaskEvent[]>;
+  /** Deciding `lead` ms ahead of a task's wake-up, and appending at it (FiresAhead); null: only when due. */
+  ahead: {
+    lead: number;
+    decide: (taskId: string, build: (record: TaskRecord) => TaskCommand | null) => DecidedAhead | null;
+    append: (decided: DecidedAhead[], at: number) => Promise<string[]>;
+  } | null;
 };
 
 /**
@@ -43,6 +56,7 @@ export class WakeScheduler {
   readonly #timers: TimerQueue;
   readonly #admission: DueAdmission;
   readonly #overload: OverloadReport;
+  readonly #ahead: FiresAhead | null;
   /** Consecutive failed decisions per task, for backing off. */
   readonly #failures = new Map<string, number>();
 
@@ -54,12 +68,38 @@ export class WakeScheduler {
       running: options.running,
     });
     this.#overload = new OverloadReport(options.clock, options.logger);
-    this.#timers = new TimerQueue(options.clock, (ids) => this.#admission.admit(ids));
+    this.#ahead =
+      options.ahead &&
+      new FiresAhead({
+        clock: options.clock,
+        running: options.running,
+        backlogged: () => this.#admission.waiting > 0,
+        room: () => this.#admission.maxInFlight - this.#admission.inFlight,
+        decide: (taskId, at) => this.#decideAhead(taskId, at),
+        leaseHolds: (taskId, epoch) => options.leases.claimingLease(taskId)?.epoch === epoch,
+        append: options.ahead.append,
+        due: (ids) => this.#admission.admit(ids),
+        appended: (decided) => {
+          this.#failures.delete(decided.record.taskId);
+          this.#overload.decided(decided.events, false, this.#admission.waiting);
+        },
+      });
+    const ahead = this.#ahead;
+    this.#timers = new TimerQueue(
+      options.clock,
+      (ids) => this.#admission.admit(ids),
+      ahead && { lead: options.ahead?.lead ?? 0, onSoon: (soon) => ahead.hold(soon) },
+    );
   }
 
-  /** Counts a decision as under way until it settles: the admission's bound covers every kind. */
-  track<T>(decision: Promise<T>): Promise<T> {
-    return this.#admission.track(decision);
+  /** Counts decisions as under way until they settle: the admission's bound covers every kind. */
+  track<T>(decisions: Promise<T>, count?: number): Promise<T> {
+    return this.#admission.track(decisions, count);
+  }
+
+  /** Runs `work` after the fires of a large instant being released (FiresAhead.afterRelease), else now. */
+  afterRelease<T>(work: () => Promise<T>): Promise<T> {
+    return this.#ahead ? this.#ahead.afterRelease(work) : work();
   }
 
   pipeline(): PipelineDepths {
@@ -67,12 +107,15 @@ export class WakeScheduler {
       decisionsInFlight: this.#admission.inFlight,
       maxDecisionsInFlight: this.#admission.maxInFlight,
       dueWaiting: this.#admission.waiting,
+      heldAhead: this.#ahead?.held ?? 0,
+      outcomesWaiting: this.#ahead?.deferred ?? 0,
+      maxOutcomesWaiting: MAX_DEFERRED,
     };
   }
 
   /** When the node will next act on a task, as armed. */
   wakeAt(taskId: string): number | undefined {
-    return this.#timers.dueAt(taskId);
+    return this.#timers.dueAt(taskId) ?? this.#ahead?.heldAt(taskId);
   }
 
   /** Re-arms the task's wake-up (none when this node may not fire it), and lets retention look at it. */
@@ -82,12 +125,27 @@ export class WakeScheduler {
     const lease = leases.leaseOf(record.taskId);
     leases.renewIfOutdated(record, lease);
     const mayFire = leases.mayFire(record, lease);
-    this.#timers.schedule(record.taskId, mayFire ? nextWakeAt(record.state) : null);
+    const wake = mayFire ? nextWakeAt(record.state) : null;
+    // A decision held for the same instant is checked when released; one for another is void.
+    if (this.#ahead?.heldAt(record.taskId) !== wake) this.#ahead?.drop(record.taskId);
+    this.#timers.schedule(record.taskId, wake);
     if (mayFire) retention.consider(record);
   }
 
   stop(): void {
     this.#timers.stop();
+    this.#ahead?.stop();
+  }
+
+  #decideAhead(taskId: string, at: number): HeldDecision | null {
+    let epoch = 0;
+    const decided = this.#o.ahead?.decide(taskId, (record) => {
+      const lease = this.#o.leases.claimingLease(record.taskId);
+      if (!lease) return null;
+      epoch = lease.epoch;
+      return { type: 'Advance', now: at, lease, overloaded: false };
+    });
+    return decided ? { decided, epoch } : null;
   }
 
   #advance(taskId: string, overloaded: boolean): void {

@@ -553,9 +553,17 @@ describe('task routes: success paths', () => {
     expect(res.text).toMatch(/^kairos_fires_total\{trigger="manual"\} 3$/m);
     expect(res.text).toMatch(/^kairos_tasks \d+$/m);
     // Every queue of the firing pipeline has a depth, and the bounded ones their bound.
-    for (const queue of ['due_waiting', 'decisions_in_flight', 'deliveries_pending', 'deliveries_in_flight'])
+    for (const queue of [
+      'due_waiting',
+      'held_ahead',
+      'decisions_in_flight',
+      'outcomes_waiting',
+      'deliveries_pending',
+      'deliveries_in_flight',
+    ])
       expect(res.text).toMatch(new RegExp(`^kairos_queue_depth\\{queue="${queue}"\\} \\d+$`, 'm'));
     expect(res.text).toMatch(/^kairos_queue_bound\{queue="decisions_in_flight"\} 10000$/m);
+    expect(res.text).toMatch(/^kairos_queue_bound\{queue="outcomes_waiting"\} 50000$/m);
     expect(res.text).toMatch(/^# TYPE kairos_fire_lateness_seconds histogram$/m);
     expect(res.text).toMatch(/^kairos_process_/m);
   });

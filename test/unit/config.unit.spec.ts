@@ -43,6 +43,7 @@ describe('compileConfig: defaults', () => {
       member: { weight: 1, labels: {} },
       drainTimeoutMs: 5_000,
       maxDecisionsInFlight: 10_000,
+      fireLeadMs: 500,
       snapshot: { file: expect.stringMatching(/node-state\.snapshot$/), everyMs: 300_000 },
       retention: { maxAgeMs: null, maxFires: null, checkEvery: 100 },
       readSide: {
@@ -91,6 +92,7 @@ describe('compileConfig: environment', () => {
         KAIROS_NODE_LABELS: 'zone=eu-1, gpu=true,empty=',
         KAIROS_DRAIN_TIMEOUT: '12s',
         KAIROS_MAX_DECISIONS_IN_FLIGHT: '2500',
+        KAIROS_FIRE_LEAD: '0',
         KAIROS_SNAPSHOT_EVERY: '1m',
         KAIROS_ADVERTISE_URL: 'http://10.0.0.7:9090/',
         KAIROS_RETENTION_MAX_AGE: '90d',
@@ -122,6 +124,7 @@ describe('compileConfig: environment', () => {
       member: { weight: 2.5, labels: { zone: 'eu-1', gpu: 'true', empty: '' }, address: 'http://10.0.0.7:9090' },
       drainTimeoutMs: 12_000,
       maxDecisionsInFlight: 2_500,
+      fireLeadMs: 0,
       snapshot: null,
       retention: { maxAgeMs: 90 * 86_400_000, maxFires: 1_000, checkEvery: 250 },
       readSide: {
@@ -186,6 +189,8 @@ describe('compileConfig: environment', () => {
       ['KAIROS_DRAIN_TIMEOUT', 'later'],
       ['KAIROS_MAX_DECISIONS_IN_FLIGHT', '0'],
       ['KAIROS_MAX_DECISIONS_IN_FLIGHT', 'many'],
+      ['KAIROS_FIRE_LEAD', '10s'],
+      ['KAIROS_FIRE_LEAD', '-1s'],
       ['KAIROS_SNAPSHOT_EVERY', 'often'],
       ['KAIROS_ADVERTISE_URL', 'ftp://x'],
       ['KAIROS_ZK_SLOTS', '0'],

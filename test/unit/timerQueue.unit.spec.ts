@@ -19,6 +19,35 @@ describe('TimerQueue', () => {
     expect(batches).toEqual([['a', 'c'], ['b']]);
   });
 
+  it('with a lead, hands keys over that long before their time with it, and keys already due as due', () => {
+    const clock = new SimulatedClock(1_000);
+    const due: string[][] = [];
+    const soon: Array<Array<[string, number]>> = [];
+    const queue = new TimerQueue(clock, (keys) => due.push(keys), { lead: 300, onSoon: (s) => soon.push(s) });
+    queue.schedule('a', 2_000);
+    queue.schedule('b', 2_000);
+    queue.schedule('c', 2_500);
+    queue.schedule('now', 1_000);
+    clock.increment(0);
+    expect(due).toEqual([['now']]);
+    clock.increment(699);
+    expect(soon).toEqual([]);
+    clock.increment(1);
+    expect(soon).toHaveLength(1);
+    expect([...(soon[0] ?? [])].sort()).toEqual([
+      ['a', 2_000],
+      ['b', 2_000],
+    ]);
+    // Handed over, they have left the queue: rescheduling one puts it back, and it is handed over again.
+    expect(queue.dueAt('a')).toBeUndefined();
+    queue.schedule('a', 2_000);
+    clock.increment(0);
+    expect(soon.at(-1)).toEqual([['a', 2_000]]);
+    clock.increment(500);
+    expect(soon.at(-1)).toEqual([['c', 2_500]]);
+    expect(due).toEqual([['now']]);
+  });
+
   it('rescheduling replaces the earlier wake-up; null cancels', () => {
     const { clock, batches, queue } = setup();
     queue.schedule('a', 2_000);

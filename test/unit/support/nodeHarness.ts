@@ -105,6 +105,7 @@ export const startNode = async (options: {
   autoSucceed?: boolean;
   recoveryPageSize?: number;
   retention?: RetentionOptions;
+  fireLeadMs?: number;
 }) => {
   const target = new RecordingTarget();
   const node = new SchedulerNode({
@@ -114,6 +115,7 @@ export const startNode = async (options: {
     target,
     ...(options.recoveryPageSize ? { recoveryPageSize: options.recoveryPageSize } : {}),
     ...(options.retention ? { retention: options.retention } : {}),
+    ...(options.fireLeadMs ? { fireLeadMs: options.fireLeadMs } : {}),
     // Targets here answer on the simulated clock, which nobody advances during a stop.
     drainTimeoutMs: 0,
     coordinator: ({ maxEpoch }) => new FixedLeaseCoordinator(options.nodeId ?? 'n1', options.epoch ?? maxEpoch + 1),

@@ -1,0 +1,207 @@
+import type { Clock, TimerHandle } from '../clock/clock.js';
+import type { DecidedAhead } from './firingProtocol.js';
+
+/** A decision made ahead, with the lease epoch it was made under. */
+export type HeldDecision = { decided: DecidedAhead; epoch: number };
+
+export type FiresAheadOptions = {
+  clock: Clock;
+  running: () => boolean;
+  /** Due tasks are waiting for room already: deciding ahead would only add work, they are decided when due. */
+  backlogged: () => boolean;
+  /** How many more decisions may be under way now (the admission's bound): the rest are due the ordinary way. */
+  room: () => number;
+  /** The node's decision about the task as of `at`, made now; null when there is none to make ahead. */
+  decide: (taskId: string, at: number) => HeldDecision | null;
+  /** Whether the task is still held under the lease of that epoch. */
+  leaseHolds: (taskId: string, epoch: number) => boolean;
+  /** Appends decisions made ahead as one batch; resolves with the tasks to decide again. */
+  append: (decided: DecidedAhead[], at: number) => Promise<string[]>;
+  /** Tasks due now, decided the ordinary way. */
+  due: (taskIds: string[]) => void;
+  /** A decision made ahead was appended. */
+  appended: (decided: DecidedAhead) => void;
+};
+
+/**
+ * Work per turn of the event loop — decisions made ahead (~20 µs each), outcomes let through after a
+ * release (~40 µs) — kept to a few milliseconds, so the next instant's release is not held up by it.
+ */
+const DECIDE_SLICE = 250;
+const DEFERRED_SLICE = 100;
+
+/**
+ * A decision released later than this after its instant is made again instead: it recorded the
+ * instant as its time (`firedAt`), and that must stay close to when it really went out.
+ */
+export const RELEASE_TOLERANCE_MS = 5;
+
+/** An instant with this many fires makes outcomes wait for its release (`afterRelease`). */
+const LARGE_INSTANT = 1_000;
+/** Outcomes waiting for a release at most; beyond, they are recorded at once. */
+export const MAX_DEFERRED = 50_000;
+
+type Instant = { timer: TimerHandle; held: Map<string, HeldDecision | null> };
+
+/**
+ * Fires decided ahead of their instant (issue 10's "decide and encode ahead, append as one batch when
+ * due"). The timer queue hands wake-ups over a lead before they are due; each is decided then — on
+ * the task's state as it is, with the instant as `now` — a slice per turn, and held. At the instant,
+ * every decision whose task has not moved since (same state, nothing under way, same lease) goes to
+ * the store in one batch, so thousands of fires due at the same second cost one transaction and no
+ * per-fire decision on the way out; the others are decided the ordinary way, then.
+ *
+ * What is held is bounded by the task count (one entry per task). While due tasks wait for room
+ * (overload), nothing is decided ahead: the tasks are only due at their instant, as without a lead.
+ */
+export class FiresAhead {
+  readonly #o: FiresAheadOptions;
+  readonly #instants = new Map<number, Instant>();
+  /** When each held task is due. */
+  readonly #heldAt = new Map<string, number>();
+  /** Held tasks still to decide, in the order they were handed over. */
+  #toDecide: Array<[string, number]> = [];
+  #head = 0;
+  #pumpQueued = false;
+  /** The release of a large instant under way, if any; resolves once its fires are all out. */
+  #releasing: Promise<void> | null = null;
+  #deferred: Array<() => Promise<void>> = [];
+
+  constructor(options: FiresAheadOptions) {
+    this.#o = options;
+  }
+
+  /** Tasks due at the given instants, soon: held until then and decided meanwhile. */
+  hold(soon: ReadonlyArray<[taskId: string, at: number]>): void {
+    for (const [taskId, at] of soon) {
+      this.drop(taskId);
+      this.#instantAt(at).held.set(taskId, null);
+      this.#heldAt.set(taskId, at);
+      this.#toDecide.push([taskId, at]);
+    }
+    this.#queuePump();
+  }
+
+  /**
+   * Runs `work` once the release of a large instant under way is done, or now when none is: what a
+   * fire's outcome makes the node do (decide, append) then waits behind the instant's fires instead of
+   * competing with them for this thread and the store. At most MAX_DEFERRED wait.
+   */
+  afterRelease<T>(work: () => Promise<T>): Promise<T> {
+    if (!this.#releasing || this.#deferred.length >= MAX_DEFERRED) return work();
+    return new Promise<T>((resolve, reject) => this.#deferred.push(() => work().then(resolve, reject)));
+  }
+
+  /** What waited for a release goes on a slice per turn: all at once would hold up the next instant's release. */
+  #drainDeferred(): void {
+    for (const work of this.#deferred.splice(0, DEFERRED_SLICE)) void work();
+    if (this.#deferred.length > 0 && !this.#releasing) setImmediate(() => this.#drainDeferred());
+  }
+
+  /** When a held task is due. */
+  heldAt(taskId: string): number | undefined {
+    return this.#heldAt.get(taskId);
+  }
+
+  /** Forgets the task's held instant (its wake-up moved). */
+  drop(taskId: string): void {
+    const at = this.#heldAt.get(taskId);
+    if (at === undefined) return;
+    this.#heldAt.delete(taskId);
+    const instant = this.#instants.get(at);
+    instant?.held.delete(taskId);
+    if (instant?.held.size === 0) {
+      instant.timer.cancel();
+      this.#instants.delete(at);
+    }
+  }
+
+  get held(): number {
+    return this.#heldAt.size;
+  }
+
+  /** Outcomes waiting for a release to end. */
+  get deferred(): number {
+    return this.#deferred.length;
+  }
+
+  stop(): void {
+    for (const instant of this.#instants.values()) instant.timer.cancel();
+    this.#instants.clear();
+    this.#heldAt.clear();
+    this.#toDecide = [];
+    this.#head = 0;
+  }
+
+  #instantAt(at: number): Instant {
+    let instant = this.#instants.get(at);
+    if (!instant) {
+      const timer = this.#o.clock.setTimer(() => this.#release(at), Math.max(0, at - this.#o.clock.now()));
+      instant = { timer, held: new Map() };
+      this.#instants.set(at, instant);
+    }
+    return instant;
+  }
+
+  #queuePump(): void {
+    if (this.#pumpQueued || this.#head === this.#toDecide.length) return;
+    this.#pumpQueued = true;
+    setImmediate(() => {
+      this.#pumpQueued = false;
+      this.#decideSlice();
+    });
+  }
+
+  #decideSlice(): void {
+    const { running, backlogged, decide } = this.#o;
+    const end = Math.min(this.#toDecide.length, this.#head + DECIDE_SLICE);
+    const deciding = running() && !backlogged();
+    for (; this.#head < end; this.#head++) {
+      const [taskId, at] = this.#toDecide[this.#head] as [string, number];
+      const instant = this.#instants.get(at);
+      // Dropped or handed over again since: that newer entry decides.
+      if (!deciding || !instant?.held.has(taskId) || instant.held.get(taskId) !== null) continue;
+      if (this.#heldAt.get(taskId) !== at) continue;
+      instant.held.set(taskId, decide(taskId, at));
+    }
+    if (this.#head === this.#toDecide.length) {
+      this.#toDecide = [];
+      this.#head = 0;
+    } else this.#queuePump();
+  }
+
+  #release(at: number): void {
+    const instant = this.#instants.get(at);
+    if (!instant) return;
+    this.#instants.delete(at);
+    const { clock, running, leaseHolds, append, due, appended } = this.#o;
+    const onTime = clock.now() - at <= RELEASE_TOLERANCE_MS;
+    const room = this.#o.room();
+    const now: string[] = [];
+    const ready: DecidedAhead[] = [];
+    for (const [taskId, held] of instant.held) {
+      this.#heldAt.delete(taskId);
+      if (held && onTime && ready.length < room && leaseHolds(taskId, held.epoch)) ready.push(held.decided);
+      else now.push(taskId);
+    }
+    if (!running()) return;
+    if (now.length > 0) due(now);
+    if (ready.length === 0) return;
+    const released = append(ready, at).then(
+      (stale) => {
+        const again = new Set(stale);
+        for (const d of ready) if (!again.has(d.record.taskId)) appended(d);
+        if (stale.length > 0) due(stale);
+      },
+      // Decided again the ordinary way, which reports and retries what went wrong.
+      () => due(ready.map((d) => d.record.taskId)),
+    );
+    if (ready.length < LARGE_INSTANT) return;
+    const releasing = (this.#releasing = released);
+    void released.then(() => {
+      if (this.#releasing !== releasing) return;
+      this.#releasing = null;
+      this.#drainDeferred();
+    });
+  }
+}
