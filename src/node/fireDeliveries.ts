@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { TaskEvent, TaskEventData } from '../../domain/task/events.js';
 import type { TaskSpec } from '../../domain/task/spec.js';
-import { toMillis } from '../../domain/time/instant.js';
+import { toIso, toMillis } from '../../domain/time/instant.js';
 import type { FireDelivery, Target } from '../targets/dispatcher.js';
 import type { TaskRecord } from './taskRecord.js';
 
@@ -71,8 +71,8 @@ export class FireDeliveries {
         fire.fireId,
         fire.attempt,
         fire.attempt > 1 ? 'retry' : fire.trigger,
-        fire.scheduledAt,
-        fire.firedAt,
+        toIso(fire.scheduledAt),
+        toIso(fire.firedAt),
         fire.deadline,
         this.#nodeId,
       ),
@@ -88,8 +88,9 @@ export class FireDeliveries {
         d.fireId,
         d.attempt,
         d.trigger,
-        toMillis(d.scheduledAt),
-        toMillis(d.firedAt),
+        // The event's own times, as recorded: already in the delivery's ISO form.
+        d.scheduledAt,
+        d.firedAt,
         toMillis(d.deadline),
         d.node,
       ),
@@ -114,8 +115,8 @@ const deliveryOf = (
   fireId: string,
   attempt: number,
   trigger: FireDelivery['trigger'],
-  scheduledAt: number,
-  firedAt: number,
+  scheduledAt: string,
+  firedAt: string,
   deadline: number,
   node: string,
 ): FireDelivery => ({
@@ -124,8 +125,8 @@ const deliveryOf = (
   fireId,
   attempt,
   trigger,
-  scheduledAt: new Date(scheduledAt).toISOString(),
-  firedAt: new Date(firedAt).toISOString(),
+  scheduledAt,
+  firedAt,
   deadline,
   payload: spec.payload,
   target: spec.target,
