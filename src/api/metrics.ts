@@ -38,7 +38,7 @@ export const nodeMetrics = (
   });
   const lateness = new Histogram({
     name: 'kairos_fire_lateness_seconds',
-    help: 'firedAt - scheduledAt of first attempts',
+    help: 'How late first attempts went out: when the fire was recorded (its append committed, delivery begins) - scheduledAt',
     buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
     registers: [registry],
   });
@@ -92,7 +92,8 @@ export const nodeMetrics = (
     for (const e of events) {
       if (e.type === 'TaskFired') {
         fires.inc({ trigger: e.data.trigger });
-        if (e.data.attempt === 1) lateness.observe((toMillis(e.data.firedAt) - toMillis(e.data.scheduledAt)) / 1000);
+        // From the commit rather than `firedAt`: a fire decided ahead records its instant as `firedAt`.
+        if (e.data.attempt === 1) lateness.observe((clock.now() - toMillis(e.data.scheduledAt)) / 1000);
       } else if (e.type === 'TaskSucceeded') outcomes.inc({ outcome: 'succeeded' });
       else if (e.type === 'TaskFailed') outcomes.inc({ outcome: e.data.willRetryAt ? 'retrying' : e.data.reason });
       else if (e.type === 'TaskSkipped') gaps.inc({ kind: 'skipped', cause: 'overlap' }, e.data.count ?? 1);

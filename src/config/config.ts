@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ValidationError, fieldIssuesOf } from '../../domain/errors/index.js';
 import { Duration } from '../../domain/time/duration.js';
 import { RetentionSpec } from '../../domain/task/spec.js';
+import { isEsdbUrl } from '../store/openEventStore.js';
 
 const PORT = 'must be a port number from 0 to 65535';
 const DAY_MS = 86_400_000;
@@ -105,8 +106,11 @@ export const KairosOptions = z.strictObject({
   drainTimeout: Duration.default(5_000),
   /** Decisions under way at most; due tasks beyond wait, and the ticks they miss are recorded as an overload. */
   maxDecisionsInFlight: count().default(10_000),
-  /** How long before its instant a due task is decided and held, to go out with that instant's batch; 0: when due. */
-  fireLead: Duration.refine((ms) => ms <= 5_000, 'must be at most 5s').default(500),
+  /**
+   * How long before its instant a due task is decided and held, to go out with that instant's batch; 0:
+   * when due. Default 500 ms, 0 on EventStoreDB (its batches are written one append after another).
+   */
+  fireLead: Duration.refine((ms) => ms <= 5_000, 'must be at most 5s').optional(),
   /** How often a running node saves its state snapshot (`<dataDir>/node-state.snapshot`); also on stop. */
   snapshotEvery: Duration.refine((ms) => ms >= 1_000, 'must be at least 1s').default(300_000),
   subscribers: z
@@ -313,7 +317,7 @@ export const compileConfig = (layers: {
     },
     drainTimeoutMs: o.drainTimeout,
     maxDecisionsInFlight: o.maxDecisionsInFlight,
-    fireLeadMs: o.fireLead,
+    fireLeadMs: o.fireLead ?? (isEsdbUrl(store) ? 0 : 500),
     snapshot: store.startsWith('memory:')
       ? null
       : { file: resolve(dataDir, 'node-state.snapshot'), everyMs: o.snapshotEvery },

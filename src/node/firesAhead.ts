@@ -36,7 +36,7 @@ const DEFERRED_SLICE = 100;
  */
 export const RELEASE_TOLERANCE_MS = 5;
 
-/** An instant with this many fires makes outcomes wait for its release (`afterRelease`). */
+/** An instant with this many fires makes outcomes wait for its release (`releaseTurn`). */
 const LARGE_INSTANT = 1_000;
 /** Outcomes waiting for a release at most; beyond, they are recorded at once. */
 export const MAX_DEFERRED = 50_000;
@@ -65,7 +65,7 @@ export class FiresAhead {
   #pumpQueued = false;
   /** The release of a large instant under way, if any; resolves once its fires are all out. */
   #releasing: Promise<void> | null = null;
-  #deferred: Array<() => Promise<void>> = [];
+  #deferred: Array<() => void> = [];
 
   constructor(options: FiresAheadOptions) {
     this.#o = options;
@@ -83,18 +83,19 @@ export class FiresAhead {
   }
 
   /**
-   * Runs `work` once the release of a large instant under way is done, or now when none is: what a
-   * fire's outcome makes the node do (decide, append) then waits behind the instant's fires instead of
-   * competing with them for this thread and the store. At most MAX_DEFERRED wait.
+   * Where an outcome waits while a large instant goes out: a promise of its turn after the release
+   * (a hundred are let through per turn of the event loop), or null when no large release is under way
+   * (or MAX_DEFERRED already wait). What an outcome makes the node do (decide, append) would otherwise
+   * compete with the instant's fires for this thread and the store.
    */
-  afterRelease<T>(work: () => Promise<T>): Promise<T> {
-    if (!this.#releasing || this.#deferred.length >= MAX_DEFERRED) return work();
-    return new Promise<T>((resolve, reject) => this.#deferred.push(() => work().then(resolve, reject)));
+  releaseTurn(): Promise<void> | null {
+    if (!this.#releasing || this.#deferred.length >= MAX_DEFERRED) return null;
+    return new Promise<void>((resolve) => this.#deferred.push(resolve));
   }
 
   /** What waited for a release goes on a slice per turn: all at once would hold up the next instant's release. */
   #drainDeferred(): void {
-    for (const work of this.#deferred.splice(0, DEFERRED_SLICE)) void work();
+    for (const turn of this.#deferred.splice(0, DEFERRED_SLICE)) turn();
     if (this.#deferred.length > 0 && !this.#releasing) setImmediate(() => this.#drainDeferred());
   }
 
@@ -185,23 +186,28 @@ export class FiresAhead {
       else now.push(taskId);
     }
     if (!running()) return;
+    // First: the release takes its room among the decisions under way before the others are admitted.
+    if (ready.length > 0) this.#append(ready, at);
     if (now.length > 0) due(now);
-    if (ready.length === 0) return;
-    const released = append(ready, at).then(
-      (stale) => {
-        const again = new Set(stale);
-        for (const d of ready) if (!again.has(d.record.taskId)) appended(d);
-        if (stale.length > 0) due(stale);
-      },
-      // Decided again the ordinary way, which reports and retries what went wrong.
-      () => due(ready.map((d) => d.record.taskId)),
-    );
-    if (ready.length < LARGE_INSTANT) return;
-    const releasing = (this.#releasing = released);
-    void released.then(() => {
-      if (this.#releasing !== releasing) return;
-      this.#releasing = null;
-      this.#drainDeferred();
-    });
+  }
+
+  #append(ready: DecidedAhead[], at: number): void {
+    const { append, due, appended } = this.#o;
+    const released = append(ready, at)
+      .then(
+        (stale) => {
+          const again = new Set(stale);
+          for (const d of ready) if (!again.has(d.record.taskId)) appended(d);
+          if (stale.length > 0) due(stale);
+        },
+        // Decided again the ordinary way, which reports and retries what went wrong.
+        () => due(ready.map((d) => d.record.taskId)),
+      )
+      .finally(() => {
+        if (this.#releasing !== released) return;
+        this.#releasing = null;
+        this.#drainDeferred();
+      });
+    if (ready.length >= LARGE_INSTANT) this.#releasing = released;
   }
 }

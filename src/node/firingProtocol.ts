@@ -86,13 +86,21 @@ export class FiringProtocol {
     await Promise.allSettled([...this.#chains.values()]);
   }
 
-  /** Decides `build`'s command for the task (null: nothing to decide) and records the result. */
+  /**
+   * Decides `build`'s command for the task (null: nothing to decide) and records the result. With
+   * `wait`, the decision first waits for it in the task's turn: nothing else is decided about the task
+   * meanwhile, not even ahead of its instant (an outcome waiting there may change what is due).
+   */
   execute(
     taskId: string,
     ctx: CommandContext,
     build: (record: TaskRecord) => TaskCommand | null,
+    wait: Promise<void> | null = null,
   ): Promise<TaskEvent[]> {
-    return this.#o.track(this.serially(taskId, () => this.#decideAndAppend(taskId, ctx, build)));
+    const decide = (): Promise<TaskEvent[]> => this.#decideAndAppend(taskId, ctx, build);
+    if (!wait) return this.#o.track(this.serially(taskId, decide));
+    // Counted as under way once it is decided, not while it waits.
+    return this.serially(taskId, () => wait.then(() => this.#o.track(decide())));
   }
 
   /** Runs `fn` after every earlier decision about the same task: one decision per task at a time. */
@@ -190,7 +198,7 @@ export class FiringProtocol {
    * whose decision no longer holds (the task moved on since, or its append failed): they are to be
    * decided again, now.
    */
-  async appendAhead(decided: readonly DecidedAhead[], now: number): Promise<string[]> {
+  async appendAhead(decided: readonly DecidedAhead[], now: number, proceed: () => boolean): Promise<string[]> {
     const stale: string[] = [];
     const fresh: DecidedAhead[] = [];
     for (const d of decided) {
@@ -200,15 +208,20 @@ export class FiringProtocol {
       else fresh.push(d);
     }
     if (fresh.length === 0) return stale;
-    // One decision per task at a time: later ones about these tasks (and a stop) wait for the whole release.
+    // One decision per task at a time: later ones about these tasks (and a stop) wait for the whole
+    // release, which takes its room among the decisions under way at once, before anything else can.
     let released = (): void => undefined;
     const done = new Promise<void>((resolve) => (released = resolve));
     for (const { record } of fresh) this.#chains.set(record.taskId, done);
+    void this.#o.track(done, fresh.length);
     try {
       const chunks: Promise<void>[] = [];
       for (let at = 0; at < fresh.length; at += AHEAD_CHUNK) {
         if (at > 0) await new Promise((resolve) => setImmediate(resolve));
-        chunks.push(this.#appendChunk(fresh.slice(at, at + AHEAD_CHUNK), now, stale));
+        const chunk = fresh.slice(at, at + AHEAD_CHUNK);
+        // A stop meanwhile: the rest is not written (what is, stays decided under way until written).
+        if (proceed()) chunks.push(this.#appendChunk(chunk, now, stale));
+        else for (const d of chunk) stale.push(d.record.taskId);
       }
       await Promise.all(chunks);
       return stale;
@@ -226,29 +239,32 @@ export class FiringProtocol {
       stale.push(d.record.taskId);
       return false;
     });
-    const appends = fresh.map(({ record, events, revision }): StreamAppend => {
-      record.appendingThrough = revision + BigInt(events.length);
-      return {
-        stream: taskStreamOf(record.taskId),
-        events: this.#encoded(events, ctx, now),
-        expectedRevision: revision < 0n ? 'no_stream' : revision,
-      };
-    });
-    const results = await this.#o
-      .track(this.#o.store.appendBatch(appends), fresh.length)
-      .catch((err: unknown) => fresh.map((): BatchAppendResult => ({ ok: false, error: err as Error })));
+    let results: BatchAppendResult[];
+    try {
+      const appends = fresh.map(({ record, events, revision }): StreamAppend => {
+        record.appendingThrough = revision + BigInt(events.length);
+        return {
+          stream: taskStreamOf(record.taskId),
+          events: this.#encoded(events, ctx, now),
+          expectedRevision: revision < 0n ? 'no_stream' : revision,
+        };
+      });
+      results = await this.#o.store.appendBatch(appends);
+    } catch (err) {
+      results = fresh.map((): BatchAppendResult => ({ ok: false, error: err as Error }));
+    } finally {
+      for (const { record } of fresh) record.appendingThrough = -1n;
+    }
     for (const [i, d] of fresh.entries()) {
-      const { record } = d;
-      record.appendingThrough = -1n;
       const outcome = results[i] as BatchAppendResult;
       if (outcome.ok) {
         this.#storeFailing = null;
-        this.#recorded(record, d.events, d, outcome.result, ctx.actor);
+        this.#recorded(d.record, d.events, d, outcome.result, ctx.actor);
         continue;
       }
       if (isKairosError(outcome.error) && outcome.error.code === ErrorCode.unavailable)
         this.#storeFailing = outcome.error.message;
-      stale.push(record.taskId);
+      stale.push(d.record.taskId);
     }
   }
 

@@ -119,7 +119,7 @@ export class SchedulerNode {
           ? {
               lead: o.fireLeadMs,
               decide: (taskId, build) => this.#protocol.decideAhead(taskId, build),
-              append: (decided, at) => this.#protocol.appendAhead(decided, at),
+              append: (decided, at) => this.#protocol.appendAhead(decided, at, running),
             }
           : null,
     });
@@ -343,12 +343,12 @@ export class SchedulerNode {
   /** The target's report of an attempt's outcome. */
   reportOutcome(outcome: FireOutcome): Promise<void> {
     const { at, ...rest } = outcome;
-    return this.#wakes
-      .afterRelease(() =>
-        this.#protocol.execute(outcome.taskId, { ...this.#asNode, correlationId: outcome.fireId }, () => ({
-          type: 'RecordOutcome',
-          outcome: { ...rest, at },
-        })),
+    return this.#protocol
+      .execute(
+        outcome.taskId,
+        { ...this.#asNode, correlationId: outcome.fireId },
+        () => ({ type: 'RecordOutcome', outcome: { ...rest, at } }),
+        this.#wakes.releaseTurn(),
       )
       .then(
         () => undefined,

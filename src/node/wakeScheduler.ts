@@ -22,7 +22,7 @@ export type PipelineDepths = {
   dueWaiting: number;
   /** Tasks held for their instant, decided ahead or to be (each task at most once). */
   heldAhead: number;
-  /** Outcomes waiting for a large instant's release to end (FiresAhead.afterRelease), and their bound. */
+  /** Outcomes waiting for a large instant's release to end (FiresAhead.releaseTurn), and their bound. */
   outcomesWaiting: number;
   maxOutcomesWaiting: number;
 };
@@ -97,9 +97,9 @@ export class WakeScheduler {
     return this.#admission.track(decisions, count);
   }
 
-  /** Runs `work` after the fires of a large instant being released (FiresAhead.afterRelease), else now. */
-  afterRelease<T>(work: () => Promise<T>): Promise<T> {
-    return this.#ahead ? this.#ahead.afterRelease(work) : work();
+  /** Where an outcome waits while a large instant goes out (FiresAhead.releaseTurn); null: it need not. */
+  releaseTurn(): Promise<void> | null {
+    return this.#ahead?.releaseTurn() ?? null;
   }
 
   pipeline(): PipelineDepths {

@@ -202,6 +202,14 @@ describe('compileConfig: environment', () => {
     }
   });
 
+  it('decides fires 500 ms ahead by default, not on EventStoreDB (one append after another), unless asked', () => {
+    expect(compileConfig({}).fireLeadMs).toBe(500);
+    expect(compileConfig({ env: { KAIROS_STORE: 'esdb://localhost:2113?tls=false' } }).fireLeadMs).toBe(0);
+    expect(
+      compileConfig({ env: { KAIROS_STORE: 'esdb://localhost:2113?tls=false', KAIROS_FIRE_LEAD: '200ms' } }).fireLeadMs,
+    ).toBe(200);
+  });
+
   it('keeps the state snapshot beside the data, saved as often as asked; none for an in-memory log', () => {
     expect(compileConfig({ env: { KAIROS_SNAPSHOT_EVERY: '2m', KAIROS_DATA_DIR: '/srv/k' } }).snapshot).toEqual({
       file: '/srv/k/node-state.snapshot',

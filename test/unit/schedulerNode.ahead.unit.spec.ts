@@ -1,11 +1,23 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { taskStreamOf } from '../../domain/task/events.js';
 import { SimulatedClock } from '../../src/clock/simulatedClock.js';
 import type { Clock } from '../../src/clock/clock.js';
 import { RELEASE_TOLERANCE_MS } from '../../src/node/firesAhead.js';
+import type { AppendOptions, EventData, StreamAppend } from '../../src/store/eventStore.js';
+import { SchedulerNode } from '../../src/node/schedulerNode.js';
 import { InMemoryEventStore } from '../../src/store/inMemoryEventStore.js';
-import { firedOf, flush, run, specOf, startNode } from './support/nodeHarness.js';
+import {
+  FixedLeaseCoordinator,
+  RecordingTarget,
+  firedOf,
+  flush,
+  run,
+  specOf,
+  startNode,
+} from './support/nodeHarness.js';
 
 const T0 = Date.UTC(2026, 2, 1, 0, 0, 0);
+const at = (ms: number) => new Date(T0 + ms).toISOString();
 const actor = { actor: 'user:test' };
 const LEAD = 500;
 
@@ -116,5 +128,123 @@ describe('SchedulerNode deciding fires ahead of their instant (fireLeadMs)', () 
     clock.increment(1_000);
     await flush();
     expect(firedOf(await store.readAll())).toHaveLength(0);
+  });
+
+  /** A log whose appends wait while `held`, until `open()`: a slow disk, on cue. */
+  class HeldStore extends InMemoryEventStore {
+    held: (appends: number) => boolean = () => false;
+    readonly #waiting: Array<() => void> = [];
+    open(): void {
+      for (const go of this.#waiting.splice(0)) go();
+    }
+    #turn(appends: number): Promise<void> {
+      return this.held(appends) ? new Promise((resolve) => this.#waiting.push(resolve)) : Promise.resolve();
+    }
+    override appendToStream(stream: string, events: readonly EventData[], options?: AppendOptions) {
+      return this.#turn(1).then(() => super.appendToStream(stream, events, options));
+    }
+    override appendBatch(appends: readonly StreamAppend[]) {
+      return this.#turn(appends.length).then(() => super.appendBatch(appends));
+    }
+  }
+
+  const nodeOn = async (store: InMemoryEventStore, clock: SimulatedClock, maxDecisionsInFlight?: number) => {
+    const target = new RecordingTarget();
+    const node = new SchedulerNode({
+      nodeId: 'n1',
+      store,
+      clock,
+      target,
+      drainTimeoutMs: 0,
+      fireLeadMs: LEAD,
+      ...(maxDecisionsInFlight ? { maxDecisionsInFlight } : {}),
+      coordinator: ({ maxEpoch }) => new FixedLeaseCoordinator('n1', maxEpoch + 1),
+    });
+    target.listener = (o) => void node.reportOutcome(o);
+    nodes.push(node);
+    await node.start();
+    return { node, target };
+  };
+
+  it('records an outcome that arrives while a large instant goes out before deciding anything else about its task', async () => {
+    // Task z fires at +1 s with a 1.5 s timeout; at +2 s an instant of 1,000 fires is slow to write;
+    // z's handler answers at +2.1 s, in time. Its deadline (+2.5 s) must not be decided ahead of that
+    // answer: it would record a timeout and fire a retry of a fire that succeeded.
+    const clock = new SimulatedClock(T0);
+    const store = new HeldStore({ now: () => clock.now() });
+    store.held = (appends) => appends >= 1_000;
+    const { node, target } = await nodeOn(store, clock);
+    await node.createTask(
+      specOf({
+        id: 'z',
+        schedule: { every: '10s', startAt: at(1_000) },
+        timeout: '1500ms',
+        retry: { maxAttempts: 2, backoff: { initial: '100ms', jitter: 0 } },
+      }),
+      actor,
+    );
+    for (let i = 0; i < 1_000; i++)
+      await node.createTask(
+        specOf({ id: `b${i}`, schedule: { every: '10s', startAt: at(2_000) }, overlap: 'allow' }),
+        actor,
+      );
+    await run(clock, 2_100);
+    const fire = target.delivered.find((d) => d.taskId === 'z');
+    expect(fire).toBeDefined();
+    target.answer(fire!, 'succeeded', clock.now());
+    await flush();
+    expect(node.pipeline().outcomesWaiting).toBe(1);
+    await run(clock, 600);
+    store.open();
+    await flush(30);
+    const types = (await store.readStream(taskStreamOf('z'))).map((e) => e.type);
+    expect(types).toContain('TaskSucceeded');
+    expect(types).not.toContain('TaskFailed');
+    expect(target.delivered.filter((d) => d.taskId === 'z')).toHaveLength(1);
+    expect(node.pipeline().outcomesWaiting).toBe(0);
+  });
+
+  it('keeps the decisions under way within maxDecisionsInFlight at a release', async () => {
+    const clock = new SimulatedClock(T0);
+    const store = new HeldStore({ now: () => clock.now() });
+    const { node } = await nodeOn(store, clock, 50);
+    for (let i = 0; i < 100; i++)
+      await node.createTask(
+        specOf({ id: `t${i}`, schedule: { every: '10s', startAt: at(1_000) }, overlap: 'allow' }),
+        actor,
+      );
+    await run(clock, 900);
+    store.held = () => true;
+    clock.increment(100);
+    let max = 0;
+    for (let i = 0; i < 10; i++) {
+      await flush(1);
+      max = Math.max(max, node.pipeline().decisionsInFlight);
+    }
+    expect(max).toBe(50);
+    store.held = () => false;
+    for (let i = 0; i < 5; i++) {
+      store.open();
+      await flush(10);
+    }
+    expect(firedOf(await store.readAll())).toHaveLength(100);
+  });
+
+  it('writes no more of a large instant once stopping', async () => {
+    const clock = new SimulatedClock(T0);
+    const store = new InMemoryEventStore({ now: () => clock.now() });
+    const { node } = await nodeOn(store, clock);
+    for (let i = 0; i < 2_500; i++)
+      await node.createTask(
+        specOf({ id: `b${i}`, schedule: { every: '10s', startAt: at(1_000) }, overlap: 'allow' }),
+        actor,
+      );
+    await run(clock, 900);
+    clock.increment(100);
+    await node.stop();
+    // The first part (1,000 fires) went out at the instant; the rest was not written.
+    expect(firedOf(await store.readAll())).toHaveLength(1_000);
+    await flush(10);
+    expect(firedOf(await store.readAll())).toHaveLength(1_000);
   });
 });
