@@ -36,12 +36,15 @@ const DEFERRED_SLICE = 100;
  */
 export const RELEASE_TOLERANCE_MS = 5;
 
+/** Tasks are held only for an instant with at least this many: a few (spread ticks) gain nothing from a batch. */
+const AHEAD_MIN = 100;
 /** An instant with this many fires makes outcomes wait for its release (`releaseTurn`). */
 const LARGE_INSTANT = 1_000;
 /** Outcomes waiting for a release at most; beyond, they are recorded at once. */
 export const MAX_DEFERRED = 50_000;
 
-type Instant = { timer: TimerHandle; held: Map<string, HeldDecision | null> };
+/** The tasks held for one instant; `undecided` may name some twice or dropped since (skipped). */
+type Instant = { timer: TimerHandle; held: Map<string, HeldDecision | null>; undecided: string[]; queued: boolean };
 
 /**
  * Fires decided ahead of their instant (issue 10's "decide and encode ahead, append as one batch when
@@ -59,9 +62,8 @@ export class FiresAhead {
   readonly #instants = new Map<number, Instant>();
   /** When each held task is due. */
   readonly #heldAt = new Map<string, number>();
-  /** Held tasks still to decide, in the order they were handed over. */
-  #toDecide: Array<[string, number]> = [];
-  #head = 0;
+  /** Large instants with tasks still to decide, earliest handed over first. */
+  #toDecide: number[] = [];
   #pumpQueued = false;
   /** The release of a large instant under way, if any; resolves once its fires are all out. */
   #releasing: Promise<void> | null = null;
@@ -75,9 +77,14 @@ export class FiresAhead {
   hold(soon: ReadonlyArray<[taskId: string, at: number]>): void {
     for (const [taskId, at] of soon) {
       this.drop(taskId);
-      this.#instantAt(at).held.set(taskId, null);
+      const instant = this.#instantAt(at);
+      instant.held.set(taskId, null);
+      instant.undecided.push(taskId);
       this.#heldAt.set(taskId, at);
-      this.#toDecide.push([taskId, at]);
+      if (!instant.queued) {
+        instant.queued = true;
+        this.#toDecide.push(at);
+      }
     }
     this.#queuePump();
   }
@@ -97,6 +104,11 @@ export class FiresAhead {
   #drainDeferred(): void {
     for (const turn of this.#deferred.splice(0, DEFERRED_SLICE)) turn();
     if (this.#deferred.length > 0 && !this.#releasing) setImmediate(() => this.#drainDeferred());
+  }
+
+  /** Whether `count` tasks due at `at` are worth holding: an instant this large, or one held already. */
+  takes(at: number, count: number): boolean {
+    return count >= AHEAD_MIN || this.#instants.has(at);
   }
 
   /** When a held task is due. */
@@ -131,21 +143,20 @@ export class FiresAhead {
     this.#instants.clear();
     this.#heldAt.clear();
     this.#toDecide = [];
-    this.#head = 0;
   }
 
   #instantAt(at: number): Instant {
     let instant = this.#instants.get(at);
     if (!instant) {
       const timer = this.#o.clock.setTimer(() => this.#release(at), Math.max(0, at - this.#o.clock.now()));
-      instant = { timer, held: new Map() };
+      instant = { timer, held: new Map(), undecided: [], queued: false };
       this.#instants.set(at, instant);
     }
     return instant;
   }
 
   #queuePump(): void {
-    if (this.#pumpQueued || this.#head === this.#toDecide.length) return;
+    if (this.#pumpQueued || this.#toDecide.length === 0) return;
     this.#pumpQueued = true;
     setImmediate(() => {
       this.#pumpQueued = false;
@@ -155,20 +166,30 @@ export class FiresAhead {
 
   #decideSlice(): void {
     const { running, backlogged, decide } = this.#o;
-    const end = Math.min(this.#toDecide.length, this.#head + DECIDE_SLICE);
-    const deciding = running() && !backlogged();
-    for (; this.#head < end; this.#head++) {
-      const [taskId, at] = this.#toDecide[this.#head] as [string, number];
-      const instant = this.#instants.get(at);
-      // Dropped or handed over again since: that newer entry decides.
-      if (!deciding || !instant?.held.has(taskId) || instant.held.get(taskId) !== null) continue;
-      if (this.#heldAt.get(taskId) !== at) continue;
-      instant.held.set(taskId, decide(taskId, at));
+    if (!running() || backlogged()) {
+      // Overloaded: the held tasks are decided when due, as without a lead; hand-overs from now on queue anew.
+      for (const at of this.#toDecide.splice(0)) {
+        const instant = this.#instants.get(at);
+        if (instant) [instant.undecided, instant.queued] = [[], false];
+      }
+      return;
     }
-    if (this.#head === this.#toDecide.length) {
-      this.#toDecide = [];
-      this.#head = 0;
-    } else this.#queuePump();
+    let budget = DECIDE_SLICE;
+    while (budget > 0 && this.#toDecide.length > 0) {
+      const at = this.#toDecide[0] as number;
+      const instant = this.#instants.get(at);
+      const taskId = instant?.undecided.pop();
+      if (!instant || taskId === undefined) {
+        this.#toDecide.shift();
+        if (instant) instant.queued = false;
+        continue;
+      }
+      // Dropped, or already decided (handed over twice): nothing to do.
+      if (instant.held.get(taskId) !== null) continue;
+      instant.held.set(taskId, decide(taskId, at));
+      budget--;
+    }
+    this.#queuePump();
   }
 
   #release(at: number): void {

@@ -1,22 +1,34 @@
 import type { Clock, TimerHandle } from '../clock/clock.js';
+import { TimeHeap } from './timeHeap.js';
 
 /**
- * All wake-ups of all tasks on one node, driven by a single armed timer (design §5). A binary min-heap
- * of (time, key) with lazy deletion: rescheduling a key pushes a new entry and the stale one is
- * dropped when it surfaces. Due keys are handed over in one batch, so thousands of tasks due in the
- * same millisecond cost one wake-up and can share one store transaction. With a lead, wake-ups are also
- * handed over that long before their time (and leave the queue), for work that is done ahead of it.
+ * Wake-ups handed over `lead` ms ahead of their time, as (key, time) pairs, besides the due ones: those
+ * of an instant that `takes(at, count)` wants, and only while `active()`. The others are handed over
+ * when due, as without a lead.
  */
-/** Wake-ups handed over `lead` ms ahead of their time, as (key, time) pairs, besides the due ones. */
-export type TimerLead = { lead: number; onSoon: (soon: Array<[key: string, at: number]>) => void };
+export type TimerLead = {
+  lead: number;
+  takes: (at: number, count: number) => boolean;
+  onSoon: (soon: Array<[key: string, at: number]>) => void;
+  active: () => boolean;
+};
 
+/**
+ * All wake-ups of all tasks on one node, driven by a single armed timer (design §5). A min-heap of
+ * (time, key) with lazy deletion: rescheduling a key pushes a new entry and the stale one is dropped
+ * when it surfaces. Due keys are handed over in one batch, so thousands of tasks due in the same
+ * millisecond cost one wake-up and can share one store transaction. With a lead, the keys of a large
+ * instant are handed over that long before it (and leave the queue), for work done ahead of it; the
+ * keys of small instants move to a second heap that is only ever handed over when due.
+ */
 export class TimerQueue {
   readonly #clock: Clock;
   readonly #onDue: (keys: string[]) => void;
   readonly #ahead: TimerLead | null;
   readonly #due = new Map<string, number>();
-  #heapAt: number[] = [];
-  #heapKey: string[] = [];
+  readonly #heap = new TimeHeap();
+  /** Keys of instants too small to hand over ahead: due at their time only. */
+  readonly #whenDue = new TimeHeap();
   #armed: { at: number; handle: TimerHandle } | null = null;
   #stopped = false;
 
@@ -34,11 +46,11 @@ export class TimerQueue {
     }
     if (this.#due.get(key) === at) return;
     this.#due.set(key, at);
-    this.#push(at, key);
+    this.#heap.push(at, key);
     // Replaced entries are dropped lazily when they surface; a key rescheduled earlier leaves its old
-    // entry deep in the heap, so rebuild it before the stale ones outnumber the live ones.
-    if (this.#heapAt.length > 2 * this.#due.size + 1024) this.#rebuild();
-    if (!this.#armed || at < this.#armed.at) this.#arm();
+    // entry deep in a heap, so rebuild before the stale ones outnumber the live ones.
+    if (this.entries > 2 * this.#due.size + 1024) this.#rebuild();
+    if (!this.#armed || at - this.#lead() < this.#armed.at) this.#arm();
   }
 
   /** When `key` is due, if scheduled. */
@@ -60,90 +72,70 @@ export class TimerQueue {
     this.#armed?.handle.cancel();
     this.#armed = null;
     if (this.#stopped) return;
-    const at = this.#peekLive();
-    if (at === undefined) return;
-    const lead = this.#ahead?.lead ?? 0;
-    this.#armed = { at, handle: this.#clock.setTimer(() => this.#fire(), Math.max(0, at - lead - this.#clock.now())) };
+    const ahead = this.#peekLive(this.#heap);
+    const whenDue = this.#peekLive(this.#whenDue);
+    const at = Math.min(ahead === undefined ? Infinity : ahead - this.#lead(), whenDue ?? Infinity);
+    if (at === Infinity) return;
+    this.#armed = { at, handle: this.#clock.setTimer(() => this.#fire(), Math.max(0, at - this.#clock.now())) };
   }
 
   #fire(): void {
     this.#armed = null;
     const now = this.#clock.now();
-    const until = now + (this.#ahead?.lead ?? 0);
+    const lead = this.#lead();
     const keys: string[] = [];
-    const soon: Array<[string, number]> = [];
-    for (let at = this.#peekLive(); at !== undefined && at <= until; at = this.#peekLive()) {
-      const key = this.#pop();
+    for (let at = this.#peekLive(this.#whenDue); at !== undefined && at <= now; at = this.#peekLive(this.#whenDue)) {
+      const key = this.#whenDue.pop();
       this.#due.delete(key);
-      if (at <= now) keys.push(key);
-      else soon.push([key, at]);
+      keys.push(key);
     }
+    const soon: Array<[string, number]> = [];
+    let instant: Array<[string, number]> = [];
+    const handOver = (): void => {
+      const at = (instant[0] as [string, number])[1];
+      // An instant not taken ahead waits for its time in the other heap, with no lead.
+      if (!this.#ahead?.takes(at, instant.length)) for (const [key, at] of instant) this.#whenDue.push(at, key);
+      else for (const [key, at] of instant) (this.#due.delete(key), soon.push([key, at]));
+      instant = [];
+    };
+    for (let at = this.#peekLive(this.#heap); at !== undefined && at <= now + lead; at = this.#peekLive(this.#heap)) {
+      const key = this.#heap.pop();
+      if (at <= now) {
+        this.#due.delete(key);
+        keys.push(key);
+        continue;
+      }
+      if (instant.length > 0 && (instant[0] as [string, number])[1] !== at) handOver();
+      instant.push([key, at]);
+    }
+    if (instant.length > 0) handOver();
     // Re-arm before handing over: handlers reschedule, and must see an armed queue.
     this.#arm();
     if (soon.length > 0) this.#ahead?.onSoon(soon);
     if (keys.length > 0) this.#onDue(keys);
   }
 
-  /** Earliest time of an entry that is still current, discarding stale ones on the way. */
-  #peekLive(): number | undefined {
-    while (this.#heapAt.length > 0) {
-      const at = this.#heapAt[0] as number;
-      if (this.#due.get(this.#heapKey[0] as string) === at) return at;
-      this.#pop();
+  #lead(): number {
+    return this.#ahead?.active() ? this.#ahead.lead : 0;
+  }
+
+  /** Earliest time of an entry of `heap` that is still current, discarding stale ones on the way. */
+  #peekLive(heap: TimeHeap): number | undefined {
+    for (let at = heap.topAt; at !== undefined; at = heap.topAt) {
+      if (this.#due.get(heap.topKey as string) === at) return at;
+      heap.pop();
     }
     return undefined;
   }
 
   #rebuild(): void {
-    this.#heapAt = [];
-    this.#heapKey = [];
-    for (const [key, at] of this.#due) this.#push(at, key);
+    this.#heap.clear();
+    this.#whenDue.clear();
+    for (const [key, at] of this.#due) this.#heap.push(at, key);
   }
 
-  /** Entries in the heap, current and replaced: bounded by about twice the scheduled keys. */
+  /** Entries in the heaps, current and replaced: bounded by about twice the scheduled keys. */
   get entries(): number {
-    return this.#heapAt.length;
-  }
-
-  #push(at: number, key: string): void {
-    const ats = this.#heapAt;
-    const keys = this.#heapKey;
-    let i = ats.length;
-    ats.push(at);
-    keys.push(key);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if ((ats[parent] as number) <= at) break;
-      ats[i] = ats[parent] as number;
-      keys[i] = keys[parent] as string;
-      i = parent;
-    }
-    ats[i] = at;
-    keys[i] = key;
-  }
-
-  #pop(): string {
-    const ats = this.#heapAt;
-    const keys = this.#heapKey;
-    const top = keys[0] as string;
-    const lastAt = ats.pop() as number;
-    const lastKey = keys.pop() as string;
-    const n = ats.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && (ats[r] as number) < (ats[l] as number) ? r : l;
-        if ((ats[c] as number) >= lastAt) break;
-        ats[i] = ats[c] as number;
-        keys[i] = keys[c] as string;
-        i = c;
-      }
-      ats[i] = lastAt;
-      keys[i] = lastKey;
-    }
-    return top;
+    return this.#heap.size + this.#whenDue.size;
   }
 }

@@ -88,7 +88,13 @@ export class WakeScheduler {
     this.#timers = new TimerQueue(
       options.clock,
       (ids) => this.#admission.admit(ids),
-      ahead && { lead: options.ahead?.lead ?? 0, onSoon: (soon) => ahead.hold(soon) },
+      ahead && {
+        lead: options.ahead?.lead ?? 0,
+        takes: (at, count) => ahead.takes(at, count),
+        onSoon: (soon) => ahead.hold(soon),
+        // While due tasks wait for room, deciding ahead would only add work: each is handed over when due.
+        active: () => this.#admission.waiting === 0,
+      },
     );
   }
 

@@ -71,35 +71,36 @@ describe('SchedulerNode deciding fires ahead of their instant (fireLeadMs)', () 
   it('decides the fires of an instant ahead, appends them as one batch when due, and delivers them after it', async () => {
     const { clock, store, batches, boot } = setup();
     const { node, target } = await boot();
-    await createAll(node, 50);
+    await createAll(node, 150);
     await run(clock, 800);
     // Decided at 500 ms, held: nothing is written or delivered before the instant.
     expect(firedOf(await store.readAll())).toHaveLength(0);
     expect(target.delivered).toHaveLength(0);
     expect(node.wakeAt('t0')).toBe(T0 + 1_000);
     await run(clock, 300);
-    expect(batches.filter((b) => b.appends === 50)).toEqual([{ at: T0 + 1_000, appends: 50 }]);
+    expect(batches.filter((b) => b.appends === 150)).toEqual([{ at: T0 + 1_000, appends: 150 }]);
     const fired = firedOf(await store.readAll());
-    expect(fired).toHaveLength(50);
+    expect(fired).toHaveLength(150);
     expect(new Set(fired.map((f) => f.firedAt))).toEqual(new Set([new Date(T0 + 1_000).toISOString()]));
     expect(target.delivered.map((d) => d.fireId).sort()).toEqual(fired.map((f) => f.fireId).sort());
     // The outcomes (answered at once) are recorded too, and the next instant goes out the same way.
     await run(clock, 1_000);
     const log = await store.readAll();
-    expect(log.filter((e) => e.type === 'TaskSucceeded')).toHaveLength(100);
-    expect(firedOf(log)).toHaveLength(100);
-    expect(batches.filter((b) => b.appends === 50).map((b) => b.at)).toEqual([T0 + 1_000, T0 + 2_000]);
+    expect(log.filter((e) => e.type === 'TaskSucceeded')).toHaveLength(300);
+    expect(firedOf(log)).toHaveLength(300);
+    expect(batches.filter((b) => b.appends === 150).map((b) => b.at)).toEqual([T0 + 1_000, T0 + 2_000]);
   });
 
   it('decides again at the instant a task that changed after its decision was made', async () => {
     const { clock, store, boot } = setup();
     const { node } = await boot();
-    await createAll(node, 3);
+    await createAll(node, 150);
     await run(clock, 700);
     await node.pauseTask('t1', actor, 'maintenance');
     await run(clock, 400);
     const fired = firedOf(await store.readAll());
-    expect(fired.map((f) => f.taskId).sort()).toEqual(['t0', 't2']);
+    expect(fired).toHaveLength(149);
+    expect(fired.map((f) => f.taskId)).not.toContain('t1');
     await node.resumeTask('t1', actor);
     await run(clock, 1_000);
     expect(firedOf(await store.readAll()).filter((f) => f.taskId === 't1')).toHaveLength(1);
@@ -109,20 +110,30 @@ describe('SchedulerNode deciding fires ahead of their instant (fireLeadMs)', () 
     let late: ReturnType<typeof lateBy> | undefined;
     const { clock, store, batches, boot } = setup((c) => (late = lateBy(c)));
     const { node } = await boot();
-    await createAll(node, 5);
+    await createAll(node, 150);
     await run(clock, 900);
     (late as ReturnType<typeof lateBy>).skew = RELEASE_TOLERANCE_MS + 20;
     await run(clock, 200);
     const fired = firedOf(await store.readAll());
-    expect(fired).toHaveLength(5);
-    expect(batches.filter((b) => b.appends === 5)).toEqual([]);
+    expect(fired).toHaveLength(150);
+    expect(batches.filter((b) => b.appends === 150)).toEqual([]);
     for (const f of fired) expect(Date.parse(f.firedAt) - Date.parse(f.scheduledAt)).toBe(RELEASE_TOLERANCE_MS + 20);
+  });
+
+  it('decides the few tasks due at an instant when due, not ahead (spread ticks)', async () => {
+    const { clock, store, batches, boot } = setup();
+    const { node, target } = await boot();
+    await createAll(node, 20);
+    await run(clock, 1_100);
+    expect(firedOf(await store.readAll())).toHaveLength(20);
+    expect(target.delivered).toHaveLength(20);
+    expect(batches.filter((b) => b.appends >= 20)).toEqual([]);
   });
 
   it('fires nothing held once stopped', async () => {
     const { clock, store, boot } = setup();
     const { node } = await boot();
-    await createAll(node, 5);
+    await createAll(node, 150);
     await run(clock, 700);
     await node.stop();
     clock.increment(1_000);

@@ -19,11 +19,17 @@ describe('TimerQueue', () => {
     expect(batches).toEqual([['a', 'c'], ['b']]);
   });
 
-  it('with a lead, hands keys over that long before their time with it, and keys already due as due', () => {
+  it('with a lead, hands the keys of the instants it takes over that long before them; the rest when due', () => {
     const clock = new SimulatedClock(1_000);
     const due: string[][] = [];
     const soon: Array<Array<[string, number]>> = [];
-    const queue = new TimerQueue(clock, (keys) => due.push(keys), { lead: 300, onSoon: (s) => soon.push(s) });
+    // Takes instants of two keys or more, and any key of the instant 2,000 (held already, say).
+    const queue = new TimerQueue(clock, (keys) => due.push(keys), {
+      lead: 300,
+      takes: (at, count) => count >= 2 || at === 2_000,
+      onSoon: (s) => soon.push(s),
+      active: () => true,
+    });
     queue.schedule('a', 2_000);
     queue.schedule('b', 2_000);
     queue.schedule('c', 2_500);
@@ -43,9 +49,35 @@ describe('TimerQueue', () => {
     queue.schedule('a', 2_000);
     clock.increment(0);
     expect(soon.at(-1)).toEqual([['a', 2_000]]);
-    clock.increment(500);
-    expect(soon.at(-1)).toEqual([['c', 2_500]]);
+    // c alone is not taken: it stays scheduled, and is due at its time.
+    clock.increment(799);
+    expect(queue.dueAt('c')).toBe(2_500);
     expect(due).toEqual([['now']]);
+    clock.increment(1);
+    expect(due).toEqual([['now'], ['c']]);
+    expect(soon).toHaveLength(2);
+  });
+
+  it('with a lead not active, hands every key over when due', () => {
+    const clock = new SimulatedClock(1_000);
+    const due: string[][] = [];
+    const soon: unknown[] = [];
+    let active = false;
+    const queue = new TimerQueue(clock, (keys) => due.push(keys), {
+      lead: 300,
+      takes: () => true,
+      onSoon: (s) => soon.push(s),
+      active: () => active,
+    });
+    queue.schedule('a', 2_000);
+    queue.schedule('b', 3_000);
+    clock.increment(1_000);
+    expect(due).toEqual([['a']]);
+    expect(soon).toEqual([]);
+    active = true;
+    queue.schedule('c', 2_900);
+    clock.increment(700);
+    expect(soon).toEqual([[['c', 2_900]], [['b', 3_000]]]);
   });
 
   it('rescheduling replaces the earlier wake-up; null cancels', () => {
