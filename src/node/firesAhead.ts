@@ -31,8 +31,8 @@ const DECIDE_SLICE = 250;
 const DEFERRED_SLICE = 100;
 
 /**
- * A decision released later than this after its instant is made again instead: it recorded the
- * instant as its time (`firedAt`), and that must stay close to when it really went out.
+ * A decision released later than this after its instant is made again, at the release: it recorded
+ * the instant as its time (`firedAt`), and that must stay close to when it really went out.
  */
 export const RELEASE_TOLERANCE_MS = 5;
 
@@ -196,19 +196,22 @@ export class FiresAhead {
     const instant = this.#instants.get(at);
     if (!instant) return;
     this.#instants.delete(at);
-    const { clock, running, leaseHolds, append, due, appended } = this.#o;
-    const onTime = clock.now() - at <= RELEASE_TOLERANCE_MS;
+    for (const taskId of instant.held.keys()) this.#heldAt.delete(taskId);
+    const { clock, running, leaseHolds, decide, due } = this.#o;
+    if (!running()) return;
+    const startedAt = clock.now();
+    // Late (a busy event loop): decided again now, so that what is recorded says when it really went out.
+    const late = startedAt - at > RELEASE_TOLERANCE_MS;
     const room = this.#o.room();
     const now: string[] = [];
     const ready: DecidedAhead[] = [];
     for (const [taskId, held] of instant.held) {
-      this.#heldAt.delete(taskId);
-      if (held && onTime && ready.length < room && leaseHolds(taskId, held.epoch)) ready.push(held.decided);
+      const decided = held && ready.length < room ? (late ? decide(taskId, startedAt) : held) : null;
+      if (decided && leaseHolds(taskId, decided.epoch)) ready.push(decided.decided);
       else now.push(taskId);
     }
-    if (!running()) return;
     // First: the release takes its room among the decisions under way before the others are admitted.
-    if (ready.length > 0) this.#append(ready, at);
+    if (ready.length > 0) this.#append(ready, late ? startedAt : at);
     if (now.length > 0) due(now);
   }
 
