@@ -48,14 +48,16 @@ type Instant = { timer: TimerHandle; held: Map<string, HeldDecision | null>; und
 
 /**
  * Fires decided ahead of their instant (issue 10's "decide and encode ahead, append as one batch when
- * due"). The timer queue hands wake-ups over a lead before they are due; each is decided then — on
- * the task's state as it is, with the instant as `now` — a slice per turn, and held. At the instant,
- * every decision whose task has not moved since (same state, nothing under way, same lease) goes to
- * the store in one batch, so thousands of fires due at the same second cost one transaction and no
- * per-fire decision on the way out; the others are decided the ordinary way, then.
+ * due"). The timer queue hands the wake-ups of a large instant (`takes`) over a lead before it; each
+ * is decided then — on the task's state as it is, with the instant as `now` — a slice per turn, and
+ * held. At the instant, every decision whose task has not moved since (same state, nothing under way,
+ * same lease) goes to the store as one batch, so thousands of fires due at the same second cost a few
+ * transactions and no per-fire decision on the way out; the others are decided the ordinary way,
+ * then. A release that begins late decides its tasks again, with the real time.
  *
  * What is held is bounded by the task count (one entry per task). While due tasks wait for room
- * (overload), nothing is decided ahead: the tasks are only due at their instant, as without a lead.
+ * (overload), nothing is handed over ahead and nothing held is decided: those tasks are due at their
+ * instant, as without a lead.
  */
 export class FiresAhead {
   readonly #o: FiresAheadOptions;
