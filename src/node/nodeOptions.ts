@@ -32,7 +32,7 @@ export type SchedulerNodeOptions = {
    */
   maxDecisionsInFlight?: number;
   /**
-   * How long before its instant a due task is decided (its events encoded) and held, to be appended
+   * How long before its instant a due task of a large instant is decided and held, to be appended
    * with the others due at that instant as one batch (FiresAhead); 0 decides each when due. @default 0
    */
   fireLeadMs?: number;

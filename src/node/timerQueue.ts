@@ -94,8 +94,14 @@ export class TimerQueue {
     const handOver = (): void => {
       const at = (instant[0] as [string, number])[1];
       // An instant not taken ahead waits for its time in the other heap, with no lead.
-      if (!this.#ahead?.takes(at, instant.length)) for (const [key, at] of instant) this.#whenDue.push(at, key);
-      else for (const [key, at] of instant) (this.#due.delete(key), soon.push([key, at]));
+      const taken = this.#ahead?.takes(at, instant.length) ?? false;
+      for (const entry of instant) {
+        if (!taken) this.#whenDue.push(at, entry[0]);
+        else {
+          this.#due.delete(entry[0]);
+          soon.push(entry);
+        }
+      }
       instant = [];
     };
     for (let at = this.#peekLive(this.#heap); at !== undefined && at <= now + lead; at = this.#peekLive(this.#heap)) {

@@ -68,12 +68,14 @@ export class WakeScheduler {
       running: options.running,
     });
     this.#overload = new OverloadReport(options.clock, options.logger);
+    // While due tasks wait for room, deciding ahead would only add work: each is handed over when due.
+    const backlogged = (): boolean => this.#admission.waiting > 0;
     this.#ahead =
       options.ahead &&
       new FiresAhead({
         clock: options.clock,
         running: options.running,
-        backlogged: () => this.#admission.waiting > 0,
+        backlogged,
         room: () => this.#admission.maxInFlight - this.#admission.inFlight,
         decide: (taskId, at) => this.#decideAhead(taskId, at),
         leaseHolds: (taskId, epoch) => options.leases.claimingLease(taskId)?.epoch === epoch,
@@ -92,8 +94,7 @@ export class WakeScheduler {
         lead: options.ahead?.lead ?? 0,
         takes: (at, count) => ahead.takes(at, count),
         onSoon: (soon) => ahead.hold(soon),
-        // While due tasks wait for room, deciding ahead would only add work: each is handed over when due.
-        active: () => this.#admission.waiting === 0,
+        active: () => !backlogged(),
       },
     );
   }
