@@ -4,6 +4,7 @@ import { SimulatedClock } from '../../src/clock/simulatedClock.js';
 import type { Clock } from '../../src/clock/clock.js';
 import { RELEASE_TOLERANCE_MS } from '../../src/node/firesAhead.js';
 import type { AppendOptions, EventData, StreamAppend } from '../../src/store/eventStore.js';
+import type { Lease } from '../../src/coordination/coordinator.js';
 import { SchedulerNode } from '../../src/node/schedulerNode.js';
 import { InMemoryEventStore } from '../../src/store/inMemoryEventStore.js';
 import {
@@ -258,5 +259,65 @@ describe('SchedulerNode deciding fires ahead of their instant (fireLeadMs)', () 
     expect(firedOf(await store.readAll())).toHaveLength(1_000);
     await flush(10);
     expect(firedOf(await store.readAll())).toHaveLength(1_000);
+  });
+
+  /** A coordinator whose lease the test moves: given up (null), or renewed at a newer epoch. */
+  class MovingLeaseCoordinator extends FixedLeaseCoordinator {
+    lease: Lease | null;
+    constructor(nodeId: string, epoch: number) {
+      super(nodeId, epoch);
+      this.lease = { node: nodeId, epoch };
+    }
+    override leaseFor(): Lease {
+      return this.lease as Lease;
+    }
+    move(lease: Lease | null): void {
+      this.lease = lease;
+      this.events$.next({ type: 'leases-changed' });
+    }
+  }
+
+  const nodeWithLease = async (store: InMemoryEventStore, clock: SimulatedClock) => {
+    let coordinator: MovingLeaseCoordinator | undefined;
+    const target = new RecordingTarget();
+    const node = new SchedulerNode({
+      nodeId: 'n1',
+      store,
+      clock,
+      target,
+      drainTimeoutMs: 0,
+      fireLeadMs: LEAD,
+      coordinator: ({ maxEpoch }) => (coordinator = new MovingLeaseCoordinator('n1', maxEpoch + 1)),
+    });
+    nodes.push(node);
+    await node.start();
+    return { node, coordinator: coordinator as MovingLeaseCoordinator };
+  };
+
+  it('fires nothing decided ahead under a lease given up before the instant', async () => {
+    const clock = new SimulatedClock(T0);
+    const store = new InMemoryEventStore({ now: () => clock.now() });
+    const { node, coordinator } = await nodeWithLease(store, clock);
+    await createAll(node, 150);
+    await run(clock, 800);
+    expect(node.pipeline().heldAhead).toBe(150);
+    coordinator.move(null);
+    await run(clock, 500);
+    expect(firedOf(await store.readAll())).toHaveLength(0);
+    expect(node.pipeline().heldAhead).toBe(0);
+  });
+
+  it('fires under the newer epoch when the lease is renewed between the decision and the instant', async () => {
+    const clock = new SimulatedClock(T0);
+    const store = new InMemoryEventStore({ now: () => clock.now() });
+    const { node, coordinator } = await nodeWithLease(store, clock);
+    await createAll(node, 150);
+    await run(clock, 800);
+    const epoch = (coordinator.lease as Lease).epoch + 1;
+    coordinator.move({ node: 'n1', epoch });
+    await run(clock, 500);
+    const fired = firedOf(await store.readAll());
+    expect(fired).toHaveLength(150);
+    expect(new Set(fired.map((f) => f.epoch))).toEqual(new Set([epoch]));
   });
 });
