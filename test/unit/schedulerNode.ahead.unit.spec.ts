@@ -5,17 +5,9 @@ import type { Clock } from '../../src/clock/clock.js';
 import { RELEASE_TOLERANCE_MS } from '../../src/node/firesAhead.js';
 import type { AppendOptions, EventData, StreamAppend } from '../../src/store/eventStore.js';
 import type { Lease } from '../../src/coordination/coordinator.js';
-import { SchedulerNode } from '../../src/node/schedulerNode.js';
+import type { SchedulerNode } from '../../src/node/schedulerNode.js';
 import { InMemoryEventStore } from '../../src/store/inMemoryEventStore.js';
-import {
-  FixedLeaseCoordinator,
-  RecordingTarget,
-  firedOf,
-  flush,
-  run,
-  specOf,
-  startNode,
-} from './support/nodeHarness.js';
+import { FixedLeaseCoordinator, firedOf, flush, run, specOf, startNode } from './support/nodeHarness.js';
 
 const T0 = Date.UTC(2026, 2, 1, 0, 0, 0);
 const at = (ms: number) => new Date(T0 + ms).toISOString();
@@ -38,6 +30,13 @@ describe('SchedulerNode deciding fires ahead of their instant (fireLeadMs)', () 
     for (const n of nodes.splice(0)) await n.stop();
   });
 
+  /** A node deciding fires `LEAD` ms ahead, stopped after the test. */
+  const start = async (options: Omit<Parameters<typeof startNode>[0], 'fireLeadMs'>) => {
+    const started = await startNode({ ...options, fireLeadMs: LEAD });
+    nodes.push(started.node);
+    return started;
+  };
+
   /** A store that notes each batch: how many appends, and when. */
   const setup = (clockOf: (clock: SimulatedClock) => Clock = (c) => c) => {
     const clock = new SimulatedClock(T0);
@@ -48,25 +47,13 @@ describe('SchedulerNode deciding fires ahead of their instant (fireLeadMs)', () 
       batches.push({ at: clock.now(), appends: appends.length });
       return appendBatch(appends);
     };
-    const boot = async (options: { autoSucceed?: boolean } = {}) => {
-      const started = await startNode({
-        store,
-        clock: clockOf(clock) as SimulatedClock,
-        fireLeadMs: LEAD,
-        autoSucceed: options.autoSucceed ?? true,
-      });
-      nodes.push(started.node);
-      return started;
-    };
+    const boot = () => start({ store, clock: clockOf(clock), autoSucceed: true });
     return { clock, store, batches, boot };
   };
 
-  const createAll = async (node: { createTask: (...a: never[]) => unknown }, n: number) => {
+  const createAll = async (node: SchedulerNode, n: number) => {
     for (let i = 0; i < n; i++)
-      await (node.createTask as (spec: unknown, ctx: unknown) => Promise<unknown>)(
-        specOf({ id: `t${i}`, schedule: { cron: '* * * * * *' }, overlap: 'allow' }),
-        actor,
-      );
+      await node.createTask(specOf({ id: `t${i}`, schedule: { cron: '* * * * * *' }, overlap: 'allow' }), actor);
   };
 
   it('decides the fires of an instant ahead, appends them as one batch when due, and delivers them after it', async () => {
@@ -161,24 +148,6 @@ describe('SchedulerNode deciding fires ahead of their instant (fireLeadMs)', () 
     }
   }
 
-  const nodeOn = async (store: InMemoryEventStore, clock: SimulatedClock, maxDecisionsInFlight?: number) => {
-    const target = new RecordingTarget();
-    const node = new SchedulerNode({
-      nodeId: 'n1',
-      store,
-      clock,
-      target,
-      drainTimeoutMs: 0,
-      fireLeadMs: LEAD,
-      ...(maxDecisionsInFlight ? { maxDecisionsInFlight } : {}),
-      coordinator: ({ maxEpoch }) => new FixedLeaseCoordinator('n1', maxEpoch + 1),
-    });
-    target.listener = (o) => void node.reportOutcome(o);
-    nodes.push(node);
-    await node.start();
-    return { node, target };
-  };
-
   it('records an outcome that arrives while a large instant goes out before deciding anything else about its task', async () => {
     // Task z fires at +1 s with a 1.5 s timeout; at +2 s an instant of 1,000 fires is slow to write;
     // z's handler answers at +2.1 s, in time. Its deadline (+2.5 s) must not be decided ahead of that
@@ -186,7 +155,7 @@ describe('SchedulerNode deciding fires ahead of their instant (fireLeadMs)', () 
     const clock = new SimulatedClock(T0);
     const store = new HeldStore({ now: () => clock.now() });
     store.held = (appends) => appends >= 1_000;
-    const { node, target } = await nodeOn(store, clock);
+    const { node, target } = await start({ store, clock });
     await node.createTask(
       specOf({
         id: 'z',
@@ -220,7 +189,7 @@ describe('SchedulerNode deciding fires ahead of their instant (fireLeadMs)', () 
   it('keeps the decisions under way within maxDecisionsInFlight at a release', async () => {
     const clock = new SimulatedClock(T0);
     const store = new HeldStore({ now: () => clock.now() });
-    const { node } = await nodeOn(store, clock, 50);
+    const { node } = await start({ store, clock, maxDecisionsInFlight: 50 });
     for (let i = 0; i < 100; i++)
       await node.createTask(
         specOf({ id: `t${i}`, schedule: { every: '10s', startAt: at(1_000) }, overlap: 'allow' }),
@@ -246,7 +215,7 @@ describe('SchedulerNode deciding fires ahead of their instant (fireLeadMs)', () 
   it('writes no more of a large instant once stopping', async () => {
     const clock = new SimulatedClock(T0);
     const store = new InMemoryEventStore({ now: () => clock.now() });
-    const { node } = await nodeOn(store, clock);
+    const { node } = await start({ store, clock });
     for (let i = 0; i < 2_500; i++)
       await node.createTask(
         specOf({ id: `b${i}`, schedule: { every: '10s', startAt: at(1_000) }, overlap: 'allow' }),
@@ -279,18 +248,11 @@ describe('SchedulerNode deciding fires ahead of their instant (fireLeadMs)', () 
 
   const nodeWithLease = async (store: InMemoryEventStore, clock: SimulatedClock) => {
     let coordinator: MovingLeaseCoordinator | undefined;
-    const target = new RecordingTarget();
-    const node = new SchedulerNode({
-      nodeId: 'n1',
+    const { node } = await start({
       store,
       clock,
-      target,
-      drainTimeoutMs: 0,
-      fireLeadMs: LEAD,
-      coordinator: ({ maxEpoch }) => (coordinator = new MovingLeaseCoordinator('n1', maxEpoch + 1)),
+      coordinator: (id, epoch) => (coordinator = new MovingLeaseCoordinator(id, epoch)),
     });
-    nodes.push(node);
-    await node.start();
     return { node, coordinator: coordinator as MovingLeaseCoordinator };
   };
 

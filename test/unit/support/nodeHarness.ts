@@ -2,6 +2,7 @@ import { BehaviorSubject, Subject } from 'rxjs';
 import { toMillis } from '../../../domain/time/instant.js';
 import type { TaskSpecInput } from '../../../domain/task/spec.js';
 import { TaskSpec } from '../../../domain/task/spec.js';
+import type { Clock } from '../../../src/clock/clock.js';
 import { type SimulatedClock } from '../../../src/clock/simulatedClock.js';
 import type {
   ClusterMember,
@@ -99,13 +100,16 @@ export const run = async (clock: SimulatedClock, ms: number, step = 100): Promis
 
 export const startNode = async (options: {
   store: EventStore;
-  clock: SimulatedClock;
+  clock: Clock;
   nodeId?: string;
   epoch?: number;
   autoSucceed?: boolean;
   recoveryPageSize?: number;
   retention?: RetentionOptions;
   fireLeadMs?: number;
+  maxDecisionsInFlight?: number;
+  /** The node's coordinator, made at its start; default: a FixedLeaseCoordinator at `epoch`. */
+  coordinator?: (nodeId: string, epoch: number) => Coordinator;
 }) => {
   const target = new RecordingTarget();
   const node = new SchedulerNode({
@@ -116,9 +120,14 @@ export const startNode = async (options: {
     ...(options.recoveryPageSize ? { recoveryPageSize: options.recoveryPageSize } : {}),
     ...(options.retention ? { retention: options.retention } : {}),
     ...(options.fireLeadMs ? { fireLeadMs: options.fireLeadMs } : {}),
+    ...(options.maxDecisionsInFlight ? { maxDecisionsInFlight: options.maxDecisionsInFlight } : {}),
     // Targets here answer on the simulated clock, which nobody advances during a stop.
     drainTimeoutMs: 0,
-    coordinator: ({ maxEpoch }) => new FixedLeaseCoordinator(options.nodeId ?? 'n1', options.epoch ?? maxEpoch + 1),
+    coordinator: ({ maxEpoch }) =>
+      (options.coordinator ?? ((id, epoch) => new FixedLeaseCoordinator(id, epoch)))(
+        options.nodeId ?? 'n1',
+        options.epoch ?? maxEpoch + 1,
+      ),
   });
   target.listener = (o) => void node.reportOutcome(o);
   if (options.autoSucceed) {
