@@ -58,6 +58,9 @@ export type DecidedAhead = {
   state: TaskState;
 };
 
+/** Nothing was applied to the task since `d` was decided, and nothing is being appended to it. */
+const unmoved = (d: DecidedAhead): boolean => d.record.state === d.decidedOn && d.record.appendingThrough === -1n;
+
 const MAX_CONFLICT_RETRIES = 8;
 /** Decisions made ahead per batch of the store. */
 const AHEAD_CHUNK = 1_000;
@@ -203,8 +206,7 @@ export class FiringProtocol {
     const fresh: DecidedAhead[] = [];
     for (const d of decided) {
       const { record } = d;
-      if (this.#chains.has(record.taskId) || record.appendingThrough !== -1n || record.state !== d.decidedOn)
-        stale.push(record.taskId);
+      if (this.#chains.has(record.taskId) || !unmoved(d)) stale.push(record.taskId);
       else fresh.push(d);
     }
     if (fresh.length === 0) return stale;
@@ -235,7 +237,7 @@ export class FiringProtocol {
     const ctx = this.#o.asNode;
     const fresh = chunk.filter((d) => {
       // Moved on while the earlier chunks went out (the log follower brought another node's event).
-      if (d.record.state === d.decidedOn && d.record.appendingThrough === -1n) return true;
+      if (unmoved(d)) return true;
       stale.push(d.record.taskId);
       return false;
     });
