@@ -127,11 +127,11 @@ export class ModelWriter {
    * Writes buffered rows, applies retention and records the checkpoint, inside the caller's
    * transaction; nothing in memory counts as committed until `committed()` (the transaction held).
    */
-  #write(): ModelChanges {
+  #write(keys: boolean): ModelChanges {
     const changes: ModelChanges = { model: this.model.name, tables: {} };
     for (const [name, table] of this.#tables) {
-      const keys = table.flush();
-      if (keys.length > 0) changes.tables[name] = keys;
+      const written = table.flush(keys);
+      if (written.length > 0) changes.tables[name] = written;
     }
     for (const rule of this.#prune) {
       // A cut a failed commit made was rolled back with it: only this commit's own cut counts.
@@ -149,18 +149,15 @@ export class ModelWriter {
   }
 
   /**
-   * Commits the writers of one database in one transaction (`also` runs in it too: a generation
-   * switch). If it fails, every writer is back at its last committed checkpoint with nothing
-   * buffered, so the events since are applied again — never skipped — and the error is thrown.
+   * Commits the writers of one database in one transaction. If it fails, every writer is back at its
+   * last committed checkpoint with nothing buffered, so the events since are applied again — never
+   * skipped — and the error is thrown. The changes name the rows written, unless `keys` is false (a
+   * rebuild's commits: nobody follows them).
    */
-  static commitAll(db: ReadModelDb, writers: readonly ModelWriter[], also?: () => void): ModelChanges[] {
+  static commitAll(db: ReadModelDb, writers: readonly ModelWriter[], { keys = true } = {}): ModelChanges[] {
     let changes: ModelChanges[];
     try {
-      changes = db.transaction(() => {
-        const written = writers.map((w) => w.#write());
-        also?.();
-        return written;
-      });
+      changes = db.transaction(() => writers.map((w) => w.#write(keys)));
     } catch (err) {
       for (const w of writers) {
         for (const table of w.#tables.values()) table.discard();

@@ -101,7 +101,7 @@ export const rebuildModels = async (options: RebuildOptions): Promise<RebuildPro
       elapsedMs,
     };
   };
-  const commit = () => ModelWriter.commitAll(db, writers);
+  const commit = () => ModelWriter.commitAll(db, writers, { keys: false });
   /** Applies the page after `position`, up to `upTo`; true while there may be more to read below `upTo`. */
   const readPage = async (upTo: number): Promise<boolean> => {
     for (let read = 0; read < pageSize; read += READ_SIZE) {

@@ -94,7 +94,7 @@ export const rebuildInTwo = async (
         `the rebuild's two threads stopped at different log positions (${own.value.position}, ${second.value.position}): nothing switched`,
       );
     joinHalf(db, file, writers);
-    ModelWriter.commitAll(db, writers);
+    ModelWriter.commitAll(db, writers, { keys: false });
     indexJoined(db, writers);
     db.transaction(() => {
       for (const w of writers) db.switchTo(w.model.name, w.generation, w.checkpoint);
