@@ -13,6 +13,23 @@ describe('instants', () => {
     }
   });
 
+  it('reads instants of the minute it read last and of others, in any order, exactly like Date.parse', () => {
+    const samples = [
+      '2026-03-29T01:00:00.000Z',
+      '2026-03-29T01:00:59.999Z',
+      '2026-03-29T01:01:00.000Z',
+      '2026-03-29T01:00:30.500Z',
+      '0050-06-01T12:00:00.000Z',
+      '0050-06-01T12:00:01.000Z',
+      '2026-03-29T01:00:6x.000Z',
+      '2026-03-29T01:00:00.0x0Z',
+      '2026-02-30T01:00:00.000Z',
+      '2026-03-29T01:00:00.000Z',
+    ];
+    for (let ms = Date.UTC(2026, 11, 31, 23, 58); ms < Date.UTC(2027, 0, 1, 0, 2); ms += 7_777) samples.push(toIso(ms));
+    for (const iso of [...samples, ...samples.reverse()]) expect(toMillis(iso), iso).toEqual(Date.parse(iso));
+  });
+
   it('falls back to Date.parse for offsets and other forms', () => {
     expect(toMillis('2026-03-29T03:00:00+02:00')).toBe(Date.UTC(2026, 2, 29, 1));
     expect(toMillis('2026-03-29T01:00:00Z')).toBe(Date.UTC(2026, 2, 29, 1));
