@@ -1,4 +1,5 @@
-import { parse as parseUuid, stringify, v5 as uuidv5 } from 'uuid';
+import { parse as parseUuid, v5 as uuidv5 } from 'uuid';
+import { uuidText } from '../ids/uuidText.js';
 
 /** Namespace of every deterministic id Kairos derives. Never change it: ids are in the logs. */
 export const KAIROS_NAMESPACE = '6f1c2a9e-4b7d-5e3f-9a81-2c4d6e8f0a1b';
@@ -21,7 +22,7 @@ const derivedId = (time: Uint8Array | number, name: string): string => {
     for (let i = 5, rest = ms; i >= 0; i--, rest = Math.floor(rest / 256)) bytes[i] = rest % 256;
   } else bytes.set(time.subarray(0, 6));
   bytes[6] = ((bytes[6] as number) & 0x0f) | 0x80;
-  return stringify(bytes);
+  return uuidText(bytes);
 };
 
 /**

@@ -167,11 +167,16 @@ export class FiringProtocol {
   ): Promise<void> {
     const expected = record.revision;
     record.appendingThrough = expected + BigInt(events.length);
-    const result = await this.#o.store
-      .appendToStream(taskStreamOf(record.taskId), this.#encoded(events, ctx, this.#o.clock.now()), {
-        expectedRevision: expected < 0n ? 'no_stream' : expected,
-      })
-      .finally(() => (record.appendingThrough = -1n));
+    let result: AppendResult;
+    try {
+      result = await this.#o.store.appendToStream(
+        taskStreamOf(record.taskId),
+        this.#encoded(events, ctx, this.#o.clock.now()),
+        { expectedRevision: expected < 0n ? 'no_stream' : expected },
+      );
+    } finally {
+      record.appendingThrough = -1n;
+    }
     this.#storeFailing = null;
     this.#recorded(record, events, decision, result, ctx.actor);
   }

@@ -75,14 +75,21 @@ const streamIssue = (stream: unknown, path: string): FieldIssue | undefined => {
   return undefined;
 };
 
-const toJson = (value: unknown, path: string, issues: FieldIssue[]): string | undefined => {
+/** The path of event `i` of an append, or of its `field`. */
+const eventPath = (i: number, field?: string): string => (field ? `events[${i}].${field}` : `events[${i}]`);
+
+/** The JSON text of event `i`'s `field`, or undefined with the issue recorded. */
+const toJson = (value: unknown, i: number, field: string, issues: FieldIssue[]): string | undefined => {
   try {
     const json = JSON.stringify(value);
     // JSON.stringify returns undefined for undefined, functions and symbols: nothing that would read back.
     if (typeof json === 'string') return json;
-    issues.push({ path, message: `is not JSON-serialisable (${typeof value})` });
+    issues.push({ path: eventPath(i, field), message: `is not JSON-serialisable (${typeof value})` });
   } catch (e) {
-    issues.push({ path, message: `is not JSON-serialisable: ${e instanceof Error ? e.message : String(e)}` });
+    issues.push({
+      path: eventPath(i, field),
+      message: `is not JSON-serialisable: ${e instanceof Error ? e.message : String(e)}`,
+    });
   }
   return undefined;
 };
@@ -116,31 +123,33 @@ export const prepareAppend = (stream: unknown, events: unknown, expected: unknow
   if (!Array.isArray(events)) {
     issues.push({ path: 'events', message: 'must be an array' });
   } else {
-    const seen = new Map<string, number>();
-    events.forEach((raw: unknown, i) => {
-      const at = `events[${i}]`;
+    // Paths are spelled out only for an issue, and ids compared only between several events: a fire's
+    // append is one event, and every fire goes through here.
+    const seen = events.length > 1 ? new Map<string, number>() : null;
+    for (let i = 0; i < events.length; i++) {
+      const raw: unknown = events[i];
       if (typeof raw !== 'object' || raw === null) {
-        issues.push({ path: at, message: 'must be an object' });
-        return;
+        issues.push({ path: eventPath(i), message: 'must be an object' });
+        continue;
       }
       const event = raw as Partial<EventData>;
       let id = '';
       if (typeof event.id !== 'string' || !UUID.test(event.id)) {
-        issues.push({ path: `${at}.id`, message: 'must be a UUID' });
+        issues.push({ path: eventPath(i, 'id'), message: 'must be a UUID' });
       } else {
         // Stored lower-case, as EventStoreDB renders UUIDs, so `A…` and `a…` are the same event.
         id = event.id.toLowerCase();
-        const first = seen.get(id);
-        if (first !== undefined) issues.push({ path: `${at}.id`, message: `repeats events[${first}].id` });
-        else seen.set(id, i);
+        const first = seen?.get(id);
+        if (first !== undefined) issues.push({ path: eventPath(i, 'id'), message: `repeats events[${first}].id` });
+        else seen?.set(id, i);
       }
       if (typeof event.type !== 'string' || event.type.length === 0) {
-        issues.push({ path: `${at}.type`, message: 'must be a non-empty string' });
+        issues.push({ path: eventPath(i, 'type'), message: 'must be a non-empty string' });
       }
-      const data = toJson(event.data, `${at}.data`, issues);
-      const metadata = event.metadata === undefined ? null : (toJson(event.metadata, `${at}.metadata`, issues) ?? null);
+      const data = toJson(event.data, i, 'data', issues);
+      const metadata = event.metadata === undefined ? null : (toJson(event.metadata, i, 'metadata', issues) ?? null);
       if (data !== undefined) prepared.push({ id, type: event.type as string, data, metadata });
-    });
+    }
   }
   if (issues.length > 0) throw new ValidationError(issues);
   return { stream: stream as string, events: prepared, expectedRevision: expected as ExpectedRevision };

@@ -45,6 +45,15 @@ describe('fire ids', () => {
     expect(version(manual)).toBe('8');
   });
 
+  it('are the ids logs already hold: the same text as the ids derived before (pinned)', () => {
+    const TICK = 1767225600000;
+    expect(fireIdOf('t1', TICK)).toBe('019b76da-a800-8d65-bc96-46c856bddc1c');
+    expect(fireIdOf('job-00042', 1765152000123)).toBe('019afb42-087b-86b5-bcb5-a322bd9505f5');
+    expect(manualFireIdOf('t1', TICK, 3)).toBe('019b76da-a800-8b27-b317-8189e3cf77e2');
+    expect(firedEventIdOf(fireIdOf('t1', TICK), 2)).toBe('019b76da-a800-8014-b478-ee6780ba493f');
+    expect(fireIdOf('ü-任务', 0)).toBe('00000000-0000-84c6-a14c-fdf9729f4fb4');
+  });
+
   it('wrap times outside 48 bits rather than write a malformed id', () => {
     for (const time of [-1, 2 ** 48 + 5, -(2 ** 48)]) {
       const id = fireIdOf('t1', time);

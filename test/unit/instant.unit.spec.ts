@@ -13,7 +13,7 @@ describe('instants', () => {
     }
   });
 
-  it('reads instants of the minute it read last and of others, in any order, exactly like Date.parse', () => {
+  it('reads instants of the hour it read last and of others, in any order, exactly like Date.parse', () => {
     const samples = [
       '2026-03-29T01:00:00.000Z',
       '2026-03-29T01:00:59.999Z',
@@ -23,6 +23,9 @@ describe('instants', () => {
       '0050-06-01T12:00:01.000Z',
       '2026-03-29T01:00:6x.000Z',
       '2026-03-29T01:00:00.0x0Z',
+      '2026-03-29T01:7x:00.000Z',
+      '2026-03-29T01:00-00.000Z',
+      '2026-03-29T02:00:00.000Z',
       '2026-02-30T01:00:00.000Z',
       '2026-03-29T01:00:00.000Z',
     ];
