@@ -110,14 +110,13 @@ export class FiringProtocol {
   serially<T>(taskId: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.#chains.get(taskId) ?? Promise.resolve();
     const run = previous.then(fn, fn);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#chains.set(taskId, tail);
-    void tail.then(() => {
+    // The task's turn ends once `run` settles, either way; the chain is forgotten then unless a later
+    // decision joined it meanwhile.
+    const ended = (): void => {
       if (this.#chains.get(taskId) === tail) this.#chains.delete(taskId);
-    });
+    };
+    const tail = run.then(ended, ended);
+    this.#chains.set(taskId, tail);
     return run;
   }
 

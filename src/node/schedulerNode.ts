@@ -342,12 +342,11 @@ export class SchedulerNode {
 
   /** The target's report of an attempt's outcome. */
   reportOutcome(outcome: FireOutcome): Promise<void> {
-    const { at, ...rest } = outcome;
     return this.#protocol
       .execute(
         outcome.taskId,
-        { ...this.#asNode, correlationId: outcome.fireId },
-        () => ({ type: 'RecordOutcome', outcome: { ...rest, at } }),
+        { actor: this.#asNode.actor, correlationId: outcome.fireId },
+        () => ({ type: 'RecordOutcome', outcome }),
         this.#wakes.releaseTurn(),
       )
       .then(
