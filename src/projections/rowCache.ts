@@ -15,18 +15,25 @@ type Level<Entry> = Map<unknown, Entry>;
  * text is a number's, so `5` and `'5'` meet and `'05'` stays apart.
  */
 export class RowCache<Entry extends { readonly text: string }> {
-  readonly #names: readonly string[];
+  readonly #width: number;
+  readonly #first: string;
+  readonly #second: string | undefined;
   readonly #normal: ReadonlyArray<(value: unknown) => unknown>;
   /** `keyText` of a row's key, for keys of three columns or more. */
   readonly #textOf: (row: object) => string;
   #top = new Map<unknown, Entry | Level<Entry>>();
   #size = 0;
-  /** The key or row a lookup of a wide key last made the text of, and that text: a miss asks for it next. */
+  /**
+   * The key or row the last lookup of a wide key made the text of, and that text: a miss asks for it
+   * right after (`textOfKey`, `textOfRow`), once.
+   */
   #textFor: object | null = null;
   #text = '';
 
   constructor(schema: TableSchema, textOf: (row: object) => string) {
-    this.#names = schema.key;
+    this.#width = schema.key.length;
+    this.#first = schema.key[0]!;
+    this.#second = schema.key[1];
     this.#textOf = textOf;
     this.#normal = schema.key.map((name) =>
       schema.columns.find((c) => c.name === name)?.kind === 'text' ? asText : asNumberOrText,
@@ -38,36 +45,36 @@ export class RowCache<Entry extends { readonly text: string }> {
   }
 
   get(key: RowKey): Entry | undefined {
-    if (this.#names.length > 2) return this.#top.get(this.textOfKey(key)) as Entry | undefined;
+    if (this.#width > 2) return this.#top.get(this.#remember(key, keyText(key))) as Entry | undefined;
     return this.#find(key[0], key[1]);
   }
 
   /** The entry at the key `row` has. */
   ofRow(row: object): Entry | undefined {
-    if (this.#names.length > 2) return this.#top.get(this.textOfRow(row)) as Entry | undefined;
+    if (this.#width > 2) return this.#top.get(this.#remember(row, this.#textOf(row))) as Entry | undefined;
     const r = row as Record<string, unknown>;
-    return this.#find(r[this.#names[0]!], r[this.#names[1]!]);
+    return this.#find(r[this.#first], this.#second === undefined ? undefined : r[this.#second]);
   }
 
-  /** `keyText(key)`; for a wide key just looked up, the text that lookup made. */
+  /** `keyText(key)`: for a wide key just looked up (`get`), the text that lookup made. */
   textOfKey(key: RowKey): string {
-    return this.#memo(key, () => keyText(key));
+    return this.#recalled(key) ?? keyText(key);
   }
 
-  /** The text of the key `row` has; for a wide key just looked up, the text that lookup made. */
+  /** The text of the key `row` has: for a wide key just looked up (`ofRow`), the text that lookup made. */
   textOfRow(row: object): string {
-    return this.#memo(row, () => this.#textOf(row));
+    return this.#recalled(row) ?? this.#textOf(row);
   }
 
   /** Puts `entry` (its key's text `entry.text`) at `key`, which holds none yet: a lookup just missed it. */
   add(key: RowKey, entry: Entry): void {
     this.#size++;
-    if (this.#names.length > 2) {
+    if (this.#width > 2) {
       this.#top.set(entry.text, entry);
       return;
     }
     const first = this.#normal[0]!(key[0]);
-    if (this.#names.length === 1) {
+    if (this.#width === 1) {
       this.#top.set(first, entry);
       return;
     }
@@ -82,18 +89,22 @@ export class RowCache<Entry extends { readonly text: string }> {
     this.#textFor = null;
   }
 
-  #memo(source: object, text: () => string): string {
-    if (this.#textFor !== source) {
-      this.#textFor = source;
-      this.#text = text();
-    }
+  #remember(source: object, text: string): string {
+    this.#textFor = source;
+    this.#text = text;
+    return text;
+  }
+
+  #recalled(source: object): string | undefined {
+    if (this.#textFor !== source) return undefined;
+    this.#textFor = null;
     return this.#text;
   }
 
   /** By the first two columns' values (the second unused for a one-column key). */
   #find(a: unknown, b: unknown): Entry | undefined {
     const found = this.#top.get(this.#normal[0]!(a));
-    if (this.#names.length === 1 || found === undefined) return found as Entry | undefined;
+    if (this.#width === 1 || found === undefined) return found as Entry | undefined;
     return (found as Level<Entry>).get(this.#normal[1]!(b));
   }
 }

@@ -67,5 +67,11 @@ describe('row cache', () => {
     expect(cache.textOfRow(row)).toBe(keyText(['t1', 6, 2]));
     // Another key asked next: its own text, not the one remembered.
     expect(cache.textOfKey(['t9', 1, 1])).toBe(keyText(['t9', 1, 1]));
+    // The text is recalled once, right after the lookup: a key array changed since is read again.
+    const reused: Array<string | number> = ['t1', 5, 1];
+    expect(cache.get(reused)).toBeUndefined();
+    expect(cache.textOfKey(reused)).toBe(keyText(['t1', 5, 1]));
+    reused[2] = 2;
+    expect(cache.textOfKey(reused)).toBe(keyText(['t1', 5, 2]));
   });
 });
