@@ -14,29 +14,41 @@ export interface Clock {
 /** Node's `setTimeout` turns delays above this into 1 ms. */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
+/**
+ * A timer of the system clock: one object per timer, its `setTimeout` handed the timer itself rather
+ * than a closure — the topic hub arms two per fire. A delay longer than `setTimeout` takes is waited
+ * out in steps.
+ */
+class SystemTimer implements TimerHandle {
+  readonly #callback: () => void;
+  readonly #deadline: number;
+  #handle: NodeJS.Timeout | undefined;
+  #cancelled = false;
+
+  constructor(callback: () => void, delayMs: number) {
+    this.#callback = callback;
+    this.#deadline = Date.now() + delayMs;
+    this.#arm(delayMs);
+  }
+
+  cancel(): void {
+    this.#cancelled = true;
+    clearTimeout(this.#handle);
+  }
+
+  #arm(remaining: number): void {
+    this.#handle = setTimeout(SystemTimer.#due, Math.max(0, Math.min(remaining, MAX_TIMEOUT_MS)), this);
+  }
+
+  static #due(timer: SystemTimer): void {
+    if (timer.#cancelled) return;
+    const left = timer.#deadline - Date.now();
+    if (left > 0) timer.#arm(left);
+    else timer.#callback();
+  }
+}
+
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimer(callback, delayMs) {
-    let handle: NodeJS.Timeout;
-    let cancelled = false;
-    const arm = (remaining: number): void => {
-      const deadline = Date.now() + remaining;
-      handle = setTimeout(
-        () => {
-          if (cancelled) return;
-          const left = deadline - Date.now();
-          if (left > 0) arm(left);
-          else callback();
-        },
-        Math.max(0, Math.min(remaining, MAX_TIMEOUT_MS)),
-      );
-    };
-    arm(delayMs);
-    return {
-      cancel() {
-        cancelled = true;
-        clearTimeout(handle);
-      },
-    };
-  },
+  setTimer: (callback, delayMs) => new SystemTimer(callback, delayMs),
 };
