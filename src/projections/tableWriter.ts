@@ -240,16 +240,19 @@ export class TableWriter {
     const { texts, values } = this.#batch;
     if (texts.length === 0) return;
     const rowids = this.#rowids as Map<string, number>;
+    const added = this.#undo.added;
     if (texts.length === INSERT_BATCH) {
       const last = Number(this.#byRowid.insertBatch.run(...values).lastInsertRowid);
       texts.forEach((text, i) => rowids.set(text, last - INSERT_BATCH + 1 + i));
+      added.push(...texts);
     } else {
       const width = this.#schema.columns.length;
-      texts.forEach((text, i) =>
-        rowids.set(text, Number(this.#byRowid.insert.run(...values.slice(i * width, (i + 1) * width)).lastInsertRowid)),
-      );
+      // Each rowid is undone from the moment it is remembered: a later insert of these may fail.
+      texts.forEach((text, i) => {
+        rowids.set(text, Number(this.#byRowid.insert.run(...values.slice(i * width, (i + 1) * width)).lastInsertRowid));
+        added.push(text);
+      });
     }
-    this.#undo.added.push(...texts);
     this.#batch = { texts: [], values: [] };
   }
 

@@ -39,6 +39,7 @@ export const inputFeatures = (ctx: StoreContext): void => {
       ['an empty type', [{ ...event(), type: '' }], 'events[0].type'],
       ['undefined data', [{ id: event().id, type: 'T' }], 'events[0].data'],
       ['bigint data', [event('T', { n: 1n })], 'events[0].data'],
+      ['a hole in the events array', Object.assign(new Array<unknown>(2), { 1: event() }), 'events[0]'],
       [
         'circular metadata',
         [

@@ -101,4 +101,23 @@ describe('table writer, key not indexed (a rebuild)', () => {
     // A row twice would fail the key's index.
     expect(() => db.exec('CREATE UNIQUE INDEX attempts__key ON attempts (taskId, attempt)')).not.toThrow();
   });
+
+  it('a commit that fails midway through the rows inserted one by one forgets the rowids of those before', () => {
+    const writer = rebuildWriter();
+    // Any failing insert will do (disk full, an I/O error); a trigger stands in for it.
+    db.exec(`CREATE TRIGGER boom BEFORE INSERT ON attempts WHEN NEW.status = 'boom'
+             BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END`);
+    writer.set(attempt(1, 'started'));
+    writer.set(attempt(2, 'boom'));
+    expect(() => db.transaction(() => writer.flush(false))()).toThrow('disk full');
+    writer.discard();
+    expect(rowsOf()).toEqual([]);
+    // Another row takes the rowid the rolled-back one had: the writer must not find it at task 1's key.
+    writer.set(attempt(3, 'started'));
+    commit(writer);
+    expect(writer.get([attempt(1, '').taskId, 1])).toBeUndefined();
+    writer.set(attempt(1, 'started'));
+    commit(writer);
+    expect(rowsOf()).toEqual([attempt(1, 'started'), attempt(3, 'started')]);
+  });
 });
