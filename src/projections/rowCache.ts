@@ -19,7 +19,7 @@ export class RowCache<Entry extends { readonly text: string }> {
   readonly #first: string;
   readonly #second: string | undefined;
   readonly #normal: ReadonlyArray<(value: unknown) => unknown>;
-  /** `keyText` of a row's key, for keys of three columns or more. */
+  /** `keyText` of a row's key, without the array: spelled out for keys of up to three columns. */
   readonly #textOf: (row: object) => string;
   #top = new Map<unknown, Entry | Level<Entry>>();
   #size = 0;
@@ -30,11 +30,21 @@ export class RowCache<Entry extends { readonly text: string }> {
   #textFor: object | null = null;
   #text = '';
 
-  constructor(schema: TableSchema, textOf: (row: object) => string) {
-    this.#width = schema.key.length;
-    this.#first = schema.key[0]!;
-    this.#second = schema.key[1];
-    this.#textOf = textOf;
+  constructor(schema: TableSchema) {
+    const key = schema.key;
+    this.#width = key.length;
+    this.#first = key[0]!;
+    this.#second = key[1];
+    const [a, b, c] = key as [string, string?, string?];
+    const r = (row: object) => row as Record<string, string | number>;
+    this.#textOf =
+      key.length === 1
+        ? (row) => String(r(row)[a])
+        : key.length === 2
+          ? (row) => `${r(row)[a]}\u0000${r(row)[b!]}`
+          : key.length === 3
+            ? (row) => `${r(row)[a]}\u0000${r(row)[b!]}\u0000${r(row)[c!]}`
+            : (row) => keyText(key.map((column) => r(row)[column]!));
     this.#normal = schema.key.map((name) =>
       schema.columns.find((c) => c.name === name)?.kind === 'text' ? asText : asNumberOrText,
     );

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { keyText, type RowKey } from '../../domain/projections/readModel.js';
+import type { RowKey } from '../../domain/projections/readModel.js';
 import { RowCache } from './rowCache.js';
 import { createKeyIndexSql, hasKeyIndex, type TableSchema } from './tableSchema.js';
 
@@ -60,8 +60,6 @@ export class TableWriter {
   /** The rows changed since the last flush, each once. */
   #dirty: CachedRow[] = [];
   readonly #keyOf: (row: object) => RowKey;
-  /** `keyText(keyOf(row))` without the array: it runs for every row write. */
-  readonly #textOf: (row: object) => string;
   /** The keys of every row the table holds, while it is known (it started empty); null otherwise. */
   #known: Set<string> | null;
   /** While the key has no index: the rowid of every row the table holds, by key text. */
@@ -101,17 +99,7 @@ export class TableWriter {
     }
     const key = schema.key;
     this.#keyOf = (row) => key.map((column) => (row as Record<string, string | number>)[column]!);
-    const [a, b, c] = key as [string, string?, string?];
-    const r = (row: object) => row as Record<string, string | number>;
-    this.#textOf =
-      key.length === 1
-        ? (row) => String(r(row)[a])
-        : key.length === 2
-          ? (row) => `${r(row)[a]}\u0000${r(row)[b!]}`
-          : key.length === 3
-            ? (row) => `${r(row)[a]}\u0000${r(row)[b!]}\u0000${r(row)[c!]}`
-            : (row) => keyText(this.#keyOf(row));
-    this.#cache = new RowCache(schema, this.#textOf);
+    this.#cache = new RowCache(schema);
     const columns = schema.columns.map((c) => `"${c.name}"`);
     const byKey = schema.key.map((k) => `"${k}" = ?`).join(' AND ');
     this.#get = db.prepare(`SELECT * FROM "${name}" WHERE ${byKey}`);

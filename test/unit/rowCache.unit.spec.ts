@@ -15,9 +15,7 @@ type Entry = { text: string; id: number };
 const Row = z.object({ task: z.string(), bucket: z.number(), attempt: z.number(), note: z.string() });
 type Row = z.output<typeof Row>;
 const cacheOf = (key: ReadonlyArray<keyof Row & string>): RowCache<Entry> =>
-  new RowCache(tableSchemaOf({ row: Row, key } as never), (row) =>
-    keyText(key.map((k) => (row as Record<string, string | number>)[k]!)),
-  );
+  new RowCache(tableSchemaOf({ row: Row, key } as never));
 const put = (cache: RowCache<Entry>, key: RowKey, id: number): void => cache.add(key, { text: keyText(key), id });
 
 describe('row cache', () => {
